@@ -1,0 +1,1 @@
+"""Reading and writing files: measured curves, law files, outputs written atomically."""

@@ -1,0 +1,70 @@
+"""Aligned text tables for people (stdout); machines get ``--json`` instead.
+
+>>> print(format_table(["shape", "loss"], [["p16", 2.5], ["p8", 2.25]]))
+shape  loss
+-----  ----
+p16     2.5
+p8     2.25
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from laws.lawset import LawSet
+
+
+def format_number(value: object) -> str:
+    """Numbers in a readable, compact form: 4 significant digits, scientific when large."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return "" if value is None else str(value)
+    if value != value:  # NaN
+        return "nan"
+    if value != 0 and (abs(value) >= 1e5 or abs(value) < 1e-3):
+        return f"{value:.3e}"
+    return f"{value:.4g}"
+
+
+def format_table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
+    """Columns aligned by width; numbers right-aligned, text left-aligned."""
+    cells = [[format_number(v) for v in row] for row in rows]
+    numeric = [
+        all(isinstance(row[i], (int, float)) and not isinstance(row[i], bool) for row in rows)
+        and bool(rows)
+        for i in range(len(headers))
+    ]
+    widths = [max([len(h)] + [len(r[i]) for r in cells]) for i, h in enumerate(headers)]
+
+    def line(values: Sequence[str]) -> str:
+        parts = [v.rjust(w) if num else v.ljust(w) for v, w, num in zip(values, widths, numeric)]
+        return "  ".join(parts).rstrip()
+
+    return "\n".join([line(headers), line(["-" * w for w in widths]), *map(line, cells)])
+
+
+def format_law_set(laws: LawSet) -> str:
+    """The shapes of a law set with their forms, parameters, floors and throughputs."""
+    rows = []
+    for shape in laws.shapes:
+        params = shape.law.params()
+        if shape.law.form == "table":
+            params = {"points": len(params["compute"]), "floor": params["floor"]}
+        rows.append([
+            shape.name,
+            " ".join(f"{k}={v}" for k, v in shape.axes.items()),
+            shape.law.form,
+            " ".join(f"{k}={format_number(v)}" for k, v in params.items()),
+            shape.law.floor,
+            shape.throughput,
+        ])
+    head = f"{laws.name}: {len(laws.shapes)} shapes, compute in {laws.compute_unit}"
+    t = laws.transitions
+    allowed = t.allowed if t.allowed == "all" else f"{len(t.allowed)} pairs"
+    tail = (f"transitions: flops={format_number(t.flops)} seconds={format_number(t.seconds)} "
+            f"loss_penalty={format_number(t.loss_penalty)} allowed={allowed}")
+    lines = [head, "", format_table(["shape", "axes", "form", "params", "floor", "FLOP/s"], rows),
+             "", tail]
+    for key, value in laws.provenance.items():
+        if not isinstance(value, (dict, list)):
+            lines.append(f"{key}: {value}")
+    return "\n".join(lines)
