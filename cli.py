@@ -76,7 +76,7 @@ def laws_group() -> None:
 @laws_source
 def laws_show(laws_file: str | None, preset: str | None) -> None:
     """Print the shapes, forms and parameters of a law file or preset."""
-    from laws.report import format_law_set
+    from laws.tables import format_law_set
 
     click.echo(format_law_set(load_laws(laws_file, preset)))
 
