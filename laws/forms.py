@@ -87,20 +87,20 @@ class _OffsetPowerLaw(Law):
     def loss(self, compute: ArrayLike) -> np.ndarray | float:
         a, b, d = self._a_b_d()
         c = np.asarray(compute, dtype=float)
-        with np.errstate(divide="ignore"):
+        with np.errstate(divide="ignore", over="ignore"):
             return _out(self.floor + a * np.power(c + d, -b))
 
     def compute(self, loss: ArrayLike) -> np.ndarray | float:
         a, b, d = self._a_b_d()
         excess = np.asarray(loss, dtype=float) - self.floor
-        with np.errstate(divide="ignore", invalid="ignore"):
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
             c = np.where(excess > 0, np.power(np.maximum(excess, 1e-300) / a, -1.0 / b) - d, np.inf)
         return _out(np.maximum(c, 0.0))
 
     def dcompute(self, loss: ArrayLike) -> np.ndarray | float:
         a, b, d = self._a_b_d()
         excess = np.asarray(loss, dtype=float) - self.floor
-        with np.errstate(divide="ignore", invalid="ignore"):
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
             shifted = np.power(np.maximum(excess, 1e-300) / a, -1.0 / b)
             slope = np.where(excess > 0, -shifted / (b * excess), -np.inf)
         # Above the ceiling the law has not started: more loss costs no less compute.
@@ -223,13 +223,13 @@ class TableLaw(Law):
 
     def loss(self, compute: ArrayLike) -> np.ndarray | float:
         c = np.asarray(compute, dtype=float)
-        with np.errstate(divide="ignore"):
+        with np.errstate(divide="ignore", over="ignore"):
             log_excess = _linear_with_tails(np.log(c), self._log_c, self._log_excess)
         return _out(self.floor_loss + np.exp(log_excess))
 
     def compute(self, loss: ArrayLike) -> np.ndarray | float:
         excess = np.asarray(loss, dtype=float) - self.floor_loss
-        with np.errstate(divide="ignore", invalid="ignore"):
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
             log_c = _linear_with_tails(
                 np.log(np.maximum(excess, 1e-300)), self._log_excess[::-1], self._log_c[::-1]
             )

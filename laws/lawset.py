@@ -24,7 +24,8 @@ class Shape:
 class Transitions:
     """What a switch between shapes costs and which switches are allowed.
 
-    ``allowed`` is ``"all"`` or a list of ``(from, to)`` shape-name pairs.
+    ``allowed`` is ``"all"``, ``"one-axis"`` (shapes differing in exactly one axis) or a list
+    of ``(from, to)`` shape-name pairs.
     """
 
     flops: float = 0.0

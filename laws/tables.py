@@ -60,7 +60,7 @@ def format_law_set(laws: LawSet) -> str:
         ])
     head = f"{laws.name}: {len(laws.shapes)} shapes, compute in {laws.compute_unit}"
     t = laws.transitions
-    allowed = t.allowed if t.allowed == "all" else f"{len(t.allowed)} pairs"
+    allowed = t.allowed if isinstance(t.allowed, str) else f"{len(t.allowed)} pairs"
     tail = (f"transitions: flops={format_number(t.flops)} seconds={format_number(t.seconds)} "
             f"loss_penalty={format_number(t.loss_penalty)} allowed={allowed}")
     lines = [head, "", format_table(["shape", "axes", "form", "params", "floor", "FLOP/s"], rows),

@@ -54,7 +54,7 @@ def law_set_to_dict(laws: LawSet) -> dict[str, Any]:
             entry["throughput"] = shape.throughput
         shapes.append({**entry, **shape.extra})
     t = laws.transitions
-    allowed = t.allowed if t.allowed == "all" else [list(pair) for pair in t.allowed]
+    allowed = t.allowed if isinstance(t.allowed, str) else [list(pair) for pair in t.allowed]
     transitions = {"flops": t.flops, "seconds": t.seconds, "loss_penalty": t.loss_penalty,
                    "allowed": allowed, **t.extra}
     return {"name": laws.name, "compute_unit": laws.compute_unit, "shapes": shapes,
@@ -124,12 +124,14 @@ def _transitions(data: Any, where: str) -> Transitions:
     if not isinstance(data, dict):
         raise InputError(f"{where}: expected an object")
     allowed = data.get("allowed", "all")
-    if allowed != "all":
+    if allowed not in ("all", "one-axis"):
         if not isinstance(allowed, list) or not all(
             isinstance(p, list) and len(p) == 2 and all(isinstance(s, str) for s in p)
             for p in allowed
         ):
-            raise InputError(f"{where}.allowed: expected \"all\" or a list of [from, to] pairs")
+            raise InputError(
+                f"{where}.allowed: expected \"all\", \"one-axis\" or a list of [from, to] pairs"
+            )
         allowed = tuple((a, b) for a, b in allowed)
     return Transitions(
         flops=_number(data.get("flops", 0.0), f"{where}.flops", minimum=0.0),
