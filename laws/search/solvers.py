@@ -1,8 +1,8 @@
 """Shortest paths through the shape graph: a layered dynamic programme, csgraph, networkx.
 
 All three solve the same graph (``laws.graph.Problem``) and return a ``Route``. Without a loss
-penalty the graph is a DAG in loss order and ``solve_layers`` sweeps the levels once, relaxing
-switches inside each level with vectorised numpy. A loss penalty makes switches land on earlier
+penalty the graph is a DAG in loss order and ``solve_layers`` sweeps blocks of levels with
+cumulative minima (vectorised over levels). A loss penalty makes switches land on earlier
 (higher-loss) levels, so ``solve_sparse`` runs Dijkstra from scipy.sparse.csgraph on edge arrays
 built directly. ``solve_networkx`` is the reference. ``solve`` picks the fast one.
 
@@ -19,6 +19,7 @@ built directly. ``solve_networkx`` is the reference. ``solve`` picks the fast on
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from itertools import pairwise
 
@@ -67,105 +68,129 @@ def solve(problem: Problem) -> Route:
 def solve_layers(problem: Problem) -> Route:
     """Exact dynamic programme over the loss levels; needs switches that land where they leave.
 
-    The state per level is the best cost of each (switch count, shape). Within a level,
-    switches are relaxed one hop at a time: without a limit until nothing improves (chains
-    through allowed intermediate shapes count), with a limit K once per count 0..K-1, in order.
+    Without a penalty a switch stays on its level, so the best cost of shape q at level l is
+    T_q(l) + min(entry_q, min over m <= l of (arrive_q(m) - T_q(m))), with T_q the summed train
+    costs and arrive_q(m) the cheapest switch into q at level m: one cumulative minimum along
+    the levels once the arrivals are known. The levels are taken in blocks of ``_BLOCK``; inside
+    a block, arrivals come from the same block's costs, so they are relaxed Bellman-Ford style:
+    without a limit until nothing improves (a pass per switch inside the block, usually 2-3),
+    with a limit K one pass per switch count 0..K, each from the count below it.
     """
     assert not problem.penalised, "switches with a loss penalty need solve_sparse"
-    levels = problem.grid.size
-    train = np.ascontiguousarray(problem.train_cost.T)  # one row per level: fast slicing
-    # A switch may land only where the new shape's law is defined (above its floor).
-    closed = np.where(np.isfinite(problem.compute.T), 0.0, np.inf)
-    uniform = _uniform_cost(problem.switch_cost)
-    if problem.max_switches is None and uniform is not None:
-        best, came_from = _sweep_uniform(problem.start_cost, train, closed, uniform)
-    else:
-        best, came_from = _sweep(problem, train, closed)
-    k, s = np.unravel_index(int(best.argmin()), best.shape)  # fewest switches on ties
-    cost = float(best[k, s])
+    shapes, levels = problem.compute.shape
+    limited = problem.max_switches is not None
+    depth = problem.max_switches + 1 if limited else 1
+    train = problem.train_cost
+    arrive = _arrivals(problem.switch_cost)
+    came_from = np.full((depth, shapes, levels), -1, dtype=np.int16)  # -1: by training
+    entry = np.full((depth, shapes), np.inf)  # best costs on the level before the block
+    entry[0] = problem.start_cost
+    for first in range(0, levels, _BLOCK):
+        last = min(first + _BLOCK, levels)
+        steps = train[:, max(first - 1, 0):last - 1]
+        offset = np.cumsum(np.where(np.isfinite(steps), steps, 0.0), axis=1)
+        if first == 0:
+            offset = np.hstack([np.zeros((shapes, 1)), offset])
+        # A switch may land only where the new shape's law is defined (above its floor), and
+        # switching at the target level buys nothing.
+        closed = np.where(np.isfinite(problem.compute[:, first:last]), 0.0, np.inf)
+        landable = closed.copy()
+        if last == levels:
+            landable[:, -1] = np.inf
+        block = _Block(offset, closed, landable, arrive)
+        for k in range(depth):
+            if k == 0:
+                values = offset + entry[0][:, None] + closed
+                origin = np.full((shapes, last - first), -1, dtype=np.int16)
+            else:
+                values, origin = block.switch_in(values, entry[k])
+            while not limited:
+                better_values, better_origin = block.switch_in(values, entry[0])
+                better = better_values < values
+                if not better.any():
+                    break
+                values = np.where(better, better_values, values)
+                origin = np.where(better, better_origin, origin)
+            came_from[k, :, first:last] = origin
+            entry[k] = values[:, -1]
+    k, s = np.unravel_index(int(entry.argmin()), entry.shape)  # fewest switches on ties
+    cost = float(entry[k, s])
     if not np.isfinite(cost):
         return Route(np.inf, ())
-    nodes = []
-    i, k, s = levels - 1, int(k), int(s)
+    legs = []
+    k, s, level = int(k), int(s), levels - 1
     while True:
-        nodes.append((s, i, k))
-        origin = int(came_from[i, k, s])
-        if origin >= 0:
-            s, k = origin, k - (problem.max_switches is not None)
-        elif i == 0:
-            break
-        else:
-            i -= 1
-    return Route(cost, _legs(nodes[::-1]))
+        trail = came_from[k, s, :level + 1]
+        switched = np.flatnonzero(trail >= 0)
+        if not switched.size:
+            legs.append((s, 0, level))
+            return Route(cost, tuple(legs[::-1]))
+        landing = int(switched[-1])
+        legs.append((s, landing, level))
+        s, level, k = int(trail[landing]), landing, k - limited
 
 
-def _sweep_uniform(start: np.ndarray, train: np.ndarray, closed: np.ndarray,
-                   uniform: float) -> tuple[np.ndarray, np.ndarray]:
-    """Every switch allowed at one price and no limit: only the cheapest shape is worth leaving,
-    so a level costs three small numpy calls. Where each switch came from is worked out after
-    the sweep, for all levels at once, by repeating the same floating-point sums.
+_BLOCK = 1024  # levels per block: few switches fall in one, and its arrays stay in cache
+
+
+@dataclass(frozen=True)
+class _Block:
+    """One block of levels: train costs summed from the level before it (``offset``), +inf
+    where a shape's law is undefined (``closed``) or no switch may land (``landable``)."""
+
+    offset: np.ndarray
+    closed: np.ndarray
+    landable: np.ndarray
+    arrive: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]
+
+    def switch_in(self, sources: np.ndarray, entry: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Best costs in the block, by training from ``entry`` or after one switch from
+        ``sources`` (costs on the same levels), and where each switch came from (-1: none)."""
+        arrival, origin = self.arrive(sources)
+        arrival += self.landable
+        candidate = arrival - self.offset
+        running = np.minimum.accumulate(candidate, axis=1)
+        np.minimum(running, entry[:, None], out=running)
+        before = np.hstack([entry[:, None], running[:, :-1]])
+        landed = candidate < before  # strictly: on ties the route trains on
+        # Where a switch lands, its cost is taken as summed, so that a chain of free switches
+        # on one level can never undercut its own origin by rounding (no cycles).
+        values = np.where(landed, arrival, self.offset + running) + self.closed
+        return values, np.where(landed, origin, -1).astype(np.int16)
+
+
+def _arrivals(switch_cost: np.ndarray) -> Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]:
+    """The cheapest switch into each shape at each level of ``sources`` (shapes x levels), and
+    its origin. When every switch is allowed at a price set by the new shape (as
+    ``build_problem`` prices them), only the best and second-best shapes per level matter.
     """
-    levels, shapes = closed.shape
-    best = np.empty((levels, shapes))
-    best[0] = start
-    threshold = np.empty(shapes)
-    floors_here = closed.any(axis=1).tolist()
-    for i in range(levels - 1):  # switching at the target level buys nothing
-        row = best[i]
-        if i:
-            np.add(best[i - 1], train[i - 1], out=row)
-        if floors_here[i]:
-            np.add(closed[i], row.min() + uniform, out=threshold)
-            np.minimum(row, threshold, out=row)
-        else:
-            np.minimum(row, row.min() + uniform, out=row)
-    trained = np.vstack([start[None, :], best[:-1] + train])
-    best[-1] = trained[-1]
-    switched = best < trained
-    came_from = np.where(switched, trained.argmin(axis=1)[:, None], -1).astype(np.int16)
-    return best[-1][None, :], came_from[:, None, :]
+    shapes = len(switch_cost)
+    ids = np.arange(shapes)[:, None]
+    off_diagonal = ~np.eye(shapes, dtype=bool)
+    by_destination = switch_cost.max(axis=0, where=off_diagonal, initial=-np.inf)
+    if shapes > 1 and np.isfinite(by_destination).all() and np.all(
+            switch_cost[off_diagonal] == np.broadcast_to(by_destination, switch_cost.shape)[
+                off_diagonal]):
 
+        def arrive(sources: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+            columns = np.arange(sources.shape[1])
+            best = sources.argmin(axis=0)
+            rest = sources.copy()
+            rest[best, columns] = np.inf
+            origin = np.where(best == ids, rest.argmin(axis=0), best)
+            return sources[origin, columns] + by_destination[:, None], origin
+        return arrive
 
-def _sweep(problem: Problem, train: np.ndarray, closed: np.ndarray
-           ) -> tuple[np.ndarray, np.ndarray]:
-    """Any allowed switches, with or without a limit: relax switches one hop at a time."""
-    shapes, levels = problem.compute.shape
-    limit = problem.max_switches
-    depth = 1 if limit is None else limit + 1
-    best = np.full((depth, shapes), np.inf)
-    best[0] = problem.start_cost
-    came_from = np.full((levels, depth, shapes), -1, dtype=np.int16)  # -1: by training
-    for i in range(levels - 1):  # switching at the target level buys nothing
-        if i:
-            best += train[i - 1]
-        if limit is None:
-            while _relax(best[0], best[0], came_from[i, 0], problem.switch_cost, closed[i]):
-                pass
-        for k in range(limit or 0):
-            _relax(best[k], best[k + 1], came_from[i, k + 1], problem.switch_cost, closed[i])
-    best += train[-1]
-    return best, came_from
-
-
-def _relax(source: np.ndarray, target: np.ndarray, came_from: np.ndarray,
-           switch_cost: np.ndarray, closed: np.ndarray) -> bool:
-    """One switch from the ``source`` costs into ``target`` (in place); True if any improved."""
-    via = source[:, None] + switch_cost
-    origin = via.argmin(axis=0)
-    arrival = via[origin, np.arange(len(source))] + closed
-    better = arrival < target
-    target[better] = arrival[better]
-    came_from[better] = origin[better]
-    return bool(better.any())
-
-
-def _uniform_cost(switch_cost: np.ndarray) -> float | None:
-    """The common cost when every switch between distinct shapes is allowed at one price."""
-    off_diagonal = switch_cost[~np.eye(len(switch_cost), dtype=bool)]
-    if off_diagonal.size and np.isfinite(off_diagonal).all() and np.all(
-            off_diagonal == off_diagonal[0]):
-        return float(off_diagonal[0])
-    return None
+    def arrive_any(sources: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        arrival = np.empty_like(sources)
+        origin = np.empty(sources.shape, dtype=np.intp)
+        columns = np.arange(sources.shape[1])
+        for q in range(shapes):
+            via = sources + switch_cost[:, q, None]
+            origin[q] = via.argmin(axis=0)
+            arrival[q] = via[origin[q], columns]
+        return arrival, origin
+    return arrive_any
 
 
 def solve_sparse(problem: Problem) -> Route:

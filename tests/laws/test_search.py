@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 from itertools import pairwise
+from unittest import mock
 
 import numpy as np
 import pytest
@@ -24,6 +25,7 @@ from laws.search import (
     solve_layers,
     solve_networkx,
     solve_sparse,
+    solvers,
 )
 from laws.search.solvers import route_cost
 
@@ -158,6 +160,42 @@ def test_fast_solvers_networkx_and_brute_force_agree(seed):
             assert problem.max_switches is None or route.switches <= problem.max_switches
         else:
             assert route.cost == np.inf
+
+
+def long_problem(seed: int) -> Problem:
+    """No penalty, up to 40 levels: switches priced by the new shape between all pairs (free
+    ones included, so chains of switches on one level tie) or random, with or without a limit."""
+    rng = np.random.default_rng(seed)
+    shapes, levels = int(rng.integers(1, 5)), int(rng.integers(2, 41))
+    compute = np.cumsum(rng.choice([0.5, 1.0, 2.0, 3.0], (shapes, levels)), axis=1)
+    for s in range(shapes):
+        if rng.random() < 0.3:
+            compute[s, rng.integers(1, levels):] = np.inf
+    if rng.random() < 0.6:
+        switch = np.broadcast_to(rng.choice([0.0, 0.5, 2.0], shapes), (shapes, shapes)).copy()
+    else:
+        switch = np.where(rng.random((shapes, shapes)) < 0.7,
+                          rng.choice([0.0, 0.5, 2.0], (shapes, shapes)), np.inf)
+    np.fill_diagonal(switch, np.inf)
+    limit = None if rng.random() < 0.5 else int(rng.integers(0, 4))
+    return Problem(tuple("abcd"[:shapes]), np.linspace(3.0, 1.0, levels), compute,
+                   np.ones(shapes), switch, np.arange(levels), 0.0, limit)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.integers(0, 2**32 - 1), st.sampled_from([1, 2, 3, 7]))
+def test_layered_solver_across_blocks_matches_networkx(seed, block):
+    """Blocks of a few levels put switches on block edges; whole-number costs make ties."""
+    problem = long_problem(seed)
+    expected = solve_networkx(problem)
+    with mock.patch.object(solvers, "_BLOCK", block):
+        route = solve_layers(problem)
+    assert route.cost == pytest.approx(expected.cost, rel=1e-12, abs=1e-12)
+    if np.isfinite(expected.cost):
+        assert route_cost(problem, route.legs) == pytest.approx(route.cost, rel=1e-12)
+        assert problem.max_switches is None or route.switches <= problem.max_switches
+        assert all(np.isfinite(problem.switch_cost[a[0], b[0]])
+                   for a, b in pairwise(route.legs))
 
 
 @settings(max_examples=150, deadline=None)
