@@ -1,0 +1,17 @@
+"""Fitting scaling laws to measured curves: robust objective, multi-start L-BFGS-B, joint fits,
+bootstrap intervals and an extrapolation check.
+
+>>> import numpy as np
+>>> compute = np.logspace(18, 20, 10)
+>>> law = fit_law(compute, 1.5 + 2e4 * compute ** -0.25)
+>>> round(law.c, 3)
+1.5
+"""
+
+from laws.fit.curveset import FitResult, fit_curves, loss_errors
+from laws.fit.holdout import HoldoutReport, choose_form, holdout_check
+from laws.fit.objective import HUBER_DELTA
+from laws.fit.problem import FIT_FORMS, SHAREABLE, fit_law
+
+__all__ = ["FIT_FORMS", "HUBER_DELTA", "SHAREABLE", "FitResult", "HoldoutReport",
+           "choose_form", "fit_curves", "fit_law", "holdout_check", "loss_errors"]

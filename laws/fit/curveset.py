@@ -1,0 +1,138 @@
+"""Fit a whole set of curves to a law set: laws, fit metrics, bootstrap intervals.
+
+>>> from laws.io.curves import Curve, Curves
+>>> compute = np.logspace(18, 20, 8)
+>>> curve = Curve("s", {"width": 8}, compute, 2.0 + 5e5 * compute ** -0.3, tuple(range(8)))
+>>> result = fit_curves(Curves("toy.csv", (curve,)))
+>>> round(result.laws.shape("s").law.b, 4), result.metrics["all"]["rmse"] < 1e-6
+(0.3, True)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from laws.errors import InputError
+from laws.fit.objective import HUBER_DELTA, huber
+from laws.fit.problem import FITTED_PARAMS, solve
+from laws.fit.uncertainty import Progress, bootstrap_laws, percentile_intervals
+from laws.forms import Law
+from laws.io.curves import Curve, Curves
+from laws.lawset import LawSet, Shape
+
+
+@dataclass(frozen=True)
+class FitResult:
+    """The fitted law set and how well it fits.
+
+    ``metrics`` maps each shape name, and ``"all"``, to points, objective (summed Huber on
+    log-loss), RMSE and mean absolute relative error of loss. ``shared`` holds the law-file
+    values of parameters common to all shapes. ``intervals`` (with a bootstrap) maps each shape
+    to parameter -> (low, high), including ``compute``: the compute to reach ``target_loss``.
+    """
+
+    laws: LawSet
+    form: str
+    share: tuple[str, ...]
+    objective: float
+    metrics: dict[str, dict[str, float]]
+    shared: dict[str, float] = field(default_factory=dict)
+    intervals: dict[str, dict[str, tuple[float, float]]] = field(default_factory=dict)
+    target_loss: dict[str, float] = field(default_factory=dict)
+    dropped: int = 0
+
+    def to_dict(self) -> dict:
+        """JSON-ready summary (infinite bounds become None)."""
+        return {
+            "form": self.form, "share": list(self.share), "objective": self.objective,
+            "dropped_points": self.dropped, "shared": self.shared, "metrics": self.metrics,
+            "target_loss": self.target_loss,
+            "intervals": {shape: {k: [_finite_or_none(v) for v in pair]
+                                  for k, pair in params.items()}
+                          for shape, params in self.intervals.items()},
+        }
+
+
+def fit_curves(curves: Curves, form: str = "power", share: tuple[str, ...] = (),
+               drop_highest: int = 0, bootstrap: int = 0, seed: int = 0,
+               target_loss: float | None = None, level: float = 0.95,
+               time_column: str | None = None, name: str = "fitted",
+               delta: float = HUBER_DELTA, progress: Progress | None = None) -> FitResult:
+    """Fit ``form`` to every curve (sharing ``share`` across shapes) and build a law set.
+
+    ``drop_highest`` removes the points of the k highest losses first (Epoch AI's Chinchilla
+    recipe drops 5). ``bootstrap`` resamples give intervals at ``level``; the compute interval
+    is for ``target_loss`` (default: each shape's lowest measured loss). With ``time_column``
+    (seconds to reach each point), each shape gets a throughput: compute per second.
+    """
+    kept, dropped = drop_highest_losses(list(curves.curves), drop_highest)
+    solved = solve(kept, form, tuple(share), curves.source, delta)
+    laws = solved.laws
+    pairs = list(zip(kept, laws, strict=True))
+    law_set = LawSet(name, tuple(Shape(curve.name, curve.axes, law,
+                                       _throughput(curve, time_column)) for curve, law in pairs))
+    metrics = {curve.name: loss_errors(law, curve, delta) for curve, law in pairs}
+    metrics["all"] = pooled_errors(list(metrics.values()))
+    targets = {curve.name: float(np.min(curve.loss)) if target_loss is None else target_loss
+               for curve in kept}
+    intervals: dict[str, dict[str, tuple[float, float]]] = {}
+    if bootstrap > 0:
+        samples = bootstrap_laws(solved, bootstrap, np.random.default_rng(seed), progress)
+        per_curve = percentile_intervals(samples, FITTED_PARAMS[form], list(targets.values()),
+                                         level)
+        intervals = dict(zip(targets, per_curve, strict=True))
+    return FitResult(law_set, form, tuple(share), float(sum(solved.values)), metrics,
+                     solved.shared, intervals, targets, dropped)
+
+
+def drop_highest_losses(curves: list[Curve], count: int) -> tuple[list[Curve], int]:
+    """Remove every point whose loss is among the ``count`` highest (ties all go), and the
+    curves left empty; returns the curves and how many points went."""
+    if count <= 0:
+        return curves, 0
+    losses = np.sort(np.concatenate([curve.loss for curve in curves]))
+    if count >= losses.size:
+        raise InputError(f"cannot drop {count} of {losses.size} points")
+    threshold = losses[-count]
+    kept = [curve.subset(curve.loss < threshold) for curve in curves]
+    kept = [curve for curve in kept if len(curve)]
+    return kept, int(losses.size - sum(len(curve) for curve in kept))
+
+
+def loss_errors(law: Law, curve: Curve, delta: float = HUBER_DELTA) -> dict[str, float]:
+    """How far the law's loss is from the curve's: points, objective, RMSE, MARE."""
+    predicted = np.asarray(law.loss(curve.compute), dtype=float)
+    error = predicted - curve.loss
+    return {
+        "points": len(curve),
+        "objective": float(np.sum(huber(np.log(predicted) - np.log(curve.loss), delta))),
+        "rmse": float(np.sqrt(np.mean(error**2))),
+        "mare": float(np.mean(np.abs(error) / curve.loss)),
+    }
+
+
+def pooled_errors(metrics: list[dict[str, float]]) -> dict[str, float]:
+    """Metrics over all points from per-curve ones (RMSE and MARE weighted by points)."""
+    points = sum(m["points"] for m in metrics)
+    return {
+        "points": points,
+        "objective": sum(m["objective"] for m in metrics),
+        "rmse": float(np.sqrt(sum(m["rmse"] ** 2 * m["points"] for m in metrics) / points)),
+        "mare": sum(m["mare"] * m["points"] for m in metrics) / points,
+    }
+
+
+def _throughput(curve: Curve, time_column: str | None) -> float | None:
+    if time_column is None:
+        return None
+    seconds = curve.extra[time_column]
+    if np.any(seconds <= 0):
+        raise InputError(f"shape {curve.name!r}: column {time_column!r} must be positive "
+                         "seconds")
+    return float(np.median(curve.compute / seconds))
+
+
+def _finite_or_none(value: float) -> float | None:
+    return float(value) if np.isfinite(value) else None

@@ -1,0 +1,232 @@
+"""The fitting objective: Huber loss on log-loss residuals, summed over points, with gradients.
+
+Every form predicts log-loss as a log-sum-exp of a few terms (Epoch AI's parametrisation of
+Chinchilla's fit), so that scales and the floor stay positive without bounds and the gradient
+is a softmax-weighted sum of simple derivatives. Parameters are "internal": logarithms of the
+scales and floor, plain exponents.
+
+=============  ===============================  =================================
+form           internal parameters              predicted loss
+=============  ===============================  =================================
+power          la, b, e                         e^e + e^la u^-b,  u = C / C_ref
+saturating     la, b, e, ld                     e^e + e^la (u + e^ld)^-b
+chinchilla     a, b, e, alpha, beta             e^e + e^a N^-alpha + e^b D^-beta
+=============  ===============================  =================================
+
+>>> model = PowerModel(np.array([1.0, 10.0]))
+>>> np.round(np.exp(model.log_loss(np.array([[[0.0], [0.5], [0.0]]]))), 4)
+array([[4.1623, 2.    ]])
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+
+import numpy as np
+
+from laws.forms import ChinchillaLaw, Law, PowerLaw, SaturatingLaw
+
+HUBER_DELTA = 1e-3  # Epoch AI's choice for Chinchilla: nearly an L1 fit of log-loss
+EXPONENT_BOUNDS = (1e-4, 10.0)  # laws must strictly decrease (exponent > 0)
+
+
+def huber(residuals: np.ndarray, delta: float = HUBER_DELTA) -> np.ndarray:
+    """Huber penalty of each residual: quadratic within ``delta``, linear beyond.
+
+    >>> huber(np.array([0.0, 0.001, 0.003]), delta=0.002).tolist()
+    [0.0, 5e-07, 4e-06]
+    """
+    a = np.abs(residuals)
+    return np.where(a <= delta, 0.5 * residuals**2, delta * (a - 0.5 * delta))
+
+
+def _log_sum_exp(terms: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """log(sum exp) over axis -2 and the softmax weights (the derivative of it per term)."""
+    top = terms.max(axis=-2, keepdims=True)
+    scaled = np.exp(terms - top)
+    total = scaled.sum(axis=-2, keepdims=True)
+    return (top + np.log(total))[..., 0, :], scaled / total
+
+
+class Model(ABC):
+    """A form's log-loss prediction on fixed points, batched over parameter sets.
+
+    Parameters come as an array (k, p, m): k parameter sets, p parameters, and m = 1 (the same
+    values for every point) or m = n (values per point, for joint fits of several shapes).
+    """
+
+    names: tuple[str, ...]  # internal parameter names
+    exponent_index: tuple[int, ...]  # positions of the exponents (bounded positive)
+
+    @abstractmethod
+    def terms(self, theta: np.ndarray) -> np.ndarray:
+        """The log-sum-exp terms, shape (k, terms, n)."""
+
+    @abstractmethod
+    def terms_jacobian(self, theta: np.ndarray, weights: np.ndarray) -> np.ndarray:
+        """d log-loss / d theta, shape (n, p), at one parameter set (p, m) given the softmax
+        weights of the terms (terms, n)."""
+
+    @abstractmethod
+    def law(self, theta: np.ndarray, scale: float) -> Law:
+        """The law of internal parameters ``theta`` (p,) for a shape whose reference compute
+        (power, saturating) or model size N (chinchilla) is ``scale``."""
+
+    @property
+    def n_params(self) -> int:
+        return len(self.names)
+
+    def log_loss(self, theta: np.ndarray) -> np.ndarray:
+        """Predicted log-loss for each parameter set: (k, p, m) -> (k, n)."""
+        return _log_sum_exp(self.terms(theta))[0]
+
+    def log_loss_and_jacobian(self, theta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Predicted log-loss (n,) and its Jacobian (n, p) at one parameter set (p, m)."""
+        value, weights = _log_sum_exp(self.terms(theta[None]))
+        return value[0], self.terms_jacobian(theta, weights[0])
+
+    def bounds(self) -> list[tuple[float | None, float | None]]:
+        return [EXPONENT_BOUNDS if i in self.exponent_index else (None, None)
+                for i in range(self.n_params)]
+
+
+def _constant(value: np.ndarray, n: int) -> np.ndarray:
+    return np.broadcast_to(value, value.shape[:-1] + (n,))
+
+
+class PowerModel(Model):
+    """loss = e^e + e^la (C / C_ref)^-b; C_ref, the largest compute of the point's shape,
+    keeps la near 0 whatever the units."""
+
+    names = ("la", "b", "e")
+    exponent_index = (1,)
+
+    def __init__(self, compute: np.ndarray, reference: np.ndarray | float | None = None) -> None:
+        compute = np.asarray(compute, dtype=float)
+        self.log_u = np.log(compute / (np.max(compute) if reference is None else reference))
+
+    def terms(self, theta: np.ndarray) -> np.ndarray:
+        la, b, e = theta[:, 0], theta[:, 1], theta[:, 2]
+        return np.stack([la - b * self.log_u, _constant(e, self.log_u.size)], axis=1)
+
+    def terms_jacobian(self, theta: np.ndarray, weights: np.ndarray) -> np.ndarray:
+        scale, floor = weights
+        return np.stack([scale, -self.log_u * scale, floor], axis=1)
+
+    def law(self, theta: np.ndarray, scale: float) -> Law:
+        la, b, e = theta
+        return PowerLaw(a=float(np.exp(la) * scale**b), b=float(b), c=float(np.exp(e)))
+
+
+class SaturatingModel(Model):
+    """loss = e^e + e^la (C / C_ref + e^ld)^-b: finite loss at zero compute."""
+
+    names = ("la", "b", "e", "ld")
+    exponent_index = (1,)
+
+    def __init__(self, compute: np.ndarray, reference: np.ndarray | float | None = None) -> None:
+        compute = np.asarray(compute, dtype=float)
+        self.u = compute / (np.max(compute) if reference is None else reference)
+
+    def terms(self, theta: np.ndarray) -> np.ndarray:
+        la, b, e, ld = theta[:, 0], theta[:, 1], theta[:, 2], theta[:, 3]
+        shifted = np.log(self.u + np.exp(ld))
+        return np.stack([la - b * shifted, _constant(e, self.u.size)], axis=1)
+
+    def terms_jacobian(self, theta: np.ndarray, weights: np.ndarray) -> np.ndarray:
+        _, b, _, ld = theta
+        scale, floor = weights
+        offset = np.exp(ld)
+        shifted = np.log(self.u + offset)
+        return np.stack([scale, -shifted * scale, floor, -b * offset / (self.u + offset) * scale],
+                        axis=1)
+
+    def law(self, theta: np.ndarray, scale: float) -> Law:
+        la, b, e, ld = theta
+        return SaturatingLaw(a=float(np.exp(la) * scale**b), b=float(b), c=float(np.exp(e)),
+                             d=float(np.exp(ld) * scale))
+
+
+class ChinchillaModel(Model):
+    """loss = e^e + e^a / N^alpha + e^b / D^beta over points of models of different sizes N."""
+
+    names = ("a", "b", "e", "alpha", "beta")
+    exponent_index = (3, 4)
+
+    def __init__(self, n_params: np.ndarray, tokens: np.ndarray) -> None:
+        self.log_n = np.log(np.asarray(n_params, dtype=float))
+        self.log_d = np.log(np.asarray(tokens, dtype=float))
+
+    def terms(self, theta: np.ndarray) -> np.ndarray:
+        a, b, e, alpha, beta = (theta[:, i] for i in range(5))
+        return np.stack([a - alpha * self.log_n, b - beta * self.log_d,
+                         _constant(e, self.log_n.size)], axis=1)
+
+    def terms_jacobian(self, theta: np.ndarray, weights: np.ndarray) -> np.ndarray:
+        w_n, w_d, w_e = weights
+        return np.stack([w_n, w_d, w_e, -self.log_n * w_n, -self.log_d * w_d], axis=1)
+
+    @staticmethod
+    def law_params(theta: np.ndarray) -> dict[str, float]:
+        """The law-file parameters E0, A, B, alpha, beta (without N)."""
+        a, b, e, alpha, beta = (float(v) for v in theta)
+        return {"E0": float(np.exp(e)), "A": float(np.exp(a)), "B": float(np.exp(b)),
+                "alpha": alpha, "beta": beta}
+
+    def law(self, theta: np.ndarray, scale: float) -> Law:
+        return ChinchillaLaw(**self.law_params(theta), N=scale)
+
+
+class Objective:
+    """Sum over points of weight x Huber(predicted - measured log-loss), with its gradient.
+
+    ``index`` (p,) says where the model's parameters sit in the full parameter vector; an
+    ``index`` (p, n) says it per point, which is how shapes share some parameters (a common
+    floor or exponent) and keep others of their own in a joint fit: the gradient adds up over
+    every point that reads a position. ``weights`` count each point (a bootstrap resample
+    reweights instead of copying points).
+    """
+
+    def __init__(self, model: Model, log_loss: np.ndarray, index: np.ndarray | None = None,
+                 n_params: int | None = None, delta: float = HUBER_DELTA,
+                 weights: np.ndarray | None = None) -> None:
+        self.model = model
+        self.log_loss = np.asarray(log_loss, dtype=float)
+        p = model.n_params
+        self.index = (np.arange(p) if index is None else np.asarray(index)).reshape(p, -1)
+        self.n_params = int(self.index.max()) + 1 if n_params is None else n_params
+        self.delta = delta
+        self.weights = np.ones(self.log_loss.size) if weights is None else weights
+
+    def reweighted(self, weights: np.ndarray) -> Objective:
+        return Objective(self.model, self.log_loss, self.index, self.n_params, self.delta,
+                         weights)
+
+    def values(self, thetas: np.ndarray, chunk: int = 256) -> np.ndarray:
+        """The objective for each row of ``thetas`` (k, P), vectorised (the screening step)."""
+        out = np.empty(len(thetas))
+        with np.errstate(over="ignore", invalid="ignore"):
+            for start in range(0, len(thetas), chunk):
+                rows = thetas[start:start + chunk][:, self.index]
+                residual = self.model.log_loss(rows) - self.log_loss
+                out[start:start + chunk] = huber(residual, self.delta) @ self.weights
+        return np.where(np.isfinite(out), out, np.inf)
+
+    def value_and_gradient(self, theta: np.ndarray) -> tuple[float, np.ndarray]:
+        """The objective and its analytic gradient at one parameter vector (for L-BFGS-B)."""
+        predicted, jacobian = self.model.log_loss_and_jacobian(theta[self.index])
+        residual = predicted - self.log_loss
+        value = float(huber(residual, self.delta) @ self.weights)
+        slope = np.clip(residual, -self.delta, self.delta) * self.weights
+        contributions = slope[:, None] * jacobian  # (n, p)
+        index = np.broadcast_to(self.index, (self.index.shape[0], slope.size))
+        gradient = np.bincount(index.ravel(), weights=contributions.T.ravel(),
+                               minlength=self.n_params)
+        return value, gradient
+
+    def bounds(self) -> list[tuple[float | None, float | None]]:
+        bounds: list[tuple[float | None, float | None]] = [(None, None)] * self.n_params
+        for row, bound in zip(self.index, self.model.bounds(), strict=True):
+            for position in np.unique(row):
+                bounds[position] = bound
+        return bounds

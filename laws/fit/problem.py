@@ -1,0 +1,223 @@
+"""From curves and a form to solved objectives: per-shape fits, shared parameters, Chinchilla.
+
+* per shape (no sharing): one small objective per shape, each solved from its own grid;
+* shared floor and/or exponent: one joint objective whose parameter vector holds the shared
+  values once and every shape's own values, started from the per-shape solutions;
+* ``chinchilla``: one objective over the points of all shapes (models of different sizes N),
+  started from Epoch AI's grid of 4,500 starts.
+
+>>> compute = np.logspace(18, 20, 8)
+>>> law = fit_law(compute, 2.0 + 5e5 * compute ** -0.3)
+>>> round(law.b, 4), round(law.c, 4)
+(0.3, 2.0)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from laws.errors import InputError
+from laws.fit.objective import (
+    HUBER_DELTA,
+    ChinchillaModel,
+    Model,
+    Objective,
+    PowerModel,
+    SaturatingModel,
+)
+from laws.fit.solve import (
+    EPOCH_GRID,
+    grid_starts,
+    minimize_multistart,
+    polish_start,
+    power_starts,
+    saturating_starts,
+)
+from laws.forms import Law
+from laws.io.curves import TOKENS_TO_FLOP, Curve
+
+FIT_FORMS = ("power", "saturating", "chinchilla")
+SHAREABLE = {"floor": 2, "exponent": 1}  # internal positions of e and b (power, saturating)
+FITTED_PARAMS = {"power": ("a", "b", "c"), "saturating": ("a", "b", "c", "d"),
+                 "chinchilla": ("E0", "A", "B", "alpha", "beta")}
+_SINGLE_CURVE_MODELS: dict[str, tuple[type[Model], Callable]] = {
+    "power": (PowerModel, power_starts),
+    "saturating": (SaturatingModel, saturating_starts),
+}
+
+
+@dataclass
+class Solved:
+    """Objectives with their minimisers and a map from minimisers to one law per curve.
+
+    ``objectives`` are independent problems (one per shape when nothing is shared);
+    ``strata`` label each objective's points: a bootstrap resamples within each label.
+    """
+
+    objectives: list[Objective]
+    thetas: list[np.ndarray]
+    values: list[float]
+    strata: list[np.ndarray]
+    laws_of: Callable[[list[np.ndarray]], list[Law]]
+    shared_of: Callable[[list[np.ndarray]], dict[str, float]] = lambda thetas: {}
+
+    @property
+    def laws(self) -> list[Law]:
+        return self.laws_of(self.thetas)
+
+    @property
+    def shared(self) -> dict[str, float]:
+        """Law-file values of the parameters that all shapes share (empty when none)."""
+        return self.shared_of(self.thetas)
+
+    def refit(self, weights: list[np.ndarray]) -> list[Law]:
+        """The laws after re-minimising with new point weights (one array per objective),
+        started from the current solution: the bootstrap step."""
+        return self.laws_of([polish_start(objective.reweighted(w), theta)[0]
+                             for objective, theta, w in zip(self.objectives, self.thetas,
+                                                            weights, strict=True)])
+
+
+def fit_law(compute: np.ndarray, loss: np.ndarray, form: str = "power",
+            delta: float = HUBER_DELTA) -> Law:
+    """Fit one curve (``power`` or ``saturating``); quick enough to refit online.
+
+    Raises ``InputError`` for too few points or non-positive values.
+    """
+    compute = np.asarray(compute, dtype=float)
+    loss = np.asarray(loss, dtype=float)
+    if form not in _SINGLE_CURVE_MODELS:
+        raise InputError(f"fit_law fits one curve with form power or saturating, not {form!r}")
+    if compute.shape != loss.shape or compute.ndim != 1:
+        raise InputError("compute and loss must be 1-d arrays of the same length")
+    if not (np.all(np.isfinite(compute)) and np.all(np.isfinite(loss))
+            and np.all(compute > 0) and np.all(loss > 0)):
+        raise InputError("compute and loss must be positive and finite")
+    model_type, starts = _SINGLE_CURVE_MODELS[form]
+    model = model_type(compute)
+    if compute.size < model.n_params:
+        raise InputError(f"{compute.size} points; the {form} form needs at least "
+                         f"{model.n_params}")
+    objective = Objective(model, np.log(loss), delta=delta)
+    theta, _ = minimize_multistart(objective, starts(compute, loss), polish=3)
+    return model.law(theta, float(np.max(compute)))
+
+
+def solve(curves: list[Curve], form: str, share: tuple[str, ...] = (), source: str = "",
+          delta: float = HUBER_DELTA) -> Solved:
+    """Fit ``form`` to ``curves``, sharing the parameters named in ``share`` across shapes."""
+    if form not in FIT_FORMS:
+        raise InputError(f"unknown form {form!r}; expected one of {', '.join(FIT_FORMS)}")
+    unknown = set(share) - set(SHAREABLE)
+    if unknown:
+        raise InputError(f"cannot share {', '.join(sorted(unknown))}; "
+                         f"shareable: {', '.join(SHAREABLE)}")
+    if form == "chinchilla":
+        if share:
+            raise InputError("the chinchilla form shares all its parameters already; "
+                             "drop --share")
+        return _solve_chinchilla(curves, source, delta)
+    per_shape = _solve_per_shape(curves, form, source, delta, len(set(share)))
+    return _solve_shared(curves, form, per_shape, share, delta) if share else per_shape
+
+
+def _solve_per_shape(curves: list[Curve], form: str, source: str, delta: float,
+                     n_shared: int) -> Solved:
+    model_type, starts = _SINGLE_CURVE_MODELS[form]
+    models = [model_type(curve.compute) for curve in curves]
+    p = models[0].n_params
+    # With shared parameters each shape only needs points for its own ones.
+    needed = p - n_shared if len(curves) > 1 else p
+    for curve in curves:
+        if len(curve) < needed:
+            raise InputError(f"{source}: shape {curve.name!r} has {len(curve)} point(s); the "
+                             f"{form} form needs at least {needed}")
+    objectives, thetas, values = [], [], []
+    for model, curve in zip(models, curves, strict=True):
+        objective = Objective(model, np.log(curve.loss), delta=delta)
+        if len(curve) < p:  # too few to fit alone: the joint fit starts it from a guess
+            theta, value = starts(curve.compute, curve.loss)[0], np.inf
+        else:
+            theta, value = minimize_multistart(objective, starts(curve.compute, curve.loss))
+        objectives.append(objective)
+        thetas.append(theta)
+        values.append(value)
+    references = [float(np.max(curve.compute)) for curve in curves]
+    return Solved(objectives, thetas, values, [np.zeros(len(c), dtype=int) for c in curves],
+                  lambda ts: [m.law(t, r)
+                              for m, t, r in zip(models, ts, references, strict=True)])
+
+
+def _solve_shared(curves: list[Curve], form: str, per_shape: Solved, share: tuple[str, ...],
+                  delta: float) -> Solved:
+    """One objective over all points: the shared values first, then each shape's own."""
+    model_type, _ = _SINGLE_CURVE_MODELS[form]
+    shared_positions = sorted({SHAREABLE[name] for name in share})
+    p = per_shape.objectives[0].model.n_params
+    own_positions = [i for i in range(p) if i not in shared_positions]
+    n_shared, n_own = len(shared_positions), len(own_positions)
+    shape_index = np.empty((len(curves), p), dtype=int)
+    shape_index[:, shared_positions] = np.arange(n_shared)
+    shape_index[:, own_positions] = (n_shared + np.arange(len(curves))[:, None] * n_own
+                                     + np.arange(n_own))
+    strata = np.concatenate([np.full(len(c), s) for s, c in enumerate(curves)])
+    references = np.array([float(np.max(curve.compute)) for curve in curves])
+    model = model_type(np.concatenate([c.compute for c in curves]), references[strata])
+    n_params = n_shared + len(curves) * n_own
+    if strata.size < n_params:
+        raise InputError(f"{strata.size} points for {n_params} parameters of the joint fit")
+    joint = Objective(model, np.log(np.concatenate([c.loss for c in curves])),
+                      shape_index[strata].T, n_params, delta)
+
+    per_theta = np.array(per_shape.thetas)
+    fitted = np.isfinite(per_shape.values)
+    # Candidate shared values: quantiles of the per-shape estimates, every combination.
+    candidates = [np.quantile(per_theta[fitted, i], [0.0, 0.25, 0.5, 0.75, 1.0])
+                  for i in shared_positions]
+    combos = np.array(np.meshgrid(*candidates)).reshape(n_shared, -1).T
+    starts = np.tile(np.concatenate([np.zeros(n_shared),
+                                     per_theta[:, own_positions].ravel()]), (len(combos), 1))
+    starts[:, :n_shared] = combos
+    theta, value = minimize_multistart(joint, starts)
+
+    def laws_of(ts: list[np.ndarray]) -> list[Law]:
+        return [model.law(ts[0][row], r)
+                for row, r in zip(shape_index, references, strict=True)]
+
+    def shared_of(ts: list[np.ndarray]) -> dict[str, float]:
+        params = laws_of(ts)[0].params()
+        names = {SHAREABLE["floor"]: "c", SHAREABLE["exponent"]: "b"}
+        return {names[i]: params[names[i]] for i in shared_positions}
+
+    return Solved([joint], [theta], [value], [strata], laws_of, shared_of)
+
+
+def _solve_chinchilla(curves: list[Curve], source: str, delta: float) -> Solved:
+    sizes = []
+    for curve in curves:
+        if curve.n_params is None:
+            raise InputError("the chinchilla form needs the model size N of every point: "
+                             "give the params column")
+        if not np.allclose(curve.n_params, curve.n_params[0], rtol=1e-9):
+            raise InputError(f"{source}: shape {curve.name!r}: the params column varies "
+                             "within the shape")
+        sizes.append(float(curve.n_params[0]))
+    total = sum(len(curve) for curve in curves)
+    if total < 5:
+        raise InputError(f"{source}: {total} point(s); the chinchilla form needs at least 5")
+    if len(set(sizes)) < 2:
+        raise InputError(f"{source}: the chinchilla form needs models of at least two sizes N")
+    n_params = np.concatenate([curve.n_params for curve in curves])
+    compute = np.concatenate([curve.compute for curve in curves])
+    model = ChinchillaModel(n_params, compute / (TOKENS_TO_FLOP * n_params))
+    objective = Objective(model, np.log(np.concatenate([curve.loss for curve in curves])),
+                          delta=delta)
+    theta, value = minimize_multistart(objective, grid_starts(EPOCH_GRID), polish=8)
+    # Points are resampled across all shapes, as in Epoch AI's bootstrap (a shape may be a
+    # single point).
+    return Solved([objective], [theta], [value], [np.zeros(total, dtype=int)],
+                  lambda ts: [model.law(ts[0], n) for n in sizes],
+                  lambda ts: model.law_params(ts[0]))

@@ -1,0 +1,89 @@
+"""What a fit prints and records: a parameter table with intervals, metrics, provenance."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import os
+from importlib.metadata import PackageNotFoundError, version
+
+from laws.fit.curveset import FitResult
+from laws.fit.holdout import HoldoutReport
+from laws.fit.problem import FITTED_PARAMS
+from laws.io.atomic import file_sha256
+from laws.lawset import LawSet
+from laws.tables import format_number, format_table
+
+
+def format_fit(result: FitResult, holdout: HoldoutReport | None = None) -> str:
+    """Fitted parameters (with bootstrap intervals when there are any) and fit metrics per
+    shape, then the pooled metrics and the extrapolation check."""
+    params = FITTED_PARAMS[result.form]
+    per_shape = [p for p in params if p not in result.shared] if result.form != "chinchilla" \
+        else []
+    rows = []
+    for shape in result.laws.shapes:
+        values = shape.law.params()
+        bounds = result.intervals.get(shape.name, {})
+        rows.append([shape.name, *(_with_interval(values[p], bounds.get(p)) for p in per_shape),
+                     *([shape.law.floor] if "c" not in per_shape else []),
+                     *(result.metrics[shape.name][k] for k in ("points", "rmse", "mare"))])
+    headers = ["shape", *per_shape, *(["floor"] if "c" not in per_shape else []),
+               "points", "rmse", "mare"]
+    if result.intervals:
+        headers.append("compute to target")
+        for row, shape in zip(rows, result.laws.shapes, strict=True):
+            row.append(_with_interval(float(shape.law.compute(result.target_loss[shape.name])),
+                                      result.intervals[shape.name]["compute"]))
+    lines = [f"{result.form} fit of {len(result.laws.shapes)} shapes"
+             + (f", shared: {', '.join(result.share)}" if result.share else "")
+             + (f", {result.dropped} highest-loss points dropped" if result.dropped else ""),
+             "", format_table(headers, rows), ""]
+    if result.shared:
+        first = result.intervals.get(result.laws.shapes[0].name, {})
+        lines.append("shared: " + "  ".join(
+            f"{k}={_with_interval(v, first.get(k))}" for k, v in result.shared.items()))
+    overall = result.metrics["all"]
+    lines.append(f"all points: {overall['points']}  objective={format_number(overall['objective'])}"
+                 f"  rmse={format_number(overall['rmse'])}  mare={format_number(overall['mare'])}")
+    if holdout is not None:
+        lines += ["", f"extrapolation check: fit on {holdout.column} <= "
+                  f"{format_number(holdout.above)}, error on the points above",
+                  format_table(["shape", "train", "held out", "rmse", "mare"], [
+                      [name, m["train"], m["points"], m["rmse"], m["mare"]]
+                      for name, m in holdout.metrics.items()])]
+    return "\n".join(lines)
+
+
+def _with_interval(value: float, bounds: tuple[float, float] | None) -> str:
+    text = format_number(value)
+    if bounds is None:
+        return text
+    return f"{text} [{format_number(bounds[0])}, {format_number(bounds[1])}]"
+
+
+def with_provenance(result: FitResult, curves_path: str | os.PathLike, options: dict,
+                    holdout: HoldoutReport | None = None, extra: dict | None = None) -> LawSet:
+    """The fitted law set, recording its input (name and sha256), the options, the tool's
+    version, the date, the fit metrics and the extrapolation check; ``extra`` keys
+    (attribution, licence) come last and win."""
+    provenance = {
+        "source": os.path.basename(str(curves_path)),
+        "input": {"file": os.path.basename(str(curves_path)),
+                  "sha256": file_sha256(curves_path)},
+        "fitted_on": datetime.date.today().isoformat(),
+        "tool": f"shapeshift fit {_version()}",
+        "options": options,
+        "fit_metrics": result.to_dict(),
+    }
+    if holdout is not None:
+        provenance["holdout"] = holdout.to_dict()
+    provenance.update(extra or {})
+    return dataclasses.replace(result.laws, provenance=provenance)
+
+
+def _version() -> str:
+    try:
+        return version("shapeshift")
+    except PackageNotFoundError:
+        return "unknown"

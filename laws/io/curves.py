@@ -1,0 +1,245 @@
+"""Measured training curves: (shape, compute, loss) points read from CSV or JSONL.
+
+A column mapping says which columns name the shape (several for multi-axis shapes such as
+width x depth), which hold the loss, and either the compute or the tokens D and parameters N
+from which compute is derived as C = 6 N D. A column may be a product of columns,
+``step*seconds_per_step``. Rows can be filtered with ``COL=VALUE``. Every problem is an
+``InputError`` naming the file, the line and the column.
+
+>>> import tempfile, os
+>>> path = os.path.join(tempfile.mkdtemp(), "runs.csv")
+>>> _ = open(path, "w").write("width,tokens,params,loss\\n8,1e9,1e6,3.0\\n8,2e9,1e6,2.8\\n")
+>>> curves = load_curves(path, ColumnMap(shape=("width",), loss="loss", tokens="tokens",
+...                                      params="params"))
+>>> curves.curves[0].name, curves.curves[0].compute.tolist()
+('8', [6000000000000000.0, 1.2e+16])
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from laws.errors import InputError
+
+TOKENS_TO_FLOP = 6.0  # C = 6 N D: forward and backward pass of a dense transformer
+
+
+@dataclass(frozen=True)
+class ColumnMap:
+    """Which columns hold what. Give ``compute``, or ``tokens`` with ``params``.
+
+    ``params`` alone with ``compute`` gives the model size N that the ``chinchilla`` form
+    needs; ``extra`` names further numeric columns to keep (a hold-out column, a time column).
+    ``shape_name`` formats the shape's name from its columns, e.g. ``"w{width}-d{depth}"``.
+    """
+
+    shape: tuple[str, ...]
+    loss: str
+    compute: str | None = None
+    tokens: str | None = None
+    params: str | None = None
+    filters: tuple[tuple[str, str], ...] = ()
+    extra: tuple[str, ...] = ()
+    shape_name: str | None = None
+
+    def __post_init__(self) -> None:
+        if (self.compute is None) == (self.tokens is None):
+            raise InputError("give the compute column, or the tokens column with the params "
+                             "column (C = 6 N D), exactly one of them")
+        if self.tokens is not None and self.params is None:
+            raise InputError("the tokens column needs the params column to derive C = 6 N D")
+
+    def named(self) -> list[str]:
+        """Every column the mapping reads (the factors of product columns one by one)."""
+        specs = [*self.shape, self.loss, self.compute, self.tokens, self.params, *self.extra,
+                 *(col for col, _ in self.filters)]
+        return [name for spec in specs if spec for name in spec.split("*")]
+
+
+@dataclass(frozen=True)
+class Curve:
+    """The points of one shape, sorted by compute; ``lines`` are the source line numbers."""
+
+    name: str
+    axes: dict
+    compute: np.ndarray
+    loss: np.ndarray
+    lines: tuple[int, ...]
+    n_params: np.ndarray | None = None
+    extra: dict[str, np.ndarray] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return int(self.compute.size)
+
+    def subset(self, mask: np.ndarray) -> Curve:
+        """The points where ``mask`` holds."""
+        return Curve(self.name, self.axes, self.compute[mask], self.loss[mask],
+                     tuple(np.asarray(self.lines)[mask].tolist()),
+                     None if self.n_params is None else self.n_params[mask],
+                     {k: v[mask] for k, v in self.extra.items()})
+
+
+@dataclass(frozen=True)
+class Curves:
+    """All curves read from one file (``source``), in order of first appearance."""
+
+    source: str
+    curves: tuple[Curve, ...]
+
+    def __len__(self) -> int:
+        return sum(len(curve) for curve in self.curves)
+
+    def replace(self, curves: list[Curve]) -> Curves:
+        return Curves(self.source, tuple(curves))
+
+
+def load_curves(path: str | os.PathLike, columns: ColumnMap, fmt: str | None = None) -> Curves:
+    """Read the curves of ``path`` (CSV or JSONL, by ``fmt`` or the file suffix)."""
+    path = str(path)
+    fmt = fmt or _format_from_suffix(path)
+    try:
+        records = list(_read_records(path, fmt))
+    except FileNotFoundError:
+        raise InputError(f"{path}: no such file") from None
+    except UnicodeDecodeError:
+        raise InputError(f"{path}: not a text file") from None
+    if not records:
+        raise InputError(f"{path}: empty file (no data rows)")
+    for col in columns.named():
+        _require_column(records, col, path)
+    points: dict[tuple, list] = {}
+    for line, record in records:
+        if all(_matches(record.get(col), value) for col, value in columns.filters):
+            key = tuple(_axis_value(_cell(record, col, path, line)) for col in columns.shape)
+            points.setdefault(key, []).append((line, record))
+    if not points:
+        filters = ", ".join(f"{c}={v}" for c, v in columns.filters)
+        raise InputError(f"{path}: no rows match the filters {filters}")
+    return Curves(path, tuple(_curve(key, rows, columns, path) for key, rows in points.items()))
+
+
+def _format_from_suffix(path: str) -> str:
+    suffix = os.path.splitext(path)[1].lower()
+    if suffix in (".jsonl", ".ndjson", ".json"):
+        return "jsonl"
+    if suffix in (".csv", ".tsv", ".txt"):
+        return "csv"
+    raise InputError(f"{path}: cannot tell the format from the suffix {suffix!r}; "
+                     "give --format csv or --format jsonl")
+
+
+def _read_records(path: str, fmt: str) -> Iterator[tuple[int, dict]]:
+    if fmt == "csv":
+        with open(path, newline="") as handle:
+            reader = csv.DictReader(handle)
+            for record in reader:
+                yield reader.line_num, record
+    elif fmt == "jsonl":
+        with open(path) as handle:
+            for line, text in enumerate(handle, start=1):
+                if not text.strip():
+                    continue
+                try:
+                    record = json.loads(text)
+                except json.JSONDecodeError as err:
+                    raise InputError(f"{path}: line {line}: not valid JSON ({err.msg})") from None
+                if not isinstance(record, dict):
+                    raise InputError(f"{path}: line {line}: expected a JSON object")
+                yield line, record
+    else:
+        raise InputError(f"unknown format {fmt!r}; expected csv or jsonl")
+
+
+def _require_column(records: list[tuple[int, dict]], col: str, path: str) -> None:
+    if all(col not in record for _, record in records):
+        known = ", ".join(sorted({k for _, r in records for k in r if k is not None}))
+        raise InputError(f"{path}: missing column {col!r} (columns: {known})")
+
+
+def _cell(record: dict, col: str, path: str, line: int) -> object:
+    if col not in record or record[col] is None:
+        raise InputError(f"{path}: line {line}: missing column {col!r}")
+    return record[col]
+
+
+def _number(record: dict, spec: str, path: str, line: int) -> float:
+    """The value of column ``spec``, or the product of the columns in ``a*b``."""
+    value = 1.0
+    for name in spec.split("*"):
+        raw = _cell(record, name, path, line)
+        try:
+            number = float(raw) if not isinstance(raw, bool) else math.nan
+        except (TypeError, ValueError):
+            raise InputError(f"{path}: line {line}: column {name!r}: not a number: {raw!r}"
+                             ) from None
+        if not math.isfinite(number):
+            raise InputError(f"{path}: line {line}: column {name!r}: {raw!r} is not finite")
+        value *= number
+    return value
+
+
+def _matches(raw: object, wanted: str) -> bool:
+    if raw is None:
+        return False
+    if str(raw) == wanted:
+        return True
+    try:
+        return float(raw) == float(wanted)
+    except (TypeError, ValueError):
+        return False
+
+
+def _axis_value(raw: object) -> object:
+    """Axis values as numbers where they are numbers (512, not "512" or 512.0)."""
+    try:
+        number = float(raw)
+    except (TypeError, ValueError):
+        return raw
+    return int(number) if number.is_integer() else number
+
+
+def _curve(key: tuple, rows: list[tuple[int, dict]], columns: ColumnMap, path: str) -> Curve:
+    axes = dict(zip(columns.shape, key, strict=True))
+    if columns.shape_name:
+        try:
+            name = columns.shape_name.format(**axes)
+        except (KeyError, IndexError, ValueError) as err:
+            raise InputError(f"shape name template {columns.shape_name!r}: {err}") from None
+    else:
+        name = "-".join(str(v) for v in key) if len(key) == 1 else "-".join(
+            f"{col}{v}" for col, v in axes.items())
+    name = name or "curve"
+    lines = [line for line, _ in rows]
+    loss = np.array([_positive(r, columns.loss, "loss", path, line) for line, r in rows])
+    n_params = None
+    if columns.params is not None:
+        n_params = np.array([_positive(r, columns.params, "parameter count", path, line)
+                             for line, r in rows])
+    if columns.compute is not None:
+        compute = np.array([_positive(r, columns.compute, "compute", path, line)
+                            for line, r in rows])
+    else:
+        tokens = np.array([_positive(r, columns.tokens, "token count", path, line)
+                           for line, r in rows])
+        compute = TOKENS_TO_FLOP * n_params * tokens
+    extra = {col: np.array([_number(r, col, path, line) for line, r in rows])
+             for col in columns.extra}
+    order = np.argsort(compute, kind="stable")
+    return Curve(name, axes, compute[order], loss[order], tuple(np.array(lines)[order].tolist()),
+                 None if n_params is None else n_params[order],
+                 {k: v[order] for k, v in extra.items()})
+
+
+def _positive(record: dict, spec: str, what: str, path: str, line: int) -> float:
+    value = _number(record, spec, path, line)
+    if value <= 0:
+        raise InputError(f"{path}: line {line}: column {spec!r}: {what} must be positive, "
+                         f"got {value:g}")
+    return value

@@ -1,0 +1,131 @@
+"""Loading curves from CSV and JSONL: column mapping, derived compute, filters, bad input."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from laws.errors import InputError
+from laws.io.curves import ColumnMap, load_curves
+
+CSV = """run,width,depth,tokens,params,loss,split
+a,512,12,1e9,1e8,3.2,train
+a,512,12,2e9,1e8,3.0,train
+b,512,16,1e9,2e8,3.1,train
+b,512,16,3e9,2e8,2.8,test
+"""
+TOKENS = ColumnMap(shape=("width", "depth"), loss="loss", tokens="tokens", params="params")
+
+
+def _file(tmp_path, text: str, name: str = "runs.csv"):
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+def test_csv_multi_axis_shapes_and_derived_compute(tmp_path) -> None:
+    curves = load_curves(_file(tmp_path, CSV), TOKENS)
+    assert [c.name for c in curves.curves] == ["width512-depth12", "width512-depth16"]
+    first, second = curves.curves
+    assert first.axes == {"width": 512, "depth": 12}
+    assert isinstance(first.axes["width"], int)
+    np.testing.assert_allclose(first.compute, [6 * 1e8 * 1e9, 6 * 1e8 * 2e9])
+    np.testing.assert_allclose(second.loss, [3.1, 2.8])
+    np.testing.assert_allclose(second.n_params, [2e8, 2e8])
+    assert second.lines == (4, 5)  # file lines of the rows (header is line 1)
+    assert len(curves) == 4
+
+
+def test_jsonl_matches_csv(tmp_path) -> None:
+    rows = [dict(zip(CSV.splitlines()[0].split(","), line.split(","), strict=True))
+            for line in CSV.splitlines()[1:]]
+    jsonl = "\n".join(json.dumps({k: (float(v) if k != "run" and k != "split" else v)
+                                  for k, v in r.items()}) for r in rows)
+    a = load_curves(_file(tmp_path, CSV), TOKENS)
+    b = load_curves(_file(tmp_path, jsonl, "runs.jsonl"), TOKENS)
+    for x, y in zip(a.curves, b.curves, strict=True):
+        assert x.name == y.name and x.axes == y.axes
+        np.testing.assert_allclose(x.compute, y.compute)
+        np.testing.assert_allclose(x.loss, y.loss)
+
+
+def test_compute_column_filters_template_and_product_columns(tmp_path) -> None:
+    text = ("w,C,loss,keep,steps,secs\n"
+            "8,1e18,3.0,yes,10,2\n8,2e18,2.5,no,20,2\n8,4e18,2.2,yes,40,2\n")
+    columns = ColumnMap(shape=("w",), loss="loss", compute="C", filters=(("keep", "yes"),),
+                        extra=("steps*secs",), shape_name="w{w}")
+    (curve,) = load_curves(_file(tmp_path, text), columns).curves
+    assert curve.name == "w8"
+    np.testing.assert_allclose(curve.compute, [1e18, 4e18])
+    np.testing.assert_allclose(curve.extra["steps*secs"], [20.0, 80.0])
+
+
+def test_numeric_filter_matches_numbers(tmp_path) -> None:
+    columns = ColumnMap(shape=("width",), loss="loss", tokens="tokens", params="params",
+                        filters=(("depth", "16.0"),))
+    (curve,) = load_curves(_file(tmp_path, CSV), columns).curves
+    assert len(curve) == 2
+
+
+def test_points_are_sorted_by_compute(tmp_path) -> None:
+    text = "s,C,loss\nx,3e18,2.0\nx,1e18,3.0\nx,2e18,2.5\n"
+    (curve,) = load_curves(_file(tmp_path, text),
+                           ColumnMap(shape=("s",), loss="loss", compute="C")).curves
+    np.testing.assert_allclose(curve.compute, [1e18, 2e18, 3e18])
+    assert curve.lines == (3, 4, 2)
+
+
+@pytest.mark.parametrize(("text", "columns", "pattern"), [
+    (CSV, ColumnMap(shape=("width",), loss="lost", tokens="tokens", params="params"),
+     r"runs\.csv: missing column 'lost' \(columns: "),
+    ("s,C,loss\nx,1e18,3.0\nx,abc,2.0\n", ColumnMap(shape=("s",), loss="loss", compute="C"),
+     r"runs\.csv: line 3: column 'C': not a number: 'abc'"),
+    ("s,C,loss\nx,1e18,nan\n", ColumnMap(shape=("s",), loss="loss", compute="C"),
+     r"runs\.csv: line 2: column 'loss': 'nan' is not finite"),
+    ("s,C,loss\nx,1e18,3.0\nx,-2e18,2.0\n", ColumnMap(shape=("s",), loss="loss", compute="C"),
+     r"runs\.csv: line 3: column 'C': compute must be positive, got -2e\+18"),
+    ("s,C,loss\n", ColumnMap(shape=("s",), loss="loss", compute="C"),
+     r"runs\.csv: empty file"),
+    ("", ColumnMap(shape=("s",), loss="loss", compute="C"), r"runs\.csv: empty file"),
+    ("s,C,loss\nx,1e18,3.0\n", ColumnMap(shape=("s",), loss="loss", compute="C",
+                                         filters=(("s", "y"),)),
+     r"runs\.csv: no rows match the filters s=y"),
+    ("s,C,loss\nx,1e18,\n", ColumnMap(shape=("s",), loss="loss", compute="C"),
+     r"runs\.csv: line 2: column 'loss': not a number: ''"),
+])
+def test_bad_csv_names_file_line_and_column(tmp_path, text, columns, pattern) -> None:
+    with pytest.raises(InputError, match=pattern):
+        load_curves(_file(tmp_path, text), columns)
+
+
+def test_bad_jsonl(tmp_path) -> None:
+    columns = ColumnMap(shape=("s",), loss="loss", compute="C")
+    with pytest.raises(InputError, match=r"runs\.jsonl: line 2: not valid JSON"):
+        load_curves(_file(tmp_path, '{"s": 1, "C": 1, "loss": 2}\n{oops\n', "runs.jsonl"),
+                    columns)
+    with pytest.raises(InputError, match=r"runs\.jsonl: line 2: missing column 'loss'"):
+        load_curves(_file(tmp_path, '{"s": 1, "C": 1, "loss": 2}\n{"s": 1, "C": 2}\n',
+                          "runs.jsonl"), columns)
+    with pytest.raises(InputError, match=r"line 1: column 'loss': 'NaN' is not finite"):
+        load_curves(_file(tmp_path, '{"s": 1, "C": 1, "loss": "NaN"}\n', "runs.jsonl"), columns)
+
+
+def test_column_map_needs_compute_or_tokens_with_params() -> None:
+    with pytest.raises(InputError, match="exactly one"):
+        ColumnMap(shape=("s",), loss="loss")
+    with pytest.raises(InputError, match="exactly one"):
+        ColumnMap(shape=("s",), loss="loss", compute="C", tokens="D", params="N")
+    with pytest.raises(InputError, match="needs the params column"):
+        ColumnMap(shape=("s",), loss="loss", tokens="D")
+
+
+def test_unknown_suffix_and_missing_file(tmp_path) -> None:
+    columns = ColumnMap(shape=("s",), loss="loss", compute="C")
+    with pytest.raises(InputError, match="give --format"):
+        load_curves(_file(tmp_path, CSV, "runs.dat"), columns)
+    assert len(load_curves(_file(tmp_path, "s,C,loss\nx,1,2\n", "runs.dat"), columns,
+                           fmt="csv")) == 1
+    with pytest.raises(InputError, match="no such file"):
+        load_curves(tmp_path / "absent.csv", columns)

@@ -1,0 +1,113 @@
+"""`shapeshift fit`: law file with provenance, tables and JSON, progress on stderr, and every
+bad input ending with exit code 2 and one line naming file, row or field."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from cli import main
+from laws.io.lawfile import read_law_file
+
+COMPUTE = np.logspace(18, 21, 8)
+
+
+def _csv(tmp_path, name: str = "runs.csv") -> str:
+    lines = ["width,depth,C,loss,kind"]
+    for width, a in ((256, 5e6), (512, 3e6)):
+        for c in COMPUTE:
+            lines.append(f"{width},12,{c:.6e},{2.0 + a * c**-0.3:.8f},hot")
+    lines.append("512,12,1e22,9.9,cool")
+    path = tmp_path / name
+    path.write_text("\n".join(lines) + "\n")
+    return str(path)
+
+
+BASE = ["--shape-col", "width", "--shape-col", "depth", "--compute-col", "C",
+        "--loss-col", "loss", "--filter", "kind=hot"]
+
+
+def test_help() -> None:
+    result = CliRunner().invoke(main, ["fit", "--help"])
+    assert result.exit_code == 0 and "--holdout-above" in result.output
+
+
+def test_fit_writes_a_law_file_with_provenance(tmp_path) -> None:
+    curves = _csv(tmp_path)
+    out = tmp_path / "laws.json"
+    result = CliRunner().invoke(main, ["fit", curves, *BASE, "--shape-name", "w{width}",
+                                       "--provenance", "licence=MIT", "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "w256" in result.output and "rmse" in result.output
+    laws = read_law_file(out)
+    assert laws.names == ["w256", "w512"]
+    assert laws.shape("w512").law.b == pytest.approx(0.3, rel=1e-3)
+    provenance = laws.provenance
+    digest = hashlib.sha256(Path(curves).read_bytes()).hexdigest()
+    assert provenance["input"] == {"file": "runs.csv", "sha256": digest}
+    assert provenance["options"]["filter"] == ["kind=hot"]
+    assert provenance["licence"] == "MIT"
+    assert provenance["tool"].startswith("shapeshift fit ")
+    assert provenance["fit_metrics"]["metrics"]["all"]["points"] == 16
+
+
+def test_json_bootstrap_and_holdout(tmp_path) -> None:
+    result = CliRunner().invoke(main, ["fit", _csv(tmp_path), *BASE, "--share", "floor",
+                                       "--bootstrap", "5", "--holdout-above", "2e20",
+                                       "--json"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["fit"]["shared"]["c"] == pytest.approx(2.0, rel=1e-3)
+    assert set(data["fit"]["intervals"]) == {"width256-depth12", "width512-depth12"}
+    assert data["holdout"]["metrics"]["all"]["points"] == 2 * int(np.sum(COMPUTE > 2e20))
+    assert "bootstrap 5/5" in result.stderr  # progress on stderr, never on stdout
+
+
+def _bad_inputs(tmp_path):
+    good = _csv(tmp_path)
+    lines = Path(good).read_text().splitlines()
+    header = lines[0].split(",")
+
+    def edited(name: str, row: int, column: str, value: str) -> str:
+        """The good file with data row ``row`` (file line row + 2) changed in ``column``."""
+        copy = [line.split(",") for line in lines]
+        copy[row + 1][header.index(column)] = value
+        path = tmp_path / name
+        path.write_text("\n".join(",".join(cells) for cells in copy) + "\n")
+        return str(path)
+
+    def written(name: str, content: str) -> str:
+        path = tmp_path / name
+        path.write_text(content)
+        return str(path)
+
+    return [
+        (["fit", good, *BASE[:-4], "--loss-col", "lost"], "runs.csv: missing column 'lost'"),
+        (["fit", edited("word.csv", 2, "loss", "abc"), *BASE],
+         "word.csv: line 4: column 'loss': not a number: 'abc'"),
+        (["fit", edited("nan.csv", 3, "loss", "nan"), *BASE],
+         "nan.csv: line 5: column 'loss': 'nan' is not finite"),
+        (["fit", edited("neg.csv", 0, "C", "-1e18"), *BASE],
+         "neg.csv: line 2: column 'C': compute must be positive"),
+        (["fit", written("empty.csv", ""), *BASE], "empty.csv: empty file"),
+        (["fit", written("few.csv", "\n".join(lines[:3]) + "\n"), *BASE],
+         "few.csv: shape 'width256-depth12' has 2 point(s); the power form needs at least 3"),
+        (["fit", good, *BASE, "--filter", "kind"], "--filter 'kind': expected KEY=VALUE"),
+        (["fit", str(tmp_path / "absent.csv"), *BASE], "absent.csv: no such file"),
+        (["fit", good, *BASE, "--form", "chinchilla"], "params column"),
+        (["fit", good, *BASE, "--holdout-above", "1e30"], "no points lie above"),
+    ]
+
+
+@pytest.mark.parametrize("case", range(10))
+def test_bad_input_is_one_line_and_exit_2(tmp_path, case) -> None:
+    argv, expected = _bad_inputs(tmp_path)[case]
+    result = CliRunner().invoke(main, argv)
+    assert result.exit_code == 2, result.output
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and expected in lines[0], lines
