@@ -1,0 +1,104 @@
+"""The training loop: switches, kill -9 and resume, DDP on two CPU processes."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from validate.train import CHECKPOINT, RESULT, Switch, parse_switch, train
+
+REPO = Path(__file__).resolve().parents[2]
+# One thread everywhere, so that in-process and subprocess runs add up alike.
+ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
+
+
+def _metrics(curve):
+    return [{k: v for k, v in record.items() if k != "time"} for record in curve]
+
+
+def test_switches_fire_at_flops_and_loss_levels_and_rescale_the_lr():
+    result = train("mlp-width", {"width": 8, "batch": 32}, 4e6,
+                   [Switch({"width": 16}, at_loss=0.55), Switch({"batch": 128}, at_flops=2e6)],
+                   lr=1e-2, warmup_steps=1, batch_lr_rule="linear", evals=20, progress=False)
+    by_loss, by_flops = result.switches
+    first_below = next(r for r in result.curve if r["eval_loss"] <= 0.55)
+    assert by_loss["step"] == first_below["step"] and by_loss["to"]["width"] == 16
+    assert by_flops["flops"] >= 2e6 and by_flops["flops"] - result.curve[0]["flops"] < 2e6 + 1e5
+    lrs = {r["shape"]["batch"]: r["lr"] for r in result.curve if r["step"] > 1}
+    assert lrs[128] == pytest.approx(4 * lrs[32])  # linear rule: 4x the batch, 4x the rate
+    assert result.final["flops"] <= 4e6
+    assert result.curve[-1]["eval_loss"] < result.curve[0]["eval_loss"]
+    # Every sample position is used once: the data position is the sum of the batches.
+    steps_small = by_flops["step"]
+    assert result.final["samples"] == 32 * steps_small + 128 * (result.final["step"] - steps_small)
+
+
+def test_parse_switch_in_absolute_flops():
+    assert parse_switch("flops=3e12:patch=4", 1e13) == Switch({"patch": 4}, at_flops=3e12)
+
+
+ARGS = ["mlp-width", "--shape", "width=8,batch=32", "--budget", "3e7", "--evals", "6",
+        "--switch-at", "0.02:width=12", "--switch-at", "0.6:width=20", "--widen-noise", "0.05",
+        "--checkpoint-every", "25"]
+SWITCHES = [Switch({"width": 12}, at_flops=0.02 * 3e7), Switch({"width": 20}, at_flops=0.6 * 3e7)]
+
+
+def _api_run(run_dir, resume=False):
+    return train("mlp-width", {"width": 8, "batch": 32}, 3e7, SWITCHES, run_dir=run_dir,
+                 resume=resume, evals=6, checkpoint_every=25, task_options={"noise": 0.05},
+                 progress=False)
+
+
+@pytest.mark.slow
+def test_kill_and_resume_ends_exactly_like_an_uninterrupted_run(tmp_path):
+    whole = _api_run(tmp_path / "whole")
+
+    killed_dir = tmp_path / "killed"
+    process = subprocess.Popen([sys.executable, "-m", "cli", "validate", "train", *ARGS,
+                                "-o", str(killed_dir)], cwd=REPO, env=ENV,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    while not (killed_dir / CHECKPOINT).exists() and time.monotonic() < deadline:
+        time.sleep(0.005)
+    process.send_signal(signal.SIGKILL)
+    assert process.wait() == -signal.SIGKILL  # killed mid-run, not finished
+    assert not (killed_dir / RESULT).exists()
+
+    saved_step = torch.load(killed_dir / CHECKPOINT, weights_only=False)["loop"]["step"]
+    resumed = _api_run(killed_dir, resume=True)
+    assert resumed.resumed_from_step == saved_step >= 25  # continued, did not start afresh
+    assert resumed.final["step"] > saved_step
+    assert _metrics(resumed.curve) == _metrics(whole.curve)
+    assert resumed.switches == whole.switches
+    logged = [json.loads(line) for line in (killed_dir / "curve.jsonl").read_text().splitlines()]
+    assert _metrics([r for r in logged if r["event"] == "eval"]) == _metrics(whole.curve)
+
+
+@pytest.mark.slow
+def test_ddp_on_two_cpu_processes_follows_the_one_process_curve(tmp_path):
+    single = train("mlp-width", {"width": 8, "batch": 64}, 1e7, [Switch({"width": 16}, 5e6)],
+                   evals=5, progress=False)
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node",
+               "2", "-m", "cli", "validate", "train", "mlp-width", "--shape", "width=8,batch=64",
+               "--budget", "1e7", "--evals", "5", "--switch-at", "flops=5e6:width=16",
+               "-o", str(tmp_path / "ddp")]
+    finished = subprocess.run(command, cwd=REPO, env=ENV, capture_output=True, text=True,
+                              timeout=120)
+    assert finished.returncode == 0, finished.stderr[-2000:]
+    result = json.loads((tmp_path / "ddp" / RESULT).read_text())
+    assert result["world_size"] == 2
+    curve = [json.loads(line) for line in (tmp_path / "ddp" / "curve.jsonl").read_text()
+             .splitlines()]
+    evals = [r for r in curve if r["event"] == "eval"]
+    assert [r["step"] for r in evals] == [r["step"] for r in single.curve]
+    assert [r["flops"] for r in evals] == [r["flops"] for r in single.curve]
+    for ddp, one in zip(evals, single.curve, strict=True):
+        assert ddp["eval_loss"] == pytest.approx(one["eval_loss"], rel=1e-5)
+        if one["train_loss"] is not None:
+            assert ddp["train_loss"] == pytest.approx(one["train_loss"], rel=1e-5)

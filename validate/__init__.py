@@ -1,0 +1,6 @@
+"""Real training with torch: models that change shape mid-run without losing what they learned.
+
+Read in this order: ``models/`` (the networks and their function-preserving shape changes),
+``reshape.py`` (moving optimizer state with a changed parameter), ``data.py``, ``flops.py``,
+``tasks.py`` (what a task's shape means), ``train.py`` (the loop).
+"""

@@ -1,0 +1,1 @@
+"""Networks whose shape can change during training: ViT patch size, MLP width, LM context."""

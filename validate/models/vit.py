@@ -1,0 +1,105 @@
+"""A FlexiViT (Beyer et al. 2023): one set of weights that runs at any patch size.
+
+The patch embedding is stored at one underlying size ``base_patch`` and resized to the current
+patch size p on every forward pass with the pseudo-inverse resize (PI-resize). Let B be the
+linear map that resizes a ``base x base`` patch to ``p x p``. For p >= base, PI-resize picks the
+new weights w' = pinv(B^T) w, the smallest ones with <B x, w'> = <x, w> for every patch x: a
+patch seen enlarged with the enlarged weights gives the same token. Here B is the *area* resize
+(each output pixel averages the input area it covers; for whole-number factors that is
+nearest-neighbour upsampling), so an image upsampled k times by nearest neighbour and seen with
+patch k*p gives exactly the tokens of the original with patch p whenever base divides p. For
+p < base PI-resize is the least-squares fit of the same equation.
+
+The position embedding is stored on a ``grid x grid`` token grid and resized (bilinear) to the
+current one, H/p x W/p. The patch size is an argument of ``forward``, not a parameter: changing
+it leaves the parameters, and so the optimizer state, untouched.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from validate.models.transformer import Block
+
+
+def area_resize_matrix(size_in: int, size_out: int) -> torch.Tensor:
+    """The matrix B (float64) that area-resizes a flattened square patch: x_out = B x_in.
+
+    >>> area_resize_matrix(1, 2).tolist()  # one pixel upsampled to four
+    [[1.0], [1.0], [1.0], [1.0]]
+    >>> area_resize_matrix(2, 1).tolist()  # four pixels averaged into one
+    [[0.25, 0.25, 0.25, 0.25]]
+    """
+    edges_in = torch.arange(size_in + 1, dtype=torch.float64) / size_in
+    edges_out = torch.arange(size_out + 1, dtype=torch.float64) / size_out
+    overlap = (
+        torch.minimum(edges_out[1:, None], edges_in[None, 1:])
+        - torch.maximum(edges_out[:-1, None], edges_in[None, :-1])
+    ).clamp(min=0)
+    one_dim = overlap * size_out  # rows average: each output cell has length 1/size_out
+    return torch.kron(one_dim, one_dim)
+
+
+@functools.lru_cache(maxsize=64)
+def _pi_resize_matrix(base: int, patch: int) -> torch.Tensor:
+    return torch.linalg.pinv(area_resize_matrix(base, patch).T)
+
+
+@torch.compiler.disable  # else torch.compile traces through the cache and runs pinv every step
+def _pi_resize_matrix_like(base: int, patch: int, like: torch.Tensor) -> torch.Tensor:
+    return _pi_resize_matrix(base, patch).to(like)
+
+
+def pi_resize(weight: torch.Tensor, patch: int) -> torch.Tensor:
+    """Patch-embedding weights (dim, channels, b, b) resized to (dim, channels, patch, patch)."""
+    dim, channels, base, _ = weight.shape
+    if patch == base:
+        return weight
+    matrix = _pi_resize_matrix_like(base, patch, weight)
+    return (weight.flatten(2) @ matrix.T).view(dim, channels, patch, patch)
+
+
+class FlexiViT(nn.Module):
+    """A classifier over square images at any patch size; ``model(images, patch)``.
+
+    >>> model = FlexiViT(channels=1, classes=10, dim=16, depth=1, heads=2)
+    >>> model(torch.zeros(3, 1, 28, 28), patch=4).shape
+    torch.Size([3, 10])
+    """
+
+    def __init__(
+        self,
+        channels: int,
+        classes: int,
+        dim: int,
+        depth: int,
+        heads: int,
+        base_patch: int = 7,
+        grid: int = 7,
+        mlp_ratio: int = 4,
+    ) -> None:
+        super().__init__()
+        self.patch_weight = nn.Parameter(torch.empty(dim, channels, base_patch, base_patch))
+        self.patch_bias = nn.Parameter(torch.zeros(dim))
+        nn.init.trunc_normal_(self.patch_weight, std=(channels * base_patch**2) ** -0.5)
+        self.position = nn.Parameter(torch.randn(1, dim, grid, grid) * 0.02)
+        self.blocks = nn.ModuleList(
+            Block(dim, heads, mlp_ratio * dim, causal=False) for _ in range(depth)
+        )
+        self.norm = nn.LayerNorm(dim)
+        self.head = nn.Linear(dim, classes)
+
+    def forward(self, images: torch.Tensor, patch: int) -> torch.Tensor:
+        weight = pi_resize(self.patch_weight, patch)
+        tokens = F.conv2d(images, weight, self.patch_bias, stride=patch)  # (B, dim, H/p, W/p)
+        position = self.position
+        if position.shape[-2:] != tokens.shape[-2:]:
+            position = F.interpolate(position, size=tokens.shape[-2:], mode="bilinear")
+        x = (tokens + position).flatten(2).transpose(1, 2)
+        for block in self.blocks:
+            x = block(x)
+        return self.head(self.norm(x.mean(dim=1)))

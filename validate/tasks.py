@@ -1,0 +1,324 @@
+"""What a task is: its model, data, loss and the shape axes it can change while training.
+
+A shape is a dict of whole numbers, e.g. ``{"patch": 7, "batch": 128, "dim": 64, ...}``. Every
+task has a ``batch`` axis; the others are the model's. Some axes can change mid-run (a
+*switch*), the rest are fixed for the run:
+
+| task        | model                      | changeable axes            | fixed axes       |
+| ----------- | -------------------------- | -------------------------- | ---------------- |
+| `vit-patch` | FlexiViT on Fashion-MNIST  | patch, batch               | dim, depth, heads|
+| `mlp-width` | MLP student of an MLP      | width (grows), batch       |                  |
+| `lm-context`| byte-level causal LM       | context, mlp (grows), batch| dim, depth, heads|
+"""
+
+from __future__ import annotations
+
+import functools
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from laws.errors import InputError
+from laws.io.atomic import file_sha256
+from validate import data
+from validate.flops import dense_train_flops, transformer_train_flops
+from validate.models.lm import ByteLM
+from validate.models.mlp import Mlp
+from validate.models.vit import FlexiViT
+
+Shape = dict[str, int]
+Batch = tuple[torch.Tensor, torch.Tensor]
+
+
+def parse_shape(text: str, option: str = "--shape") -> Shape:
+    """``"patch=7,batch=64"`` -> ``{"patch": 7, "batch": 64}``.
+
+    >>> parse_shape("patch=7, batch=64")
+    {'patch': 7, 'batch': 64}
+    """
+    shape: Shape = {}
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        axis, sep, value = item.partition("=")
+        if not sep or not axis.strip() or not value.strip().isdigit():
+            raise InputError(f"{option} {text!r}: {item!r} is not AXIS=WHOLE_NUMBER")
+        shape[axis.strip()] = int(value)
+    if not shape:
+        raise InputError(f"{option} {text!r}: give at least one AXIS=VALUE")
+    return shape
+
+
+class Task:
+    """Base of the tasks; a subclass fills in the model, data, loss and FLOP formula."""
+
+    name = ""
+    defaults: Shape = {}
+    changeable: frozenset[str] = frozenset()
+    grow_only: frozenset[str] = frozenset()
+    options: tuple[str, ...] = ()
+
+    def complete(self, partial: Shape, base: Shape | None = None) -> Shape:
+        """``partial`` on top of ``base`` (or the defaults), checked."""
+        unknown = sorted(set(partial) - set(self.defaults))
+        if unknown:
+            raise InputError(f"task {self.name} has no axis {unknown[0]!r}; "
+                             f"axes: {', '.join(self.defaults)}")
+        shape = {**(base or self.defaults), **partial}
+        for axis, value in shape.items():
+            if value < 1:
+                raise InputError(f"{self.name}: {axis}={value} must be at least 1")
+        self.check(shape)
+        return shape
+
+    def check(self, shape: Shape) -> None:
+        """Raise ``InputError`` when a complete shape is impossible."""
+
+    def check_change(self, old: Shape, new: Shape) -> None:
+        """Raise ``InputError`` when the task cannot switch from ``old`` to ``new``."""
+        for axis in old:
+            if old[axis] == new[axis]:
+                continue
+            if axis not in self.changeable:
+                raise InputError(f"task {self.name} cannot change {axis!r} during training; "
+                                 f"it can change: {', '.join(sorted(self.changeable))}")
+            if axis in self.grow_only and new[axis] < old[axis]:
+                raise InputError(f"task {self.name}: {axis!r} can only grow "
+                                 f"({old[axis]} -> {new[axis]})")
+
+    # --- what each task defines ---
+    def build(self, shape: Shape) -> nn.Module:
+        raise NotImplementedError
+
+    def loss_sum(self, model: nn.Module, batch: Batch, shape: Shape) -> tuple[torch.Tensor, int]:
+        """Summed loss over the batch and the number of terms (samples or tokens)."""
+        raise NotImplementedError
+
+    def train_batch(self, shape: Shape, seed: int, position: int, rank: int, world: int) -> Batch:
+        """This rank's slice of the global batch that starts at sample ``position``."""
+        raise NotImplementedError
+
+    def eval_batches(self, shape: Shape, rank: int, world: int) -> list[Batch]:
+        """This rank's share of the fixed evaluation set."""
+        raise NotImplementedError
+
+    def change(self, model: nn.Module, optimizer: torch.optim.Optimizer, old: Shape, new: Shape,
+               generator: torch.Generator) -> None:
+        """Apply a checked switch to ``model`` (batch size is the training loop's business)."""
+
+    def analytic_flops(self, shape: Shape) -> int:
+        """Closed-form FLOPs of one training step on a global batch of ``shape["batch"]``."""
+        raise NotImplementedError
+
+    def provenance(self) -> dict:
+        return {}
+
+
+def _rank_slice(batch: Batch, rank: int, world: int) -> Batch:
+    return tuple(tensor[rank::world] for tensor in batch)
+
+
+def _chunks(batch: Batch, size: int) -> list[Batch]:
+    return [tuple(t[i : i + size] for t in batch) for i in range(0, len(batch[0]), size)]
+
+
+class VitPatch(Task):
+    """A FlexiViT classifying Fashion-MNIST; the patch size can change."""
+
+    name = "vit-patch"
+    defaults = {"patch": 7, "batch": 128, "dim": 64, "depth": 4, "heads": 4}
+    changeable = frozenset({"patch", "batch"})
+    options = ("data_dir", "eval_size")
+    image_size = 28
+    base_patch = 7  # the stored patch embedding's size
+
+    def __init__(self, data_dir: str | None = None, eval_size: int = 2000) -> None:
+        self.data_dir, self.eval_size = data_dir, eval_size
+
+    @functools.cached_property
+    def images(self) -> data.ImageSet:
+        return data.load_fashion_mnist(self.data_dir)
+
+    def check(self, shape: Shape) -> None:
+        size = self.image_size
+        if size % shape["patch"]:
+            valid = ", ".join(str(p) for p in range(1, size + 1) if size % p == 0)
+            raise InputError(f"vit-patch: patch={shape['patch']} does not divide the "
+                             f"{size}x{size} images; valid patch sizes: {valid}")
+        if shape["dim"] % shape["heads"]:
+            raise InputError(f"vit-patch: dim={shape['dim']} is not a multiple of "
+                             f"heads={shape['heads']}")
+
+    def build(self, shape: Shape) -> nn.Module:
+        return FlexiViT(channels=1, classes=10, dim=shape["dim"], depth=shape["depth"],
+                        heads=shape["heads"], base_patch=self.base_patch)
+
+    def loss_sum(self, model, batch, shape):
+        images, labels = batch
+        logits = model(data.normalize_images(images), shape["patch"])
+        return F.cross_entropy(logits.float(), labels, reduction="sum"), len(labels)
+
+    def train_batch(self, shape, seed, position, rank, world):
+        index = data.epoch_indices(len(self.images.train_labels), seed, position, shape["batch"])
+        return _rank_slice((self.images.train_images[index], self.images.train_labels[index]),
+                           rank, world)
+
+    def eval_batches(self, shape, rank, world):
+        count = self.eval_size
+        batch = (self.images.test_images[:count], self.images.test_labels[:count])
+        return _chunks(_rank_slice(batch, rank, world), 500)
+
+    def analytic_flops(self, shape):
+        patch, dim = shape["patch"], shape["dim"]
+        tokens = (self.image_size // patch) ** 2
+        per_image = (dense_train_flops(tokens, patch**2, dim, input_needs_grad=False)
+                     + transformer_train_flops(tokens, dim, shape["depth"], 4 * dim)
+                     + dense_train_flops(1, dim, 10))
+        # PI-resize of the patch embedding, once per step: forward, and backward to the weights.
+        resize = 0 if patch == self.base_patch else 4 * dim * self.base_patch**2 * patch**2
+        return shape["batch"] * per_image + resize
+
+    def provenance(self):
+        folder = self.images.source["dir"]
+        return {**self.images.source,
+                "sha256": {name: file_sha256(f"{folder}/{name}") for name in data.FASHION_FILES}}
+
+
+class MlpWidth(Task):
+    """An MLP student regressing a fixed random MLP teacher; its hidden width can grow."""
+
+    name = "mlp-width"
+    defaults = {"width": 32, "batch": 128}
+    changeable = frozenset({"width", "batch"})
+    grow_only = frozenset({"width"})
+    options = ("noise",)
+    eval_size = 4096
+
+    def __init__(self, noise: float = 0.0) -> None:
+        self.teacher = data.Teacher()
+        self.noise = noise
+
+    @functools.cached_property
+    def eval_set(self) -> Batch:
+        return self.teacher.sample(self.eval_size, torch.Generator().manual_seed(12345))
+
+    def build(self, shape):
+        return Mlp(self.teacher.d_in, shape["width"], self.teacher.net.fc_out.out_features)
+
+    def loss_sum(self, model, batch, shape):
+        inputs, targets = batch
+        error = F.mse_loss(model(inputs).float(), targets, reduction="sum")
+        return error / targets.shape[1], len(targets)
+
+    def train_batch(self, shape, seed, position, rank, world):
+        batch = self.teacher.sample(shape["batch"], data.batch_generator(seed, position))
+        return _rank_slice(batch, rank, world)
+
+    def eval_batches(self, shape, rank, world):
+        return _chunks(_rank_slice(self.eval_set, rank, world), 1024)
+
+    def change(self, model, optimizer, old, new, generator):
+        model.widen(new["width"], optimizer, self.noise, generator)
+
+    def analytic_flops(self, shape):
+        d_in, d_out = self.teacher.d_in, self.teacher.net.fc_out.out_features
+        return shape["batch"] * (dense_train_flops(1, d_in, shape["width"], False)
+                                 + dense_train_flops(1, shape["width"], d_out))
+
+    def provenance(self):
+        return {"dataset": "teacher-student", "teacher": "Mlp(16, 64, 4), seed 0"}
+
+
+class LmContext(Task):
+    """A byte-level causal LM; its context length can change and its MLPs can grow."""
+
+    name = "lm-context"
+    defaults = {"context": 64, "batch": 32, "dim": 64, "depth": 2, "heads": 4, "mlp": 256}
+    changeable = frozenset({"context", "mlp", "batch"})
+    grow_only = frozenset({"mlp"})
+    options = ("corpus", "eval_bytes", "noise")
+    vocab = 256
+
+    def __init__(self, corpus: str | None = None, eval_bytes: int = 1 << 16,
+                 noise: float = 0.0) -> None:
+        self.corpus_path, self.held_out, self.noise = corpus, eval_bytes, noise
+
+    @functools.cached_property
+    def corpus(self) -> data.ByteCorpus:
+        return data.load_corpus(self.corpus_path)
+
+    @functools.cached_property
+    def split(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """Training bytes and held-out bytes (the last ``eval_bytes``, at most a tenth)."""
+        held_out = min(self.held_out, len(self.corpus.data) // 10)
+        return self.corpus.data[:-held_out].long(), self.corpus.data[-held_out:].long()
+
+    def check(self, shape):
+        if shape["dim"] % shape["heads"]:
+            raise InputError(f"lm-context: dim={shape['dim']} is not a multiple of "
+                             f"heads={shape['heads']}")
+        held_out = len(self.split[1])
+        if shape["context"] >= held_out:
+            raise InputError(f"lm-context: context={shape['context']} is longer than the "
+                             f"{held_out} held-out bytes of the corpus")
+
+    def build(self, shape):
+        return ByteLM(shape["context"], shape["dim"], shape["depth"], shape["heads"], shape["mlp"])
+
+    def loss_sum(self, model, batch, shape):
+        inputs, targets = batch
+        logits = model(inputs).float()
+        loss = F.cross_entropy(logits.flatten(0, 1), targets.flatten(), reduction="sum")
+        return loss, targets.numel()
+
+    def _windows(self, source: torch.Tensor, starts: torch.Tensor, context: int) -> Batch:
+        windows = source[starts[:, None] + torch.arange(context + 1)]
+        return windows[:, :-1], windows[:, 1:]
+
+    def train_batch(self, shape, seed, position, rank, world):
+        context = shape["context"]
+        source = self.split[0]
+        starts = torch.randint(len(source) - context - 1, (shape["batch"],),
+                               generator=data.batch_generator(seed, position))
+        return _rank_slice(self._windows(source, starts, context), rank, world)
+
+    def eval_batches(self, shape, rank, world):
+        context = shape["context"]
+        source = self.split[1]
+        starts = torch.arange(0, len(source) - context, context)
+        return _chunks(_rank_slice(self._windows(source, starts, context), rank, world), 64)
+
+    def change(self, model, optimizer, old, new, generator):
+        if new["context"] != old["context"]:
+            model.set_context(new["context"], optimizer, generator)
+        if new["mlp"] != old["mlp"]:
+            for block in model.blocks:
+                block.mlp.widen(new["mlp"], optimizer, self.noise, generator)
+
+    def analytic_flops(self, shape):
+        context, dim = shape["context"], shape["dim"]
+        per_sequence = (transformer_train_flops(context, dim, shape["depth"], shape["mlp"])
+                        + dense_train_flops(context, dim, self.vocab))
+        return shape["batch"] * per_sequence
+
+    def provenance(self):
+        return {"dataset": "bytes", "source": self.corpus.source, "sha256": self.corpus.sha256,
+                "bytes": len(self.corpus.data)}
+
+
+TASKS: dict[str, type[Task]] = {task.name: task for task in (VitPatch, MlpWidth, LmContext)}
+
+
+def make_task(name: str, **options) -> Task:
+    """The task called ``name``, given only the options it takes (None means default).
+
+    >>> make_task("mlp-width").complete({"width": 64})
+    {'width': 64, 'batch': 128}
+    """
+    if name not in TASKS:
+        raise InputError(f"unknown task {name!r}; known tasks: {', '.join(TASKS)}")
+    task = TASKS[name]
+    given = {key: value for key, value in options.items() if value is not None}
+    for key in given:
+        if key not in task.options:
+            raise InputError(f"task {name} takes no --{key.replace('_', '-')}")
+    return task(**given)
