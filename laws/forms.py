@@ -225,7 +225,7 @@ class TableLaw(Law):
         c = np.asarray(compute, dtype=float)
         with np.errstate(divide="ignore", over="ignore"):
             log_excess = _linear_with_tails(np.log(c), self._log_c, self._log_excess)
-        return _out(self.floor_loss + np.exp(log_excess))
+            return _out(self.floor_loss + np.exp(log_excess))
 
     def compute(self, loss: ArrayLike) -> np.ndarray | float:
         excess = np.asarray(loss, dtype=float) - self.floor_loss
@@ -233,17 +233,17 @@ class TableLaw(Law):
             log_c = _linear_with_tails(
                 np.log(np.maximum(excess, 1e-300)), self._log_excess[::-1], self._log_c[::-1]
             )
-        return _out(np.where(excess > 0, np.exp(log_c), np.inf))
+            return _out(np.where(excess > 0, np.exp(log_c), np.inf))
 
     def dcompute(self, loss: ArrayLike) -> np.ndarray | float:
         excess = np.asarray(loss, dtype=float) - self.floor_loss
         safe = np.maximum(excess, 1e-300)
         xs, ys = self._log_excess[::-1], self._log_c[::-1]
-        u = np.log(safe)
-        log_c = _linear_with_tails(u, xs, ys)
-        segment = np.clip(np.searchsorted(xs, u) - 1, 0, xs.size - 2)
-        slope = (ys[segment + 1] - ys[segment]) / (xs[segment + 1] - xs[segment])
-        return _out(np.where(excess > 0, np.exp(log_c) * slope / safe, -np.inf))
+        segment = np.clip(np.searchsorted(xs, np.log(safe)) - 1, 0, xs.size - 2)
+        dlogc_dlogexcess = (ys[segment + 1] - ys[segment]) / (xs[segment + 1] - xs[segment])
+        with np.errstate(invalid="ignore"):
+            slope = self.compute(loss) * dlogc_dlogexcess / safe
+        return _out(np.where(excess > 0, slope, -np.inf))
 
 
 def _linear_with_tails(x: np.ndarray, xs: np.ndarray, ys: np.ndarray) -> np.ndarray:

@@ -16,6 +16,7 @@ from typing import Any
 from laws.errors import InputError
 from laws.forms import make_law
 from laws.io.atomic import write_text_atomic
+from laws.io.jsonfile import read_json_object
 from laws.lawset import LawSet, Shape, Transitions
 
 _SHAPE_KEYS = {"name", "axes", "form", "params", "throughput"}
@@ -25,14 +26,7 @@ _TOP_KEYS = {"name", "compute_unit", "shapes", "transitions", "provenance"}
 
 def read_law_file(path: str | os.PathLike) -> LawSet:
     """Load and validate a law file; every problem is an ``InputError`` naming file and field."""
-    try:
-        with open(path) as handle:
-            data = json.load(handle)
-    except FileNotFoundError:
-        raise InputError(f"{path}: no such law file") from None
-    except json.JSONDecodeError as err:
-        raise InputError(f"{path}: not valid JSON (line {err.lineno}: {err.msg})") from None
-    return law_set_from_dict(data, str(path))
+    return law_set_from_dict(read_json_object(path, "law"), str(path))
 
 
 def write_law_file(laws: LawSet, path: str | os.PathLike) -> None:

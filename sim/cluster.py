@@ -1,0 +1,109 @@
+"""A cluster of G accelerators shared by several runs, and sweep files that list the runs.
+
+The accelerators are a ``simpy.Container`` of G units (a ``Resource`` hands out one unit per
+request; a run needs n at once, all or nothing); requests are served first come, first served,
+so a large request at the head of the queue holds back smaller ones behind it. Without a cluster
+size every run gets its accelerators at once.
+
+A sweep file (JSON) lists the runs of one replication:
+
+    {"runs": [{"policy": "planned", "seed": 1, "accelerators": 4},
+              {"policy": "static", "shape": "p16", "accelerators": 2},
+              {"policy": "planned", "plan": "other-plan.json"}]}
+
+``seed`` defaults to the simulation's seed, ``accelerators`` to the config's; ``shape`` is short
+for ``static:SHAPE``; ``plan`` names the plan file the job's ``planned`` policy follows.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import simpy
+
+from laws.errors import InputError
+from laws.io.jsonfile import read_json_object
+from sim.policies import Policy
+from sim.results import RunRecord
+from sim.run import RunSetup, TrainingRun
+
+
+@dataclass(frozen=True)
+class Job:
+    """One run of a replication: its policy, seed and accelerators."""
+
+    policy: Policy
+    seed: int
+    accelerators: int
+
+
+@dataclass(frozen=True)
+class SweepEntry:
+    """One line of a sweep file, before its policy is built."""
+
+    policy: str
+    seed: int | None = None
+    accelerators: int | None = None
+    plan: str | None = None
+
+
+def read_sweep(path: str) -> list[SweepEntry]:
+    """The entries of a sweep file; an ``InputError`` names the file, entry and field."""
+    data = read_json_object(path, "sweep")
+    if not isinstance(data.get("runs"), list) or not data["runs"]:
+        raise InputError(f"{path}: a sweep file is an object with a non-empty list \"runs\"")
+    entries = []
+    for i, item in enumerate(data["runs"]):
+        where = f"{path}: runs[{i}]"
+        if not isinstance(item, dict) or not isinstance(item.get("policy"), str):
+            raise InputError(f"{where}: needs a \"policy\" string")
+        unknown = set(item) - {"policy", "shape", "seed", "accelerators", "plan"}
+        if unknown:
+            raise InputError(f"{where}: unknown field(s) {', '.join(sorted(unknown))}")
+        policy = item["policy"]
+        if "shape" in item:
+            policy = f"{policy}:{item['shape']}"
+        for key in ("seed", "accelerators"):
+            if key in item and (not isinstance(item[key], int) or isinstance(item[key], bool)):
+                raise InputError(f"{where}.{key}: expected an integer, got {item[key]!r}")
+        if item.get("accelerators", 1) < 1:
+            raise InputError(f"{where}.accelerators: must be at least 1")
+        entries.append(SweepEntry(policy, item.get("seed"), item.get("accelerators"),
+                                  item.get("plan")))
+    return entries
+
+
+def check_capacity(jobs: list[Job], gpus: int | None) -> None:
+    """Every job must fit on the cluster, or it would wait forever."""
+    for i, job in enumerate(jobs):
+        if gpus is not None and job.accelerators > gpus:
+            raise InputError(f"run {i} ({job.policy.name}) asks for {job.accelerators} "
+                             f"accelerators but the cluster has only {gpus} (--gpus)")
+
+
+def run_replication(setup: RunSetup, jobs: list[Job], replication: int,
+                    gpus: int | None, env: simpy.Environment | None = None) -> list[RunRecord]:
+    """Simulate every job of one replication on one cluster; records in job order.
+
+    Run j of replication r draws from ``SeedSequence(seed_j, spawn_key=(r,))``: runs with the
+    same seed share their noise and failure streams across policies (common random numbers).
+    """
+    env = env or simpy.Environment()
+    capacity = gpus or sum(job.accelerators for job in jobs)
+    pool = simpy.Container(env, capacity=capacity, init=capacity)
+    records: list[RunRecord | None] = [None] * len(jobs)
+
+    def job_process(index: int, job: Job):
+        yield pool.get(job.accelerators)
+        seed = np.random.SeedSequence(job.seed, spawn_key=(replication,))
+        labels = {"policy": job.policy.name, "replication": replication, "job": index,
+                  "seed": job.seed}
+        run = TrainingRun(env, setup, job.policy, job.accelerators, seed, labels)
+        records[index] = yield env.process(run.process(submitted=0.0))
+        yield pool.put(job.accelerators)
+
+    for index, job in enumerate(jobs):
+        env.process(job_process(index, job))
+    env.run()
+    return records  # type: ignore[return-value]

@@ -1,0 +1,133 @@
+"""What a simulation assumes about evaluation, budgets, hardware, transitions and faults.
+
+>>> config = SimConfig(noise=0.01, eval_every=1e15)
+>>> config.confirm
+3
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+
+from laws.errors import InputError
+from laws.lawset import LawSet, Transitions
+from sim.faults import FaultModel
+
+DEFAULT_PEAK_FLOPS = 1e15  # one modern accelerator, dense 16-bit
+DEFAULT_UTILISATION = 0.4
+DEFAULT_EVALS_PER_RUN = 1000  # eval interval = best static compute / this
+DEFAULT_BUDGET_FACTOR = 10.0  # compute budget = this * best static compute
+
+
+@dataclass(frozen=True)
+class Hardware:
+    """Peak FLOP/s of one accelerator and the fraction of it each shape achieves."""
+
+    peak_flops: float = DEFAULT_PEAK_FLOPS
+    utilisation: dict[str, float] = field(default_factory=dict)
+    default_utilisation: float = DEFAULT_UTILISATION
+
+    def throughput(self, shape_name: str) -> float:
+        return self.peak_flops * self.utilisation.get(shape_name, self.default_utilisation)
+
+
+@dataclass(frozen=True)
+class SimConfig:
+    """Settings shared by every run of a simulation.
+
+    - ``noise``: relative sigma of an evaluation (observed = true * (1 + sigma * N(0, 1))).
+    - ``eval_every``: training FLOPs between evaluations (default: best static compute / 1000).
+    - ``eval_seconds``: wall time one evaluation takes.
+    - ``confirm``: consecutive evaluations at or below the target that stop the run.
+    - ``max_compute`` (FLOPs spent) / ``max_hours`` (run time): budgets; a run that hits one
+      stops without reaching the target (default compute budget: 10x best static compute).
+    - ``accelerators``: accelerators per run; ``gpus``: cluster size (None: no queueing).
+    - ``switch_flops`` / ``switch_seconds`` / ``switch_penalty``: override the truth law set's
+      transitions; ``penalty_decay_flops``: None keeps the search's model (the run lands at
+      loss + penalty for good), a number makes the penalty fade linearly over that compute.
+    - ``hardware``: when set, throughput = peak * utilisation for every shape; otherwise each
+      shape's own ``throughput``, falling back to ``Hardware()`` for shapes without one.
+    - ``faults``: failures and checkpoints, or None for a perfect machine.
+    - ``trajectories``: keep every evaluation of every run (needed for CSV and plots).
+    """
+
+    noise: float = 0.0
+    eval_every: float | None = None
+    eval_seconds: float = 0.0
+    confirm: int = 3
+    max_compute: float | None = None
+    max_hours: float | None = None
+    accelerators: int = 1
+    gpus: int | None = None
+    switch_flops: float | None = None
+    switch_seconds: float | None = None
+    switch_penalty: float | None = None
+    penalty_decay_flops: float | None = None
+    hardware: Hardware | None = None
+    faults: FaultModel | None = None
+    trajectories: bool = True
+
+    def __post_init__(self) -> None:
+        _check(self.noise >= 0, f"--noise must be >= 0, got {self.noise}")
+        _check(self.eval_every is None or self.eval_every > 0,
+               f"--eval-every must be a positive number of FLOPs, got {self.eval_every}")
+        _check(self.eval_seconds >= 0, f"eval time must be >= 0 s, got {self.eval_seconds}")
+        _check(self.confirm >= 1, f"--confirm must be at least 1, got {self.confirm}")
+        _check(self.accelerators >= 1,
+               f"each run needs at least 1 accelerator, got {self.accelerators}")
+        _check(self.gpus is None or self.gpus >= 1,
+               f"--gpus must be at least 1 accelerator, got {self.gpus}")
+        if self.gpus is not None and self.accelerators > self.gpus:
+            raise InputError(f"a run asks for {self.accelerators} accelerators but the cluster "
+                             f"has only {self.gpus} (--gpus)")
+        for name in ("max_compute", "max_hours", "penalty_decay_flops"):
+            value = getattr(self, name)
+            _check(value is None or value > 0, f"{name} must be positive, got {value}")
+        for name in ("switch_flops", "switch_seconds", "switch_penalty"):
+            value = getattr(self, name)
+            _check(value is None or value >= 0, f"{name} must be >= 0, got {value}")
+
+    def transitions(self, laws: LawSet) -> Transitions:
+        """The transition model of ``laws`` with this config's overrides applied."""
+        t = laws.transitions
+        return Transitions(
+            flops=t.flops if self.switch_flops is None else self.switch_flops,
+            seconds=t.seconds if self.switch_seconds is None else self.switch_seconds,
+            loss_penalty=t.loss_penalty if self.switch_penalty is None else self.switch_penalty,
+            allowed=t.allowed,
+        )
+
+    def throughputs(self, laws: LawSet) -> dict[str, float]:
+        """FLOP/s of one accelerator for each shape."""
+        if self.hardware is not None:
+            return {s.name: self.hardware.throughput(s.name) for s in laws.shapes}
+        fallback = Hardware()
+        return {s.name: s.throughput or fallback.throughput(s.name) for s in laws.shapes}
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def _check(condition: bool, message: str) -> None:
+    # Comparisons with NaN are False, so NaN settings fail here too.
+    if not condition:
+        raise InputError(message)
+
+
+def best_static_compute(laws: LawSet, target: float) -> tuple[str, float]:
+    """The shape that reaches ``target`` with the least compute alone, and that compute.
+
+    >>> from laws.forms import PowerLaw
+    >>> from laws.lawset import LawSet, Shape
+    >>> laws = LawSet("t", (Shape("a", {}, PowerLaw(4.0, 0.5, 1.0)),
+    ...                     Shape("b", {}, PowerLaw(2.0, 0.5, 1.0))))
+    >>> best_static_compute(laws, 2.0)
+    ('b', 4.0)
+    """
+    costs = {s.name: float(s.law.compute(target)) for s in laws.shapes}
+    name = min(costs, key=costs.__getitem__)
+    if not math.isfinite(costs[name]):
+        floors = ", ".join(f"{s.name}: {s.law.floor:.4g}" for s in laws.shapes)
+        raise InputError(f"target loss {target} is below every shape's floor ({floors})")
+    return name, costs[name]

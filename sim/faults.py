@@ -1,0 +1,57 @@
+"""Failures and checkpoints: exponential failures (MTBF), repair time, periodic checkpoints.
+
+A run on n accelerators fails at rate n / MTBF (each accelerator fails independently), but only
+while it works: queueing and repair do not age it. A failure loses everything done since the
+last completed checkpoint; the run restarts from that checkpoint after the repair time.
+
+>>> faults = FaultModel(mtbf_hours=10.0, repair_hours=0.5, checkpoint_seconds=60.0)
+>>> round(faults.checkpoint_interval(accelerators=1))  # Young/Daly: sqrt(2 * 60 s * 36000 s)
+2078
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from laws.errors import InputError
+
+
+@dataclass(frozen=True)
+class FaultModel:
+    """How often a run fails, how long repair takes and how it protects itself.
+
+    ``mtbf_hours`` is the mean time between failures of one accelerator; ``checkpoint_seconds``
+    the cost of saving one checkpoint; ``interval_seconds`` the time between checkpoints
+    (default: Young/Daly, sqrt(2 * save cost * run MTBF), the interval minimising expected
+    overhead plus lost work to first order).
+    """
+
+    mtbf_hours: float
+    repair_hours: float = 0.0
+    checkpoint_seconds: float = 0.0
+    interval_seconds: float | None = None
+
+    def __post_init__(self) -> None:
+        if not (math.isfinite(self.mtbf_hours) and self.mtbf_hours > 0):
+            raise InputError(f"--mtbf must be a positive number of hours, got {self.mtbf_hours}")
+        if not (math.isfinite(self.repair_hours) and self.repair_hours >= 0):
+            raise InputError(f"--repair must be >= 0 hours, got {self.repair_hours}")
+        if not (math.isfinite(self.checkpoint_seconds) and self.checkpoint_seconds >= 0):
+            raise InputError(f"--ckpt-cost must be >= 0 seconds, got {self.checkpoint_seconds}")
+        if self.interval_seconds is not None and not self.interval_seconds >= 0:
+            raise InputError(f"checkpoint interval must be >= 0 s, got {self.interval_seconds}")
+
+    def run_mtbf_seconds(self, accelerators: int) -> float:
+        """Mean working time between failures of a run that holds ``accelerators``."""
+        return self.mtbf_hours * 3600.0 / accelerators
+
+    def checkpoint_interval(self, accelerators: int) -> float:
+        """Seconds of work between checkpoints (Young/Daly unless set)."""
+        if self.interval_seconds is not None:
+            return self.interval_seconds
+        return math.sqrt(2.0 * self.checkpoint_seconds * self.run_mtbf_seconds(accelerators))
+
+    @property
+    def repair_seconds(self) -> float:
+        return self.repair_hours * 3600.0

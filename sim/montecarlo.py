@@ -1,0 +1,154 @@
+"""Monte Carlo: R replications of every policy on the same laws and seeds, in worker processes.
+
+Replication r of a run with seed s draws from ``SeedSequence(s, spawn_key=(r,))`` whatever
+process simulates it, and records are put back in (replication, job) order, so the results are
+the same, byte for byte, for any number of workers. Workers get batches of replications, so
+that start-up and pickling costs are paid per batch, not per run.
+
+>>> from laws.forms import PowerLaw
+>>> from laws.lawset import LawSet, Shape
+>>> laws = LawSet("t", (Shape("a", {}, PowerLaw(4.0, 0.5, 1.0), throughput=1.0),))
+>>> results = simulate(laws, 2.0, ["static:a"], SimConfig(confirm=1), runs=2, seed=7)
+>>> round(results.summary()["static:a"]["compute_to_target"]["mean"], 6)  # C_a(2) = 16
+16.0
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from typing import Any
+
+from laws.errors import InputError
+from laws.lawset import LawSet
+from sim.cluster import Job, SweepEntry, check_capacity, run_replication
+from sim.config import SimConfig, best_static_compute
+from sim.policies import PlanningContext, Policy, make_policy
+from sim.results import RunRecord, SimResults
+from sim.run import RunSetup, make_setup
+
+BATCHES_PER_WORKER = 4
+
+
+def simulate(laws: LawSet, target: float, policies: Sequence[str | Policy] = ("planned",),
+             config: SimConfig | None = None, *, runs: int = 100, seed: int = 0,
+             workers: int = 1, truth: LawSet | None = None, plan: dict[str, Any] | None = None,
+             sweep: Sequence[SweepEntry] | None = None, plans: dict[str, dict] | None = None,
+             progress: Callable[[int], None] | None = None) -> SimResults:
+    """Simulate ``runs`` replications of each policy (or of each ``sweep`` entry).
+
+    ``laws`` are what policies plan with, ``truth`` (default: ``laws``) what the runs follow;
+    ``plan`` is a plan object made for ``laws`` (the search runs when a policy needs one and
+    none is given); ``plans`` maps the plan paths named in ``sweep`` to their plan objects;
+    ``progress`` is called with the number of replications finished so far.
+    """
+    config = config or SimConfig()
+    if runs < 1:
+        raise InputError(f"--runs must be at least 1, got {runs}")
+    if workers < 1:
+        raise InputError(f"--workers must be at least 1, got {workers}")
+    if plan is not None:
+        check_plan(plan, laws)
+    setup = make_setup(laws, truth, target, config)
+    context = PlanningContext(laws, target, plan, budget=config.max_compute,
+                              search_options=_search_options(config, laws))
+    jobs = _jobs(policies, sweep, plans or {}, context, config, seed)
+    check_capacity(jobs, config.gpus)
+    records = _run_all(setup, jobs, runs, workers, progress)
+    names = list(dict.fromkeys(job.policy.name for job in jobs))
+    return SimResults(target=target, policies=names, runs=records,
+                      settings=_settings(laws, setup, runs, seed),
+                      baseline=_baseline(laws, target, names, records),
+                      plan_saving=(context.plan or {}).get("saving_vs_static"))
+
+
+def check_plan(plan: dict[str, Any], laws: LawSet, where: str = "plan") -> None:
+    """Refuse a plan made for other laws (its ``laws.digest`` names the exact law set)."""
+    from laws.search.plan import law_set_digest
+
+    made_for = plan.get("laws", {}) if isinstance(plan, dict) else {}
+    if not isinstance(made_for, dict) or made_for.get("digest") != law_set_digest(laws):
+        raise InputError(f"{where} was made for law set {made_for.get('name')!r}, not for the "
+                         f"given laws {laws.name!r} (digest differs); re-run `shapeshift search`")
+
+
+def _search_options(config: SimConfig, laws: LawSet) -> dict[str, Any]:
+    overridden = any(v is not None for v in
+                     (config.switch_flops, config.switch_seconds, config.switch_penalty))
+    return {"transitions": config.transitions(laws)} if overridden else {}
+
+
+def _jobs(policies: Sequence[str | Policy], sweep: Sequence[SweepEntry] | None,
+          plans: dict[str, dict], context: PlanningContext, config: SimConfig,
+          seed: int) -> list[Job]:
+    if sweep is None:
+        built = [p if isinstance(p, Policy) else make_policy(p, context) for p in policies]
+        if not built:
+            raise InputError("give at least one policy")
+        return [Job(policy, seed, config.accelerators) for policy in built]
+    jobs = []
+    for entry in sweep:
+        job_context = context
+        if entry.plan is not None:
+            check_plan(plans[entry.plan], context.laws, entry.plan)
+            job_context = PlanningContext(context.laws, context.target, plans[entry.plan],
+                                          context.budget, context.search_options)
+        jobs.append(Job(make_policy(entry.policy, job_context),
+                        seed if entry.seed is None else entry.seed,
+                        entry.accelerators or config.accelerators))
+    return jobs
+
+
+def _run_batch(task: tuple[RunSetup, list[Job], range, int | None]) -> list[RunRecord]:
+    setup, jobs, replications, gpus = task
+    records: list[RunRecord] = []
+    for replication in replications:
+        records.extend(run_replication(setup, jobs, replication, gpus))
+    return records
+
+
+def _run_all(setup: RunSetup, jobs: list[Job], runs: int, workers: int,
+             progress: Callable[[int], None] | None) -> list[RunRecord]:
+    size = max(1, math.ceil(runs / (workers * BATCHES_PER_WORKER)))
+    tasks = [(setup, jobs, range(start, min(start + size, runs)), setup.config.gpus)
+             for start in range(0, runs, size)]
+    records: list[RunRecord] = []
+    if workers == 1:
+        batches = map(_run_batch, tasks)
+    else:
+        executor = ProcessPoolExecutor(max_workers=min(workers, len(tasks)))
+        batches = executor.map(_run_batch, tasks)
+    try:
+        for task, batch in zip(tasks, batches, strict=True):
+            records.extend(batch)
+            if progress:
+                progress(task[2].stop)
+    finally:
+        if workers > 1:
+            executor.shutdown(cancel_futures=True)
+    return records
+
+
+def _baseline(laws: LawSet, target: float, names: list[str],
+              records: list[RunRecord]) -> dict[str, Any]:
+    """The best static shape's compute: simulated when it ran, else its closed form."""
+    shape, closed_form = best_static_compute(laws, target)
+    reached = [r.compute_to_target for r in records
+               if r.policy == f"static:{shape}" and r.reached]
+    if f"static:{shape}" in names and reached:
+        return {"shape": shape, "compute": sum(reached) / len(reached), "source": "simulated"}
+    return {"shape": shape, "compute": closed_form, "source": "closed form (planning laws)"}
+
+
+def _settings(laws: LawSet, setup: RunSetup, runs: int, seed: int) -> dict[str, Any]:
+    return {
+        "laws": laws.name,
+        "truth": setup.truth.name,
+        "runs": runs,
+        "seed": seed,
+        "eval_every": setup.eval_every,
+        "max_compute": setup.max_compute,
+        "throughput": setup.throughput,
+        "config": setup.config.to_dict(),
+    }

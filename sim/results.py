@@ -1,0 +1,185 @@
+"""Results of a simulation: one record per run, summaries per policy, JSON and CSV.
+
+``SimResults.to_dict()`` is the contract the compare report reads: ``runs`` (every
+``RunRecord.to_dict()``), ``summary`` (per policy), ``baseline`` and the settings.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+
+SUMMARISED = ("compute_to_target", "time_to_target", "accelerator_hours", "true_loss_at_target",
+              "switches", "lost_flops", "failures")
+TRAJECTORY_COLUMNS = ("policy", "replication", "job", "time_s", "compute_flops", "true_loss",
+                      "observed_loss", "shape")
+
+
+@dataclass
+class RunRecord:
+    """What happened in one run.
+
+    ``compute_to_target``: FLOPs spent (all ``Ledger`` categories) up to the evaluation at which
+    the target was first observed in the confirming streak; ``time_to_target``: seconds from
+    submission (queueing included) to that evaluation; ``accelerator_hours``: accelerators x
+    hours held until then. All three are None when the run stopped at a budget.
+    ``trajectory``: (time, FLOPs spent, true loss, observed loss, shape) per evaluation;
+    ``events``: (time, kind, detail) for start, switch, checkpoint, failure, restart, target,
+    budget. ``switches`` counts the switches in the history of the final model.
+    """
+
+    policy: str
+    replication: int
+    job: int
+    seed: int
+    accelerators: int
+    reached: bool
+    compute_to_target: float | None
+    time_to_target: float | None
+    accelerator_hours: float | None
+    true_loss_at_target: float | None
+    final_true_loss: float
+    switches: int
+    failures: int
+    evaluations: int
+    queue_seconds: float
+    ledger: dict[str, float]
+    trajectory: list[tuple[float, float, float, float, str]] = field(repr=False)
+    events: list[tuple[float, str, str]] = field(repr=False)
+
+    def value(self, key: str) -> float | None:
+        """A summarised quantity (see ``SUMMARISED``)."""
+        return self.ledger["lost_flops"] if key == "lost_flops" else getattr(self, key)
+
+    def to_dict(self, trajectory: bool = True) -> dict[str, Any]:
+        out = asdict(self)
+        out["trajectory"] = [list(row) for row in self.trajectory] if trajectory else []
+        out["events"] = [list(row) for row in self.events]
+        return out
+
+
+def summarise(values: list[float]) -> dict[str, float | None]:
+    """Mean, median and 5-95% range (None when there is nothing to summarise).
+
+    >>> summarise([1.0, 2.0, 3.0])["median"]
+    2.0
+    """
+    if not values:
+        return {"mean": None, "median": None, "p5": None, "p95": None}
+    array = np.asarray(values, dtype=float)
+    p5, median, p95 = np.percentile(array, [5, 50, 95])
+    return {"mean": float(array.mean()), "median": float(median), "p5": float(p5),
+            "p95": float(p95)}
+
+
+@dataclass
+class SimResults:
+    """All runs of a simulation and what they add up to, per policy.
+
+    ``baseline``: the static compute the savings are measured against (the simulated best
+    static policy when it was among the policies, else the planning laws' closed form);
+    ``plan_saving``: the plan's own saving over the best static shape (when there is a plan).
+    """
+
+    target: float
+    policies: list[str]
+    runs: list[RunRecord]
+    settings: dict[str, Any]
+    baseline: dict[str, Any]
+    plan_saving: float | None = None
+
+    def runs_of(self, policy: str) -> list[RunRecord]:
+        return [run for run in self.runs if run.policy == policy]
+
+    def summary(self) -> dict[str, dict[str, Any]]:
+        """Per policy: runs, share that reached the target, and ``SUMMARISED`` statistics over
+        the runs that reached it (lost work and failures over all runs), plus the saving of
+        the mean compute over the baseline and the share of the plan's saving it keeps."""
+        out = {}
+        for policy in self.policies:
+            runs = self.runs_of(policy)
+            reached = [run for run in runs if run.reached]
+            entry: dict[str, Any] = {"runs": len(runs),
+                                     "reached": len(reached) / len(runs) if runs else 0.0}
+            for key in SUMMARISED:
+                pool = runs if key in ("lost_flops", "failures") else reached
+                entry[key] = summarise([run.value(key) for run in pool])
+            mean = entry["compute_to_target"]["mean"]
+            saving = None if mean is None else 1.0 - mean / self.baseline["compute"]
+            entry["saving_vs_static"] = saving
+            entry["saving_kept"] = (None if saving is None or not self.plan_saving
+                                    else saving / self.plan_saving)
+            out[policy] = entry
+        return out
+
+    def to_dict(self, trajectories: bool = True) -> dict[str, Any]:
+        return {
+            "target_loss": self.target,
+            "policies": self.policies,
+            "settings": self.settings,
+            "baseline": self.baseline,
+            "plan_saving": self.plan_saving,
+            "summary": self.summary(),
+            "runs": [run.to_dict(trajectory=trajectories) for run in self.runs],
+        }
+
+    def trajectories_csv(self) -> str:
+        """Every evaluation of every run, one row each (``TRAJECTORY_COLUMNS``)."""
+        buffer = io.StringIO()
+        writer = csv.writer(buffer, lineterminator="\n")
+        writer.writerow(TRAJECTORY_COLUMNS)
+        for run in self.runs:
+            for time, flops, true_loss, observed, shape in run.trajectory:
+                writer.writerow([run.policy, run.replication, run.job, repr(time), repr(flops),
+                                 repr(true_loss), repr(observed), shape])
+        return buffer.getvalue()
+
+    def runs_csv(self) -> str:
+        """One row per run: its outcome and ledger."""
+        buffer = io.StringIO()
+        writer = csv.writer(buffer, lineterminator="\n")
+        scalar = [k for k in RunRecord.__dataclass_fields__
+                  if k not in ("ledger", "trajectory", "events")]
+        ledger_keys = list(self.runs[0].ledger) if self.runs else []
+        writer.writerow(scalar + ledger_keys)
+        for run in self.runs:
+            writer.writerow([getattr(run, k) for k in scalar]
+                            + [run.ledger[k] for k in ledger_keys])
+        return buffer.getvalue()
+
+
+def format_summary(results: SimResults) -> str:
+    """The per-policy table people read: outcomes (mean and 5-95%) and savings."""
+    from laws.tables import format_number, format_table
+
+    def spread(stats: dict[str, float | None], scale: float = 1.0) -> str:
+        if stats["mean"] is None:
+            return "-"
+        return (f"{format_number(stats['mean'] / scale)} "
+                f"[{format_number(stats['p5'] / scale)}, {format_number(stats['p95'] / scale)}]")
+
+    def percent(value: float | None) -> str:
+        return "-" if value is None else f"{100 * value + 0.0:.1f}%".replace("-0.0%", "0.0%")
+
+    rows = []
+    for policy, s in results.summary().items():
+        rows.append([policy, percent(s["reached"]), spread(s["compute_to_target"]),
+                     spread(s["time_to_target"], 3600.0), spread(s["accelerator_hours"]),
+                     s["true_loss_at_target"]["mean"], s["switches"]["mean"],
+                     s["failures"]["mean"], s["lost_flops"]["mean"],
+                     percent(s["saving_vs_static"]), percent(s["saving_kept"])])
+    headers = ["policy", "reached", "FLOPs to target [5%, 95%]", "hours [5%, 95%]",
+               "accel-hours [5%, 95%]", "true loss at target", "switches", "failures", "lost FLOPs",
+               "saving vs static", "of plan saving"]
+    base = results.baseline
+    lines = [format_table(headers, rows), "",
+             f"baseline: static {base['shape']}, {format_number(base['compute'])} FLOPs "
+             f"({base['source']})"]
+    if results.plan_saving is not None:
+        lines.append(f"plan: saves {percent(results.plan_saving)} over the best static shape "
+                     "with exact laws and a perfect machine")
+    return "\n".join(lines)

@@ -1,0 +1,226 @@
+"""The comparison report: real figures, a self-contained HTML page, tables that match the JSON."""
+
+from __future__ import annotations
+
+import base64
+import csv
+import hashlib
+import json
+import re
+
+import matplotlib.image as mpimg
+import numpy as np
+import pytest
+
+from laws.errors import InputError
+from laws.forms import PowerLaw
+from laws.lawset import LawSet, Shape
+from laws.presets import load_preset, preset_path
+from laws.search import plan
+from laws.tables import format_number
+from sim import FaultModel, SimConfig
+from sim.report import compare
+from sim.report.compare import default_target
+from sim.report.document import FIGURES
+
+TARGET = 2.1
+POLICIES = ["static", "greedy", "planned", "online", "random"]
+RUNS = 3
+LEVELS = 300
+
+
+@pytest.fixture(scope="module")
+def report(tmp_path_factory):
+    out = tmp_path_factory.mktemp("report")
+    config = SimConfig(noise=0.01, eval_every=1e17,
+                       faults=FaultModel(mtbf_hours=6.0, repair_hours=0.5,
+                                         checkpoint_seconds=120.0))
+    path = compare(load_preset("demo"), None, POLICIES, config, out_dir=out, runs=RUNS, seed=3,
+                   search={"levels": LEVELS}, sources={"laws": "preset:demo"})
+    summary = json.loads((out / "summary.json").read_text())
+    return out, path, summary
+
+
+def markdown_tables(text: str) -> list[tuple[list[str], list[list[str]]]]:
+    """Every table of a Markdown text as (headers, rows); cells split on unescaped pipes."""
+    tables, current = [], []
+    for line in [*text.splitlines(), ""]:
+        if line.startswith("|"):
+            cells = re.split(r"(?<!\\)\|", line.strip()[1:-1])
+            current.append([cell.strip().replace("\\|", "|") for cell in cells])
+        elif current:
+            tables.append((current[0], current[2:]))  # current[1] is the --- line
+            current = []
+    return tables
+
+
+def table_with(tables, first_header: str, second_header: str):
+    found = [t for t in tables if t[0][:2] == [first_header, second_header]]
+    assert len(found) == 1, [t[0] for t in tables]
+    return dict(zip(found[0][0], zip(*found[0][1], strict=True), strict=True)), found[0][1]
+
+
+def mean_and_range(cell: str) -> tuple[float, float, float]:
+    match = re.fullmatch(r"(\S+) \[(\S+) – (\S+)\]", cell)
+    assert match, cell
+    mean, low, high = map(float, match.groups())
+    return mean, low, high
+
+
+def test_writes_every_file_and_names_the_html(report):
+    out, path, summary = report
+    assert path == out / "report.html"
+    for name in ("report.md", "report.html", "summary.json", "runs.csv"):
+        assert (out / name).stat().st_size > 0
+    assert sorted(p.stem for p in (out / "figures").glob("*.png")) == sorted(FIGURES)
+    assert summary["options"]["target_loss"] == TARGET  # the preset's default_target
+
+
+def test_figures_are_real_pictures(report):
+    out, _, _ = report
+    for name in FIGURES:
+        path = out / "figures" / f"{name}.png"
+        assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        pixels = mpimg.imread(path)
+        height, width = pixels.shape[:2]
+        assert width >= 500 and height >= 250, (name, pixels.shape)
+        rgb = pixels[..., :3].reshape(-1, 3)
+        ink = np.any(rgb < 0.9, axis=1).mean()  # share of pixels that are not near-white
+        assert 0.02 < ink < 0.9, (name, ink)
+        rgb8 = (rgb * 255).astype(np.uint32)
+        colours = np.unique(rgb8[:, 0] << 16 | rgb8[:, 1] << 8 | rgb8[:, 2]).size
+        assert colours > 10, name  # not a blank or flat image
+        assert path.stat().st_size < 150_000, name  # committed examples stay small
+
+
+def test_html_embeds_every_figure(report):
+    out, _, _ = report
+    html = (out / "report.html").read_text()
+    embedded = re.findall(r'<img alt="([^"]+)" src="data:image/png;base64,([^"]+)"', html)
+    assert sorted(name for name, _ in embedded) == sorted(FIGURES)
+    for name, data in embedded:
+        assert base64.b64decode(data) == (out / "figures" / f"{name}.png").read_bytes()
+    assert 'src="figures/' not in html and "http" not in html  # self-contained
+    markdown = (out / "report.md").read_text()
+    assert sorted(re.findall(r"\]\(figures/(\w+)\.png\)", markdown)) == sorted(FIGURES)
+
+
+def test_savings_table_matches_summary_json(report):
+    out, _, summary = report
+    columns, rows = table_with(markdown_tables((out / "report.md").read_text()),
+                               "policy", "reached")
+    stats = summary["simulation"]["summary"]
+    assert list(columns["policy"]) == list(stats) == ["static:p16", *POLICIES[1:]]
+    scaled = {"compute to target (FLOPs)": ("compute_to_target", 1.0),
+              "time to target (h)": ("time_to_target", 3600.0),
+              "accelerator-hours": ("accelerator_hours", 1.0)}
+    percents = {"reached": "reached", "saving vs best static": "saving_vs_static",
+                "share of plan's saving kept": "saving_kept"}
+    assert set(columns) == {"policy", *scaled, *percents}
+    for row, policy in enumerate(columns["policy"]):
+        for header, (key, scale) in scaled.items():
+            entry = stats[policy][key]
+            cell = columns[header][row]
+            expected = [entry[k] / scale for k in ("mean", "p5", "p95")]
+            assert cell == (f"{format_number(expected[0])} [{format_number(expected[1])} – "
+                            f"{format_number(expected[2])}]")
+            np.testing.assert_allclose(mean_and_range(cell), expected, rtol=1e-3)
+        for header, key in percents.items():
+            value = stats[policy][key]
+            cell = columns[header][row]
+            assert cell == f"{100 * value:.1f}%"
+            assert abs(float(cell.rstrip("%")) - 100 * value) <= 0.05
+
+
+def test_events_table_matches_summary_json(report):
+    out, _, summary = report
+    columns, _ = table_with(markdown_tables((out / "report.md").read_text()), "policy", "runs")
+    stats = summary["simulation"]["summary"]
+    keys = {"switches": "switches", "failures": "failures", "lost compute (FLOPs)": "lost_flops"}
+    assert set(columns) == {"policy", "runs", "true loss at target", *keys}
+    for row, policy in enumerate(columns["policy"]):
+        assert int(columns["runs"][row]) == stats[policy]["runs"] == RUNS
+        true_loss = summary["true_loss_at_target"][policy]
+        np.testing.assert_allclose(mean_and_range(columns["true loss at target"][row]),
+                                   [true_loss["mean"], true_loss["p5"], true_loss["p95"]],
+                                   rtol=1e-3)
+        for header, key in keys.items():
+            entry = stats[policy][key]
+            np.testing.assert_allclose(mean_and_range(columns[header][row]),
+                                       [entry["mean"], entry["p5"], entry["p95"]],
+                                       rtol=1e-3, atol=1e-9)
+
+
+def test_summary_statistics_follow_from_runs_csv(report):
+    """Independent of the summary code: recompute mean compute and savings from runs.csv."""
+    out, _, summary = report
+    with open(out / "runs.csv") as handle:
+        rows = list(csv.DictReader(handle))
+    assert len(rows) == RUNS * len(POLICIES)
+    stats = summary["simulation"]["summary"]
+    means = {}
+    for policy in stats:
+        spent = [float(r["compute_to_target"]) for r in rows
+                 if r["policy"] == policy and r["reached"] == "True"]
+        means[policy] = np.mean(spent)
+        assert stats[policy]["compute_to_target"]["mean"] == pytest.approx(means[policy])
+    baseline = summary["simulation"]["baseline"]
+    assert baseline["compute"] == pytest.approx(means[f"static:{baseline['shape']}"])
+    for policy, stats_of_loss in summary["true_loss_at_target"].items():
+        losses = [float(r["true_loss_at_target"]) for r in rows
+                  if r["policy"] == policy and r["reached"] == "True"]
+        assert stats_of_loss["mean"] == pytest.approx(np.mean(losses))
+        assert stats_of_loss["p95"] == pytest.approx(np.percentile(losses, 95))
+    for policy in stats:
+        saving = 1 - means[policy] / means["static:p16"]
+        assert stats[policy]["saving_vs_static"] == pytest.approx(saving)
+        assert stats[policy]["saving_kept"] == pytest.approx(
+            saving / summary["plan"]["saving_vs_static"])
+
+
+def test_plan_tables_match_the_search(report):
+    out, _, summary = report
+    fresh = plan(load_preset("demo"), TARGET, levels=LEVELS)
+    assert summary["plan"]["optimal"] == fresh["optimal"]
+    tables = markdown_tables((out / "report.md").read_text())
+    columns, _ = table_with(tables, "shape", "loss from")
+    schedule = fresh["optimal"]["schedule"]
+    assert list(columns["shape"]) == [s["shape"] for s in schedule] == ["p32", "p16", "p8"]
+    for row, step in enumerate(schedule):
+        assert float(columns["loss to"][row]) == pytest.approx(step["loss_to"], rel=1e-3)
+        spent = step["compute"] + step["switch_compute"]
+        assert float(columns["compute (FLOPs)"][row]) == pytest.approx(spent, rel=1e-3)
+    columns, _ = table_with(tables, "schedule", "compute to target (FLOPs)")
+    named = dict(zip(columns["schedule"], columns["compute to target (FLOPs)"], strict=True))
+    assert float(named["optimal schedule"]) == pytest.approx(fresh["optimal"]["compute"],
+                                                               rel=1e-3)
+    for shape, static in fresh["static"].items():
+        label = f"best static ({shape})" if shape == "p16" else f"static {shape}"
+        assert float(named[label]) == pytest.approx(static, rel=1e-3)
+
+
+def test_inputs_record_hashes_options_seed_and_version(report):
+    out, _, summary = report
+    expected = hashlib.sha256(preset_path("demo").read_bytes()).hexdigest()
+    assert summary["inputs"]["laws"]["sha256"] == expected
+    assert summary["options"]["seed"] == 3 and summary["options"]["runs"] == RUNS
+    assert summary["options"]["config"]["faults"]["mtbf_hours"] == 6.0
+    assert summary["produced_by"]["version"]
+    columns, _ = table_with(markdown_tables((out / "report.md").read_text()), "input", "value")
+    values = dict(zip(columns["input"], columns["value"], strict=True))
+    assert values["laws file sha256"] == f"`{expected}`"
+    assert values["seed"] == "3"
+
+
+def test_best_static_runs_as_the_baseline_even_when_not_asked(tmp_path):
+    compare(load_preset("demo"), TARGET, ["planned"], SimConfig(eval_every=2e17),
+            out_dir=tmp_path, runs=1, search={"levels": 100})
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["options"]["policies"] == ["planned", "static"]
+    assert summary["simulation"]["baseline"]["source"] == "simulated"
+
+
+def test_a_law_set_without_default_target_needs_a_target():
+    laws = LawSet("bare", (Shape("a", {}, PowerLaw(4.0, 0.5, 1.0)),))
+    with pytest.raises(InputError, match="--target"):
+        default_target(laws)

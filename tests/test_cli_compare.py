@@ -1,0 +1,80 @@
+"""`shapeshift compare`: the report folder, the options it shares with simulate, exit code 2."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from cli import compare, main, simulate
+
+FAST = ["--levels", "200", "--runs", "2", "--eval-every", "2e17"]
+
+
+def invoke(*args: str):
+    return CliRunner().invoke(main, [*args])
+
+
+def test_help_lists_the_options():
+    result = invoke("compare", "--help")
+    assert result.exit_code == 0
+    for option in ("--preset", "--target", "--policies", "--levels", "--noise", "--mtbf",
+                   "--runs", "--seed", "--workers", "--output"):
+        assert option in result.output
+
+
+def test_shares_the_simulation_options_of_simulate():
+    def options(command):
+        return {param.name: (param.opts, param.default, param.help) for param in command.params}
+
+    shared = options(simulate).keys() & options(compare).keys()
+    assert {"noise", "eval_every", "mtbf", "repair", "ckpt_cost", "gpus", "gpus_per_run",
+            "truth_file", "seed", "workers", "runs"} <= shared
+    for name in shared - {"runs", "target", "output"}:  # compare runs fewer by default
+        assert options(simulate)[name] == options(compare)[name], name
+
+
+def test_writes_the_report_for_the_preset_default_target(tmp_path):
+    out = tmp_path / "report"
+    result = invoke("compare", "--preset", "demo", "--policies", "planned", *FAST,
+                    "-o", str(out))
+    assert result.exit_code == 0, result.output
+    assert result.stdout.strip() == f"report: {out / 'report.html'}"
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["options"]["target_loss"] == 2.1
+    assert summary["options"]["policies"] == ["planned", "static"]
+    assert summary["inputs"]["laws"]["source"] == "preset demo"
+    assert (out / "report.md").is_file() and (out / "runs.csv").is_file()
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--preset", "demo", "--policies", "bogus"], "unknown policy 'bogus'"),
+    (["--preset", "nope"], "unknown preset 'nope'"),
+    (["--preset", "demo", "--noise", "-1"], "--noise must be >= 0"),
+    (["--preset", "demo", "--mtbf", "-2"], "--mtbf must be a positive number"),
+    (["--preset", "demo", "--target", "0.5"], "0.5"),
+    (["--preset", "demo", "--runs", "0"], "--runs must be at least 1"),
+    ([], "give a law file or --preset NAME"),
+])
+def test_bad_input_exits_2_with_one_line(tmp_path, args, message):
+    result = invoke("compare", *args, *FAST[:2], "-o", str(tmp_path / "out"))
+    assert result.exit_code == 2, result.output
+    assert message in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "out" / "report.html").exists()
+
+
+def test_a_law_file_without_default_target_needs_target(tmp_path):
+    laws = tmp_path / "laws.json"
+    laws.write_text(json.dumps({"name": "bare", "shapes": [
+        {"name": "a", "form": "power", "params": {"a": 4.0, "b": 0.5, "c": 1.0}}]}))
+    result = invoke("compare", str(laws), "-o", str(tmp_path / "out"))
+    assert result.exit_code == 2
+    assert "give --target LOSS (law set 'bare' has no default_target)" in result.stderr
+
+
+def test_the_report_folder_is_required():
+    result = invoke("compare", "--preset", "demo")
+    assert result.exit_code == 2
+    assert "--output" in result.output
