@@ -482,6 +482,8 @@ def validate_train(task_name, shape_text, switch_texts, budget, run_dir, resume,
               help="lm-context: text file to train on (default: the Python standard library).")
 @click.option("--widen-noise", type=float, default=None,
               help="mlp-width, lm-context: symmetry-breaking noise when widening.")
+@click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Processes that train the static runs side by side.")
 @click.option("--threads", type=click.IntRange(min=1), default=None,
               help="CPU threads for torch (1 is fastest for small models on a busy machine).")
 @click.option("--until", type=click.Choice(["static", "fit", "plan", "adaptive", "report"]),
@@ -491,7 +493,7 @@ def validate_train(task_name, shape_text, switch_texts, budget, run_dir, resume,
 @click.option("--json", "as_json", is_flag=True, help="The summary as one JSON object.")
 def validate_run(task_name, shape_texts, common_text, budget, target, seeds, device, use_compile,
                  adaptive_budget, lr, warmup_steps, evals, levels, eval_size, data_dir, corpus,
-                 widen_noise, threads, until, out_dir, as_json) -> None:
+                 widen_noise, workers, threads, until, out_dir, as_json) -> None:
     """Measure static runs of TASK, fit laws, plan, train the plan, and compare (resumable)."""
     import torch
 
@@ -511,7 +513,7 @@ def validate_run(task_name, shape_texts, common_text, budget, target, seeds, dev
                         budget, target, seeds, device,
                         parse_shape(common_text, "--common") if common_text else {},
                         options, task_options, levels, adaptive_budget)
-    summary = run_loop(config, out_dir, until=until)
+    summary = run_loop(config, out_dir, until=until, workers=workers)
     if as_json:
         echo_json(summary)
     elif summary:

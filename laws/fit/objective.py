@@ -141,6 +141,12 @@ class SaturatingModel(Model):
         return np.stack([scale, -shifted * scale, floor, -b * offset / (self.u + offset) * scale],
                         axis=1)
 
+    def bounds(self) -> list[tuple[float | None, float | None]]:
+        # The offset must stay a positive double once scaled to FLOPs: d > 0 defines the form.
+        bounds = super().bounds()
+        bounds[self.names.index("ld")] = (-300.0, None)
+        return bounds
+
     def law(self, theta: np.ndarray, scale: float) -> Law:
         la, b, e, ld = theta
         return SaturatingLaw(a=float(np.exp(la) * scale**b), b=float(b), c=float(np.exp(e)),

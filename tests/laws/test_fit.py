@@ -200,3 +200,4 @@ def test_choose_form_prefers_saturating_for_saturating_data() -> None:
 def test_holdout_without_points_above_is_an_input_error() -> None:
     with pytest.raises(InputError, match="no points lie above"):
         holdout_check(_curves({"x": PowerLaw(a=2e6, b=0.3, c=2.0)}), 1e30)
+

@@ -1,0 +1,201 @@
+"""The loop's report: ``report.md`` with its tables and ``curves.png`` (matplotlib, lazily).
+
+The figure puts every measured curve (static shapes and the adaptive run) on one loss-versus-
+FLOPs plot, with the fitted laws dashed, the target and the planned switch points. The tables
+give the measured and predicted FLOPs to the target, the saving, each switch, and the fit's
+quality; the last section turns the fit's residuals into the uncertainty they put on a measured
+compute to the target, which is what a gap between predicted and measured saving is judged by.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from laws.io.atomic import write_bytes_atomic, write_text_atomic
+from laws.lawset import LawSet
+from laws.tables import format_number
+
+
+def noise_share(laws: LawSet, name: str, target: float, rmse: float) -> float:
+    """Relative change of ``name``'s compute to ``target`` when the loss moves by ``rmse``:
+    |dC/dE| * rmse / C, how far evaluation noise of that size moves a measured crossing.
+
+    >>> from laws.forms import PowerLaw
+    >>> from laws.lawset import Shape
+    >>> laws = LawSet("t", (Shape("s", {}, PowerLaw(a=1.0, b=1.0, c=0.0)),))
+    >>> round(noise_share(laws, "s", 0.5, 0.01), 4)  # C = 1/E, |dC/dE| / C = 1/E
+    0.02
+    """
+    law = laws.shape(name).law
+    return float(abs(law.dcompute(target)) * rmse / law.compute(target))
+
+
+def write_report(out: Path, summary: dict, static: dict, plan: dict, adaptive: list[list[dict]],
+                 laws: LawSet) -> None:
+    """Write ``report.md`` and ``curves.png`` into ``out``."""
+    write_bytes_atomic(out / "curves.png", _figure(summary, static, plan, adaptive, laws))
+    write_text_atomic(out / "report.md", format_report(summary, plan, laws))
+
+
+def _pct(value: float | None) -> str:
+    return "n/a" if value is None else f"{100 * value:.1f}%"
+
+
+def _num(value: float | None) -> str:
+    return "not reached" if value is None else format_number(value)
+
+
+def _loss(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.4f}"
+
+
+def format_report(summary: dict, plan: dict, laws: LawSet) -> str:
+    """The Markdown report of a loop summary."""
+    config, target = summary["config"], summary["target_loss"]
+    rows = summary["rows"]
+    fit = laws.provenance.get("fit_metrics", {})
+    schedule = " -> ".join(s["shape"] for s in plan["optimal"]["schedule"])
+    lines = [
+        f"# Confirmation loop: {summary['task']}",
+        "",
+        f"Static runs of {len(rows) - 1} shapes to {format_number(config['budget'])} FLOPs each "
+        f"({config['seeds']} seed(s), device {config['device']}), fitted laws "
+        f"(`laws.json`, form {fit.get('form')}), the plan to loss {target:.4f} "
+        f"(`plan.json`: {schedule}) and the adaptive run that followed it.",
+        "",
+        "![loss against FLOPs](curves.png)",
+        "",
+        "## Compute to the target",
+        "",
+        "| run | measured FLOPs | predicted FLOPs | measured / predicted | wall s | final loss "
+        "| lowest loss (at FLOPs) |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for name, row in rows.items():
+        ratio = (row["flops"] / row["predicted_flops"]
+                 if row["flops"] and row["predicted_flops"] else None)
+        seconds = "n/a" if row["seconds"] is None else f"{row['seconds']:.1f}"
+        lines.append(f"| {name} | {_num(row['flops'])} | {_num(row['predicted_flops'])} | "
+                     f"{'n/a' if ratio is None else f'{ratio:.3f}'} | {seconds} | "
+                     f"{row['final_loss']:.4f} | {row['lowest_loss']:.4f} "
+                     f"({format_number(row['lowest_at'])}) |")
+    predicted, measured = summary["predicted_saving"], summary["measured_saving"]
+    gap = None if measured is None else 100 * (measured - predicted)
+    lines += [
+        "",
+        f"Best static shape: measured **{summary['best_static']}**, predicted "
+        f"{summary['predicted_best_static']}.",
+        f"Saving of the adaptive run over the best static shape: predicted "
+        f"**{_pct(predicted)}**, measured **{_pct(measured)}**"
+        + ("" if gap is None else f" (measured - predicted = {gap:+.1f} percentage points)."),
+        "",
+        "## Switches",
+        "",
+        "| to | planned loss level | predicted FLOPs | measured FLOPs | eval loss that fired "
+        "it | next eval loss | law's loss there |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for switch in summary["switches"]:
+        loss = switch["measured_loss"]
+        lines.append(f"| {switch['to']} | {switch['loss_level']:.4f} | "
+                     f"{_num(switch['predicted_flops'])} | {_num(switch['measured_flops'])} | "
+                     f"{'did not fire' if loss is None else f'{loss:.4f}'} | "
+                     f"{_loss(switch.get('loss_after'))} | "
+                     f"{_loss(switch.get('expected_loss_after'))} |")
+    lines += ["", "The last two columns: the first evaluation after the switch, and the loss the "
+              "new shape's law predicts there when the model lands on it at the loss that fired "
+              "the switch. The difference is the loss the switch cost (or gained)."]
+    if gap is not None and abs(gap) > 10 or measured is None:
+        lines += ["", "## Why measured and predicted differ", "", *_explain(summary, laws, fit)]
+    lines += ["", "## Fit quality", "",
+              "Form chosen by held-out error (fitted on the first half of each curve's "
+              "points, tested on the second half): "
+              f"{fit.get('form')} (shared: {fit.get('share') or 'nothing'}).", "",
+              "| shape | points | fit RMSE | held-out RMSE | FLOPs shift per RMSE at target |",
+              "| --- | --- | --- | --- | --- |"]
+    for name in laws.names:
+        metric = fit.get("fit", {}).get(name, {})
+        held = fit.get("holdout", {}).get(name, {})
+        reachable = np.isfinite(laws.shape(name).law.compute(target))
+        shift = noise_share(laws, name, target, metric["rmse"]) if metric and reachable else None
+        lines.append(f"| {name} | {metric.get('points', 'n/a')} | "
+                     f"{metric.get('rmse', float('nan')):.4f} | "
+                     f"{held.get('rmse', float('nan')):.4f} | {_pct(shift)} |")
+    lines += ["", "The last column is |dC/dE| x RMSE / C at the target: how much a loss error of "
+              "one fit RMSE moves the compute at which a curve crosses the target. A measured "
+              "saving within about that much of the predicted one agrees with it. A lowest loss "
+              "well below the final one means the eval loss rose again (overfitting on repeated "
+              "data), which no decreasing law can follow.", ""]
+    return "\n".join(lines)
+
+
+def format_summary(summary: dict) -> str:
+    """The comparison for stdout: an aligned table, then the savings."""
+    from laws.tables import format_table
+
+    rows = [[name, row["flops"] or "-", row["predicted_flops"] or "-",
+             "-" if row["seconds"] is None else round(row["seconds"], 1), row["final_loss"]]
+            for name, row in summary["rows"].items()]
+    table = format_table(["run", "FLOPs to target", "predicted", "seconds", "final loss"], rows)
+    return (f"target loss {summary['target_loss']:.4f}\n{table}\n"
+            f"saving vs best static ({summary['best_static']}): predicted "
+            f"{_pct(summary['predicted_saving'])}, measured {_pct(summary['measured_saving'])}")
+
+
+def _explain(summary: dict, laws: LawSet, fit: dict) -> list[str]:
+    """Bullets with the numbers behind a gap: switch losses, fit error, rising eval loss."""
+    bullets = []
+    for switch in summary["switches"]:
+        after, expected = switch.get("loss_after"), switch.get("expected_loss_after")
+        if after is not None and expected is not None:
+            bullets.append(f"- After the switch to {switch['to']} the run falls off that "
+                           f"shape's law: the first evaluation after it read {after:.4f}, where "
+                           f"the law expects {expected:.4f} ({after - expected:+.4f}). The switch "
+                           "costs loss, or the switched model learns slower than one trained as "
+                           f"{switch['to']} from the start; the plan assumed neither.")
+    held = fit.get("holdout", {}).get("all", {}).get("rmse")
+    if held is not None:
+        bullets.append(f"- The laws' held-out RMSE is {held:.4f} in loss; at the target that "
+                       "moves a crossing by the last column of the fit table below.")
+    for name, row in summary["rows"].items():
+        if row["final_loss"] - row["lowest_loss"] > 0.02:
+            bullets.append(f"- {name}: eval loss rose from its lowest {row['lowest_loss']:.4f} "
+                           f"(at {format_number(row['lowest_at'])} FLOPs) to "
+                           f"{row['final_loss']:.4f} at the end (overfitting).")
+    return bullets or ["- No single cause stands out in the numbers above."]
+
+
+def _figure(summary: dict, static: dict, plan: dict, adaptive: list[list[dict]],
+            laws: LawSet) -> bytes:
+    from sim.report.figures import plt, png_bytes, shape_colors
+
+    colors = shape_colors(laws, plan)
+    figure, axes = plt.subplots(figsize=(7.5, 4.8))
+    budget = max(p["flops"] for runs in static.values() for run in runs for p in run)
+    for name, runs in static.items():
+        for seed, run in enumerate(runs):
+            points = [p for p in run if p["flops"] > 0]
+            axes.plot([p["flops"] for p in points], [p["eval_loss"] for p in points], "o-",
+                      ms=2.5, lw=1, alpha=0.8, color=colors[name],
+                      label=f"static {name}" if seed == 0 else None)
+        first = min(p["flops"] for p in runs[0] if p["flops"] > 0)
+        grid = np.geomspace(first, budget, 200)
+        axes.plot(grid, laws.shape(name).law.loss(grid), "--", lw=1, color=colors[name])
+    for seed, run in enumerate(adaptive):
+        points = [p for p in run if p.get("event") == "eval" and p["flops"] > 0]
+        axes.plot([p["flops"] for p in points], [p["eval_loss"] for p in points], "s-", ms=3,
+                  lw=1.8, color="black", label="adaptive (measured)" if seed == 0 else None)
+    for i, switch in enumerate(summary["switches"]):
+        axes.plot(switch["predicted_flops"], switch["loss_level"], "v", ms=9, mfc="none",
+                  color=colors[switch["to"]], label="planned switch" if i == 0 else None)
+    axes.axhline(summary["target_loss"], color="grey", lw=0.8, ls=":", label="target")
+    axes.set_xscale("log")
+    axes.set_xlabel("training FLOPs")
+    axes.set_ylabel("eval loss")
+    losses = [p["eval_loss"] for runs in static.values() for run in runs for p in run]
+    axes.set_ylim(min(losses) * 0.95, float(np.percentile(losses, 95)))
+    axes.set_title(f"{summary['task']}: measured curves (fitted laws dashed)")
+    axes.legend(fontsize=8)
+    return png_bytes(figure)
