@@ -322,10 +322,8 @@ def simulation_config(params: dict, trajectories: bool):
               help="One JSON object on stdout (no trajectories).")
 @click.option("-o", "--output", type=click.Path(file_okay=False), metavar="DIR",
               help="Write results.json, runs.csv and trajectories.csv into DIR.")
-def simulate(laws_file, preset, target, policy_texts, plan_file, truth_file, noise, eval_every,
-             eval_seconds, confirm, max_compute, max_hours, penalty_decay, mtbf, repair,
-             ckpt_cost, ckpt_interval, gpus, gpus_per_run, sweep_file, runs, seed, workers,
-             as_json, output) -> None:
+def simulate(laws_file, preset, target, policy_texts, plan_file, truth_file, sweep_file, runs,
+             seed, workers, as_json, output, **_simulation) -> None:
     """Simulate training runs of each policy with noise, faults and a cluster (Monte Carlo)."""
     from pathlib import Path
 
