@@ -283,14 +283,14 @@ def make_law(form: str, params: dict) -> Law:
     unknown = set(params) - expected - optional
     if unknown:
         raise ValueError(f"form {form!r} has unknown parameter(s) {', '.join(sorted(unknown))}")
-    if form == "table":
-        return TableLaw(
-            tuple(float(v) for v in params["compute"]),
-            tuple(float(v) for v in params["loss"]),
-            float(params.get("floor", 0.0)),
-        )
     try:
-        values = {name: float(value) for name, value in params.items()}
+        if form == "table":
+            table = (tuple(float(v) for v in params["compute"]),
+                     tuple(float(v) for v in params["loss"]),
+                     float(params.get("floor", 0.0)))
+        else:
+            values = {name: float(value) for name, value in params.items()}
     except (TypeError, ValueError) as err:
-        raise ValueError(f"form {form!r}: parameters must be numbers ({err})") from None
-    return FORMS[form](**values)
+        raise ValueError(f"form {form!r}: parameters must be numbers (lists of numbers for "
+                         f"a table) ({err})") from None
+    return TableLaw(*table) if form == "table" else FORMS[form](**values)

@@ -34,11 +34,6 @@ class Transitions:
     allowed: str | tuple[tuple[str, str], ...] = "all"
     extra: dict[str, Any] = field(default_factory=dict)
 
-    @property
-    def free(self) -> bool:
-        """True when switching costs nothing and preserves the loss."""
-        return self.flops == 0 and self.seconds == 0 and self.loss_penalty == 0
-
 
 @dataclass(frozen=True)
 class LawSet:

@@ -24,6 +24,7 @@ import numpy as np
 import simpy
 
 from laws.errors import InputError
+from laws.graph import allowed_switches
 from laws.lawset import LawSet, Transitions
 from sim.accounting import CHECKPOINT, EVAL, TRANSITION, USEFUL, Ledger
 from sim.config import DEFAULT_BUDGET_FACTOR, DEFAULT_EVALS_PER_RUN, SimConfig, best_static_compute
@@ -45,6 +46,7 @@ class RunSetup:
     max_seconds: float
     throughput: dict[str, float]
     transitions: Transitions
+    allowed: frozenset[tuple[str, str]]  # (from, to) shape names a run may switch between
 
 
 def make_setup(laws: LawSet, truth: LawSet | None, target: float, config: SimConfig) -> RunSetup:
@@ -63,6 +65,8 @@ def make_setup(laws: LawSet, truth: LawSet | None, target: float, config: SimCon
                          "of the planning laws")
     best = best_static_compute(laws, target)[1]
     max_hours = config.max_hours
+    transitions = config.transitions(truth)
+    allowed = allowed_switches(truth, transitions.allowed)
     return RunSetup(
         truth=truth,
         target=target,
@@ -71,7 +75,9 @@ def make_setup(laws: LawSet, truth: LawSet | None, target: float, config: SimCon
         max_compute=config.max_compute or DEFAULT_BUDGET_FACTOR * best,
         max_seconds=math.inf if max_hours is None else max_hours * 3600.0,
         throughput=config.throughputs(truth),
-        transitions=config.transitions(truth),
+        transitions=transitions,
+        allowed=frozenset((p, q) for i, p in enumerate(truth.names)
+                          for j, q in enumerate(truth.names) if allowed[i, j]),
     )
 
 
@@ -216,6 +222,7 @@ class TrainingRun:
             choice = None
             if observed <= stay_above:
                 unsettled = self._settle(unsettled)
+                self.steps = steps
                 self.observed, self.evaluations = observed, evaluations
                 choice = self.policy.decide(self)
                 stay_above = self.policy.stay_above
@@ -327,8 +334,7 @@ class TrainingRun:
         return self.penalty * max(0.0, 1.0 - done)
 
     def _allowed(self, shape: str) -> bool:
-        allowed = self.setup.transitions.allowed
-        return allowed == "all" or (self.shape_name, shape) in allowed
+        return (self.shape_name, shape) in self.setup.allowed
 
     def _draw_failure(self) -> float:
         if not self.faults:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import os
-from importlib.metadata import PackageNotFoundError, version
 
 from laws.fit.curveset import FitResult
 from laws.fit.holdout import HoldoutReport
@@ -13,6 +12,7 @@ from laws.fit.problem import FITTED_PARAMS
 from laws.io.atomic import file_sha256
 from laws.lawset import LawSet
 from laws.tables import format_number, format_table
+from laws.version import shapeshift_version
 
 
 def format_fit(result: FitResult, holdout: HoldoutReport | None = None) -> str:
@@ -72,7 +72,7 @@ def with_provenance(result: FitResult, curves_path: str | os.PathLike, options: 
         "input": {"file": os.path.basename(str(curves_path)),
                   "sha256": file_sha256(curves_path)},
         "fitted_on": datetime.date.today().isoformat(),
-        "tool": f"shapeshift fit {_version()}",
+        "tool": f"shapeshift fit {shapeshift_version()}",
         "options": options,
         "fit_metrics": result.to_dict(),
     }
@@ -80,10 +80,3 @@ def with_provenance(result: FitResult, curves_path: str | os.PathLike, options: 
         provenance["holdout"] = holdout.to_dict()
     provenance.update(extra or {})
     return dataclasses.replace(result.laws, provenance=provenance)
-
-
-def _version() -> str:
-    try:
-        return version("shapeshift")
-    except PackageNotFoundError:
-        return "unknown"

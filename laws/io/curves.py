@@ -127,7 +127,7 @@ def load_curves(path: str | os.PathLike, columns: ColumnMap, fmt: str | None = N
 
 def _format_from_suffix(path: str) -> str:
     suffix = os.path.splitext(path)[1].lower()
-    if suffix in (".jsonl", ".ndjson", ".json"):
+    if suffix in (".jsonl", ".ndjson"):
         return "jsonl"
     if suffix in (".csv", ".tsv", ".txt"):
         return "csv"
@@ -137,8 +137,9 @@ def _format_from_suffix(path: str) -> str:
 
 def _read_records(path: str, fmt: str) -> Iterator[tuple[int, dict]]:
     if fmt == "csv":
+        delimiter = "\t" if path.lower().endswith(".tsv") else ","
         with open(path, newline="") as handle:
-            reader = csv.DictReader(handle)
+            reader = csv.DictReader(handle, delimiter=delimiter)
             for record in reader:
                 yield reader.line_num, record
     elif fmt == "jsonl":

@@ -13,7 +13,6 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Sequence
-from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
 import numpy as np
@@ -23,6 +22,7 @@ from laws.io.lawfile import law_set_to_dict
 from laws.lawset import LawSet, Transitions
 from laws.search.rules import greedy_route, lower_bound
 from laws.search.solvers import Route, solve
+from laws.version import shapeshift_version
 
 
 def plan(laws: LawSet, target_loss: float, *, start_loss: float | None = None,
@@ -68,7 +68,7 @@ def plan_for_problem(laws: LawSet, problem: Problem) -> dict[str, Any]:
                         "cost": float(static_cost[best])},
         "saving_vs_static": 1.0 - optimal.cost / float(static_cost[best]),
         "lower_bound": lower_bound(laws, problem.scale, problem.grid),
-        "produced_by": {"tool": "shapeshift search", "version": _version()},
+        "produced_by": {"tool": "shapeshift search", "version": shapeshift_version()},
     }
 
 
@@ -110,13 +110,6 @@ def law_set_digest(laws: LawSet) -> str:
 
 def _finite(value: float) -> float | None:
     return float(value) if np.isfinite(value) else None
-
-
-def _version() -> str:
-    try:
-        return version("shapeshift")
-    except PackageNotFoundError:
-        return "unknown"
 
 
 _UNITS = {"flops": "FLOPs", "seconds": "s", "money": "money"}

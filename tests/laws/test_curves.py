@@ -25,6 +25,13 @@ def _file(tmp_path, text: str, name: str = "runs.csv"):
     return path
 
 
+def _assert_same_curves(a, b) -> None:
+    for x, y in zip(a.curves, b.curves, strict=True):
+        assert x.name == y.name and x.axes == y.axes
+        np.testing.assert_allclose(x.compute, y.compute)
+        np.testing.assert_allclose(x.loss, y.loss)
+
+
 def test_csv_multi_axis_shapes_and_derived_compute(tmp_path) -> None:
     curves = load_curves(_file(tmp_path, CSV), TOKENS)
     assert [c.name for c in curves.curves] == ["width512-depth12", "width512-depth16"]
@@ -45,10 +52,13 @@ def test_jsonl_matches_csv(tmp_path) -> None:
                                   for k, v in r.items()}) for r in rows)
     a = load_curves(_file(tmp_path, CSV), TOKENS)
     b = load_curves(_file(tmp_path, jsonl, "runs.jsonl"), TOKENS)
-    for x, y in zip(a.curves, b.curves, strict=True):
-        assert x.name == y.name and x.axes == y.axes
-        np.testing.assert_allclose(x.compute, y.compute)
-        np.testing.assert_allclose(x.loss, y.loss)
+    _assert_same_curves(a, b)
+
+
+def test_tsv_matches_csv(tmp_path) -> None:
+    a = load_curves(_file(tmp_path, CSV), TOKENS)
+    b = load_curves(_file(tmp_path, CSV.replace(",", "\t"), "runs.tsv"), TOKENS)
+    _assert_same_curves(a, b)
 
 
 def test_compute_column_filters_template_and_product_columns(tmp_path) -> None:

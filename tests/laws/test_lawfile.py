@@ -96,3 +96,17 @@ def test_negative_throughput(tmp_path) -> None:
     data["shapes"][0]["throughput"] = -1.0
     with pytest.raises(InputError, match=r"throughput: must be >= 0"):
         read_law_file(_write(tmp_path, data))
+
+
+@pytest.mark.parametrize("form, params", [
+    ("table", {"compute": 5, "loss": 3}),
+    ("table", {"compute": [1.0, 2.0], "loss": [3.0, 2.0], "floor": None}),
+    ("power", {"a": "many", "b": 0.3, "c": 1.0}),
+    ("power", {"a": [1.0], "b": 0.3, "c": 1.0}),
+])
+def test_malformed_parameters_name_file_and_shape(tmp_path, form, params) -> None:
+    data = json.loads(json.dumps(GOOD))
+    data["shapes"][0]["form"], data["shapes"][0]["params"] = form, params
+    path = _write(tmp_path, data)
+    with pytest.raises(InputError, match=rf"{path}.*shapes\[0\].*must be numbers"):
+        read_law_file(path)

@@ -78,3 +78,20 @@ def test_random_visits_every_shape_about_equally():
 def test_bad_policy_specs_are_input_errors(spec):
     with pytest.raises(InputError):
         make_policy(spec, PlanningContext(two(), 1.0))
+
+
+@pytest.mark.parametrize("allowed", ["one-axis", (("p32", "p16"),)])
+def test_runs_switch_only_where_the_law_set_allows(allowed):
+    import dataclasses
+
+    from laws.presets import load_preset
+
+    demo = load_preset("demo")
+    laws = dataclasses.replace(demo, transitions=dataclasses.replace(demo.transitions,
+                                                                     allowed=allowed))
+    results = simulate(laws, 2.1, ["greedy"], SimConfig(), runs=1, seed=0)
+    (run,) = results.runs_of("greedy")
+    switches = [detail for _, kind, detail in run.events if kind == "switch"]
+    # Every demo shape differs from the others in its one axis, so one-axis allows all three.
+    expected = ["p32->p16", "p16->p8"] if allowed == "one-axis" else ["p32->p16"]
+    assert switches == expected
