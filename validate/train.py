@@ -392,6 +392,9 @@ class _Run:
                        "torch": torch.__version__, "data": self.provenance}
             write_text_atomic(self.run_dir / RESULT, json.dumps(summary, indent=2) + "\n")
         if self.devices.owns_group:
+            # Tear down together: destroying the group while a rank still writes can hang
+            # (pytorch/pytorch#75097).
+            dist.barrier()
             dist.destroy_process_group()
         return result
 
