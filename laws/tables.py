@@ -25,6 +25,30 @@ def format_number(value: object) -> str:
     return f"{value:.4g}"
 
 
+def format_percent(value: float | None, missing: str = "") -> str:
+    """A share as a percentage with one decimal, ``missing`` for None.
+
+    >>> format_percent(0.25), format_percent(-1e-9), format_percent(None, "n/a")
+    ('25.0%', '0.0%', 'n/a')
+    """
+    if value is None:
+        return missing
+    return f"{100 * value + 0.0:.1f}%".replace("-0.0%", "0.0%")
+
+
+def format_spread(stats: dict, scale: float = 1.0, missing: str = "",
+                  separator: str = " – ") -> str:
+    """``mean [p5 - p95]`` of a summarised quantity, each divided by ``scale``.
+
+    >>> format_spread({"mean": 7200.0, "p5": 3600.0, "p95": 10800.0}, 3600)
+    '2 [1 – 3]'
+    """
+    if stats["mean"] is None:
+        return missing
+    low, mean, high = (format_number(stats[k] / scale) for k in ("p5", "mean", "p95"))
+    return f"{mean} [{low}{separator}{high}]"
+
+
 def format_table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
     """Columns aligned by width; numbers right-aligned, text left-aligned."""
     cells = [[format_number(v) for v in row] for row in rows]

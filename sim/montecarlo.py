@@ -100,18 +100,18 @@ def _jobs(policies: Sequence[str | Policy], sweep: Sequence[SweepEntry] | None,
     return jobs
 
 
-def _run_batch(task: tuple[RunSetup, list[Job], range, int | None]) -> list[RunRecord]:
-    setup, jobs, replications, gpus = task
+def _run_batch(task: tuple[RunSetup, list[Job], range]) -> list[RunRecord]:
+    setup, jobs, replications = task
     records: list[RunRecord] = []
     for replication in replications:
-        records.extend(run_replication(setup, jobs, replication, gpus))
+        records.extend(run_replication(setup, jobs, replication, setup.config.gpus))
     return records
 
 
 def _run_all(setup: RunSetup, jobs: list[Job], runs: int, workers: int,
              progress: Callable[[int], None] | None) -> list[RunRecord]:
     size = max(1, math.ceil(runs / (workers * BATCHES_PER_WORKER)))
-    tasks = [(setup, jobs, range(start, min(start + size, runs)), setup.config.gpus)
+    tasks = [(setup, jobs, range(start, min(start + size, runs)))
              for start in range(0, runs, size)]
     records: list[RunRecord] = []
     if workers == 1:

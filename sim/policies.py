@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 
 from laws.errors import InputError
+from laws.graph import inverse_gradients
 from laws.lawset import LawSet
 from sim.config import best_static_compute
 
@@ -167,8 +168,7 @@ def greedy_partition(laws: LawSet, target: float, start_loss: float,
     floor = min(s.law.floor for s in laws.shapes)
     top, bottom = start_loss - floor, (target - floor) / 2
     grid = floor + np.geomspace(top, bottom, levels)
-    slopes = np.stack([np.asarray(s.law.dcompute(grid), dtype=float) for s in laws.shapes])
-    best = np.argmax(slopes, axis=0)  # dC/dE < 0: the largest is the least steep
+    best = np.argmin(inverse_gradients(laws, grid), axis=0)
     boundaries, owners = [], []
     for i, index in enumerate(best):
         name = laws.shapes[index].name

@@ -154,16 +154,13 @@ class SimResults:
 
 def format_summary(results: SimResults) -> str:
     """The per-policy table people read: outcomes (mean and 5-95%) and savings."""
-    from laws.tables import format_number, format_table
+    from laws.tables import format_number, format_percent, format_spread, format_table
 
     def spread(stats: dict[str, float | None], scale: float = 1.0) -> str:
-        if stats["mean"] is None:
-            return "-"
-        return (f"{format_number(stats['mean'] / scale)} "
-                f"[{format_number(stats['p5'] / scale)}, {format_number(stats['p95'] / scale)}]")
+        return format_spread(stats, scale, missing="-", separator=", ")
 
     def percent(value: float | None) -> str:
-        return "-" if value is None else f"{100 * value + 0.0:.1f}%".replace("-0.0%", "0.0%")
+        return format_percent(value, missing="-")
 
     rows = []
     for policy, s in results.summary().items():

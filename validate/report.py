@@ -15,7 +15,7 @@ import numpy as np
 
 from laws.io.atomic import write_bytes_atomic, write_text_atomic
 from laws.lawset import LawSet
-from laws.tables import format_number
+from laws.tables import format_number, format_percent
 
 
 def noise_share(laws: LawSet, name: str, target: float, rmse: float) -> float:
@@ -40,7 +40,7 @@ def write_report(out: Path, summary: dict, static: dict, plan: dict, adaptive: l
 
 
 def _pct(value: float | None) -> str:
-    return "n/a" if value is None else f"{100 * value:.1f}%"
+    return format_percent(value, missing="n/a")
 
 
 def _num(value: float | None) -> str:

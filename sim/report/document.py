@@ -20,7 +20,7 @@ import html
 from dataclasses import dataclass
 from typing import Any
 
-from laws.tables import format_number
+from laws.tables import format_number, format_percent, format_spread
 
 FIGURES = {
     "laws": "The laws: loss against compute for every shape (log-log), with the optimal "
@@ -64,19 +64,12 @@ Block = Heading | Paragraph | Table | Figure
 
 def percent(value: float | None) -> str:
     """A share as a percentage with one decimal; an empty cell for None."""
-    return "" if value is None else f"{100 * value:.1f}%"
+    return format_percent(value)
 
 
 def with_range(stats: dict[str, float | None], scale: float = 1.0) -> str:
-    """``mean [p5 - p95]`` of a summarised quantity, each divided by ``scale``.
-
-    >>> with_range({"mean": 7200.0, "p5": 3600.0, "p95": 10800.0, "median": 7200.0}, 3600)
-    '2 [1 – 3]'
-    """
-    if stats["mean"] is None:
-        return "not reached"
-    low, mean, high = (format_number(stats[k] / scale) for k in ("p5", "mean", "p95"))
-    return f"{mean} [{low} – {high}]"
+    """``mean [p5 – p95]`` of a summarised quantity, each divided by ``scale``."""
+    return format_spread(stats, scale, missing="not reached")
 
 
 def savings_table(summary: dict[str, Any]) -> Table:
