@@ -20,12 +20,14 @@ $(STAMP): $(CORE_STAMP)
 	$(PY) -m pip install -q torch==2.13.0 -e '.[validate,dev]'
 	touch $@
 
-# The policy comparison on the demo preset (its default_target), with evaluation noise and
-# failures; it reads nothing beside the checkout. Also written: report.md, figures/, summary.json.
+# The policy comparison on the measured vit-patch-fmnist preset (laws fitted by the CPU
+# confirmation loop, docs/examples/validate-vit-patch), at its default_target, with the
+# evaluation noise those runs showed (about 3% of the loss). It reads nothing beside the
+# checkout. Also written: report.md, figures/, summary.json, runs.csv.
 DEMO_OUT ?= out/demo
 demo: $(CORE_STAMP)
-	$(VENV)/bin/shapeshift compare --preset demo --noise 0.01 --mtbf 8 --repair 0.5 \
-	  --ckpt-cost 120 --eval-every 4e16 --runs 20 --workers 2 -o $(DEMO_OUT)
+	$(VENV)/bin/shapeshift compare --preset vit-patch-fmnist --noise 0.03 --runs 20 --workers 2 \
+	  -o $(DEMO_OUT)
 	@echo "open $(DEMO_OUT)/report.html (self-contained) or $(DEMO_OUT)/report.md"
 
 test: $(STAMP)
@@ -58,3 +60,14 @@ preset-gemstones: $(STAMP)
 	  --provenance 'compute=C = 6 N D with N = params_active_precise, D = tokens' \
 	  --provenance 'throughput=FLOP/s per node: C / (step x seconds_per_step x num_nodes), model FLOPs (6 N D) of the runs, assuming linear scaling across the nodes each run used' \
 	  -o laws/presets/gemstones-lm.json
+
+# The built-in vit-patch-fmnist preset: the laws (and measured FLOP/s) that the CPU confirmation
+# loop committed in $(VIT_LOOP) fitted, renamed, with that loop's target as default_target.
+VIT_LOOP := docs/examples/validate-vit-patch/merge-6e12-2seeds
+.PHONY: preset-vit
+preset-vit: $(STAMP)
+	$(PY) -c "import json; laws = json.load(open('$(VIT_LOOP)/laws.json')); \
+	  laws.update(name='vit-patch-fmnist', \
+	              default_target=json.load(open('$(VIT_LOOP)/plan.json'))['target_loss']); \
+	  laws['provenance']['report'] = '$(VIT_LOOP)/report.md'; \
+	  open('laws/presets/vit-patch-fmnist.json', 'w').write(json.dumps(laws, indent=2) + '\n')"

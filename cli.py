@@ -394,6 +394,32 @@ def compare(laws_file, preset, target, policy_text, levels, truth_file, runs, se
     click.echo(f"report: {report}")
 
 
+def task_options(command):
+    """The options a task takes, shared by ``validate train`` and ``validate run``; the
+    command receives them as ``task_flags`` for ``_task_options``."""
+    for option in reversed([
+        click.option("--eval-size", type=int, default=None,
+                     help="vit-patch: test images evaluated (default 2000)."),
+        click.option("--data-dir", type=click.Path(file_okay=False), default=None,
+                     help="vit-patch: folder with Fashion-MNIST's four .gz files."),
+        click.option("--patch-resize", type=click.Choice(["pi", "merge"]), default=None,
+                     help="vit-patch: pi (FlexiViT, the default) or merge (a coarse token is "
+                          "the mean of the 7x7-patch tokens it covers; patches 7, 14, 28)."),
+        click.option("--corpus", type=click.Path(dir_okay=False), default=None,
+                     help="lm-context: text file to train on (default: the Python standard "
+                          "library)."),
+        click.option("--widen-noise", "noise", type=float, default=None,
+                     help="mlp-width, lm-context: symmetry-breaking noise when widening."),
+    ]):
+        command = option(command)
+    return command
+
+
+def _task_options(task_flags: dict) -> dict:
+    """The task options given on the command line (unset ones take the task's defaults)."""
+    return {key: value for key, value in task_flags.items() if value is not None}
+
+
 @main.group(name="validate", cls=_Group)
 def validate_group() -> None:
     """Real training with torch: models that change shape while they train."""
@@ -422,16 +448,11 @@ def validate_group() -> None:
               help="Evaluations, spaced geometrically from 1% of the budget to all of it.")
 @click.option("--checkpoint-every", type=click.IntRange(min=1), default=500, show_default=True,
               metavar="STEPS")
-@click.option("--data-dir", type=click.Path(file_okay=False), default=None,
-              help="vit-patch: folder with Fashion-MNIST's four .gz files.")
-@click.option("--corpus", type=click.Path(dir_okay=False), default=None,
-              help="lm-context: text file to train on (default: the Python standard library).")
-@click.option("--widen-noise", type=float, default=None,
-              help="mlp-width, lm-context: symmetry-breaking noise when widening.")
+@task_options
 @click.option("--json", "as_json", is_flag=True, help="One JSON object on stdout.")
 def validate_train(task_name, shape_text, switch_texts, budget, run_dir, resume, device,
                    use_compile, seed, lr, warmup_steps, weight_decay, batch_lr_rule, evals,
-                   checkpoint_every, data_dir, corpus, widen_noise, as_json) -> None:
+                   checkpoint_every, as_json, **task_flags) -> None:
     """Train TASK (vit-patch, mlp-width, lm-context) for --budget FLOPs and log its curve."""
     from dataclasses import asdict
 
@@ -444,7 +465,7 @@ def validate_train(task_name, shape_text, switch_texts, budget, run_dir, resume,
                    lr=lr, warmup_steps=warmup_steps, weight_decay=weight_decay,
                    batch_lr_rule=batch_lr_rule, evals=evals, checkpoint_every=checkpoint_every,
                    device=device, compile=use_compile,
-                   task_options={"data_dir": data_dir, "corpus": corpus, "noise": widen_noise})
+                   task_options=_task_options(task_flags))
     if as_json:
         echo_json({**asdict(result), "run_dir": str(result.run_dir)})
     else:
@@ -473,13 +494,7 @@ def validate_train(task_name, shape_text, switch_texts, budget, run_dir, resume,
 @click.option("--evals", type=click.IntRange(min=4), default=30, show_default=True,
               help="Evaluations per run, spaced geometrically from 1% of its budget.")
 @click.option("--levels", type=int, default=2000, show_default=True, help="Search loss levels.")
-@click.option("--eval-size", type=int, default=None, help="vit-patch: test images evaluated.")
-@click.option("--data-dir", type=click.Path(file_okay=False), default=None,
-              help="vit-patch: folder with Fashion-MNIST's four .gz files.")
-@click.option("--corpus", type=click.Path(dir_okay=False), default=None,
-              help="lm-context: text file to train on (default: the Python standard library).")
-@click.option("--widen-noise", type=float, default=None,
-              help="mlp-width, lm-context: symmetry-breaking noise when widening.")
+@task_options
 @click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True,
               help="Processes that train the static runs side by side.")
 @click.option("--threads", type=click.IntRange(min=1), default=None,
@@ -490,8 +505,8 @@ def validate_train(task_name, shape_text, switch_texts, budget, run_dir, resume,
               help="Loop folder; rerunning with the same options continues it.")
 @click.option("--json", "as_json", is_flag=True, help="The summary as one JSON object.")
 def validate_run(task_name, shape_texts, common_text, budget, target, seeds, device, use_compile,
-                 adaptive_budget, lr, warmup_steps, evals, levels, eval_size, data_dir, corpus,
-                 widen_noise, workers, threads, until, out_dir, as_json) -> None:
+                 adaptive_budget, lr, warmup_steps, evals, levels, workers, threads, until,
+                 out_dir, as_json, **task_flags) -> None:
     """Measure static runs of TASK, fit laws, plan, train the plan, and compare (resumable)."""
     import torch
 
@@ -504,13 +519,10 @@ def validate_run(task_name, shape_texts, common_text, budget, target, seeds, dev
     options = {"lr": lr, "warmup_steps": warmup_steps, "evals": evals}
     if use_compile:
         options["compile"] = True
-    task_options = {k: v for k, v in {"eval_size": eval_size, "data_dir": data_dir,
-                                      "corpus": corpus, "noise": widen_noise}.items()
-                    if v is not None}
     config = LoopConfig(task_name, parse_shapes(shape_texts),
                         budget, target, seeds, device,
                         parse_shape(common_text, "--common") if common_text else {},
-                        options, task_options, levels, adaptive_budget)
+                        options, _task_options(task_flags), levels, adaptive_budget)
     summary = run_loop(config, out_dir, until=until, workers=workers)
     if as_json:
         echo_json(summary)

@@ -25,7 +25,6 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import json
-import math
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,11 +36,16 @@ from laws.io.atomic import write_text_atomic
 from laws.io.curves import Curve, Curves
 from laws.io.lawfile import read_law_file, write_law_file
 from laws.lawset import LawSet
+from validate.measured import measured_switches, to_target
 from validate.tasks import Shape, make_task
 from validate.train import CURVE, RESULT, Switch, train
 
 STAGES = ("static", "fit", "plan", "adaptive", "report")
 HOLDOUT_FRACTION = 0.5  # forms are fitted on each curve's first half of points, tested on the rest
+# A static run on repeated data can overfit: its eval loss turns and rises, which no decreasing
+# law follows. Ending this much above its lowest loss (well beyond the eval noise of a constant
+# learning rate, a few percent) marks such a tail, which is left out of the fit.
+OVERFIT_RISE = 0.05
 
 
 @dataclass(frozen=True)
@@ -85,28 +89,6 @@ def parse_shapes(texts: tuple[str, ...] | list[str]) -> tuple[Shape, ...]:
 
     return tuple(parse_shape(part, "--shapes") for text in texts
                  for part in text.split(";") if part.strip())
-
-
-def reach(curve: list[dict], target: float, key: str = "flops") -> float | None:
-    """``key`` (FLOPs or seconds) at which ``curve`` first reaches ``target``, interpolated in
-    log ``key`` between the evaluation before and the first one at or below; None if never.
-
-    >>> curve = [{"flops": 0, "eval_loss": 2.0}, {"flops": 100, "eval_loss": 1.0},
-    ...          {"flops": 400, "eval_loss": 0.5}]
-    >>> round(reach(curve, 0.75), 6)  # halfway in loss from 100 to 400: 200 in log FLOPs
-    200.0
-    >>> reach(curve, 0.4) is None
-    True
-    """
-    for before, point in zip([None, *curve], curve, strict=False):
-        if point["eval_loss"] > target:
-            continue
-        if before is None or before[key] <= 0:
-            return float(point[key])
-        share = (before["eval_loss"] - target) / (before["eval_loss"] - point["eval_loss"])
-        return float(math.exp(math.log(before[key])
-                              + share * (math.log(point[key]) - math.log(before[key]))))
-    return None
 
 
 class Loop:
@@ -190,19 +172,25 @@ class Loop:
         curves = Curves(str(self.out / "static"), tuple(
             _mean_curve(name, shape, runs, self.config.train_options.get("warmup_steps", 50))
             for (name, runs), shape in zip(static.items(), self.shapes, strict=True)))
+        left_out = {curve.name: len(static[curve.name][0]) - 1 - curve.lines[-1]
+                    for curve in curves.curves}
         chosen, reports = choose_form(curves, HOLDOUT_FRACTION, column="position")
         fitted = fit_curves(curves, chosen.form, chosen.share, name=f"{self.config.task}-loop")
         metrics = {"form": chosen.form, "share": list(chosen.share),
                    "holdout_after": HOLDOUT_FRACTION, "holdout": chosen.metrics,
-                   "fit": fitted.metrics}
-        laws = dataclasses.replace(fitted.laws, provenance={
+                   "fit": fitted.metrics, "rising_tail_left_out": left_out}
+        shapes = tuple(dataclasses.replace(shape, throughput=self._speed(shape.name))
+                       for shape in fitted.laws.shapes)
+        laws = dataclasses.replace(fitted.laws, shapes=shapes, provenance={
             "source": f"shapeshift validate run {self.config.task}",
             "task": self.config.task, "device": self.config.device,
             "budget": self.config.budget, "seeds": self.config.seeds,
             "shapes": dict(zip(self.names, self.shapes, strict=True)),
             "train_options": self.config.train_options,
             "task_options": self.config.task_options,
-            "date": datetime.date.today().isoformat(), "fit_metrics": metrics})
+            "date": datetime.date.today().isoformat(), "fit_metrics": metrics,
+            "throughput": "training FLOP/s of the static runs (evaluations left out), the seeds' "
+                          "mean"})
         write_text_atomic(self.out / "fit.json", json.dumps(
             {"chosen": chosen.to_dict(), "candidates": [r.to_dict() for r in reports],
              "fit": fitted.to_dict()}, indent=2) + "\n")
@@ -212,26 +200,38 @@ class Loop:
                  f"fit RMSE {fitted.metrics['all']['rmse']:.4f}")
         return laws
 
+    def _speed(self, name: str) -> float:
+        """The training FLOP/s of ``name``'s static runs, the seeds' mean."""
+        results = [json.loads((self.out / "static" / name / f"seed{seed}" / RESULT).read_text())
+                   for seed in range(self.config.seeds)]
+        return float(np.mean([result["flops_per_second"] for result in results]))
+
     # --- 3. plan ---
     def plan(self, laws: LawSet, static: dict[str, list[list[dict]]]) -> dict:
         path = self.out / "plan.json"
         if path.is_file():
             return json.loads(path.read_text())
-        from laws.search import plan
-
         target = self.config.target
         if target is None:
             target = min(np.mean([run[-1]["eval_loss"] for run in runs])
                          for runs in static.values())
-        only_grow = sorted(getattr(self.task, "grow_only", ()))
-        result = plan(laws, float(target), levels=self.config.levels,
-                      only_grow=[a for a in only_grow if a in laws.shapes[0].axes])
+        result = self._search(laws, float(target))
         write_text_atomic(path, json.dumps(result, indent=2, allow_nan=False) + "\n")
         steps = " -> ".join(f"{s['shape']} (to {s['loss_to']:.4f})"
                             for s in result["optimal"]["schedule"])
         self.log(f"plan to {target:.4f}: {steps}; predicted saving "
                  f"{100 * result['saving_vs_static']:.1f}%")
         return result
+
+    def _search(self, laws: LawSet, target: float, switch_flops: float | None = None) -> dict:
+        """The optimal schedule to ``target``; ``switch_flops`` overrides the switch cost."""
+        from laws.search import plan
+
+        transitions = (None if switch_flops is None
+                       else dataclasses.replace(laws.transitions, flops=switch_flops))
+        only_grow = sorted(getattr(self.task, "grow_only", ()))
+        return plan(laws, target, levels=self.config.levels, transitions=transitions,
+                    only_grow=[a for a in only_grow if a in laws.shapes[0].axes])
 
     # --- 4. adaptive runs ---
     def adaptive(self, plan: dict) -> list[list[dict]]:
@@ -254,21 +254,34 @@ class Loop:
             mean = [{**point, "eval_loss": float(np.mean([run[i]["eval_loss"] for run in runs])),
                      "time": float(np.mean([run[i]["time"] for run in runs]))}
                     for i, point in enumerate(runs[0])]
-            rows[name] = _reached([mean], target) | {"predicted_flops": plan["static"][name]}
-        rows["adaptive"] = _reached([_evals(run) for run in adaptive], target) | {
+            rows[name] = to_target([mean], target) | {"predicted_flops": plan["static"][name]}
+        rows["adaptive"] = to_target([_evals(run) for run in adaptive], target) | {
             "predicted_flops": plan["optimal"]["compute"]}
         reached = {n: r["flops"] for n, r in rows.items() if n != "adaptive" and r["flops"]}
         best = min(reached, key=reached.get) if reached else None
         measured_saving = (1 - rows["adaptive"]["flops"] / reached[best]
                            if best and rows["adaptive"]["flops"] else None)
+        switches = measured_switches(plan, adaptive, laws)
         return {
             "task": self.config.task, "target_loss": target, "rows": rows,
             "best_static": best, "predicted_best_static": plan["static_best"]["shape"],
             "predicted_saving": plan["saving_vs_static"], "measured_saving": measured_saving,
-            "switches": _switches(plan, adaptive, laws),
+            "switches": switches, "replanned": self._replan(laws, target, switches),
             "config": self.config.to_dict(),
             "shape_axes": dict(zip(self.names, self.shapes, strict=True)),
         }
+
+    def _replan(self, laws: LawSet, target: float, switches: list[dict]) -> dict | None:
+        """The plan again, with each switch costing the mean compute lag the adaptive run
+        measured (none if it ran ahead of the laws); None when no lag was measured."""
+        lags = [s["lag_flops"] for s in switches if s["lag_flops"] is not None]
+        if not lags:
+            return None
+        switch_flops = max(0.0, float(np.mean(lags)))
+        result = self._search(laws, target, switch_flops)
+        return {"switch_flops": switch_flops, "saving": result["saving_vs_static"],
+                "compute": result["optimal"]["compute"],
+                "schedule": [s["shape"] for s in result["optimal"]["schedule"]]}
 
     def run(self, until: str = "report", workers: int = 1) -> dict:
         """Every stage up to ``until`` (one of ``STAGES``); the summary when it gets there."""
@@ -318,62 +331,17 @@ def _evals(records: list[dict]) -> list[dict]:
 
 def _mean_curve(name: str, shape: Shape, runs: list[list[dict]], warmup_steps: int) -> Curve:
     """The seeds' eval losses averaged point by point (the seeds evaluate at the same FLOPs),
-    leaving out the points before the learning-rate warm-up ends."""
+    leaving out the points before the learning-rate warm-up ends, and those after the lowest
+    loss when the curve ends more than ``OVERFIT_RISE`` above it (a rising tail)."""
     flops = np.array([p["flops"] for p in runs[0]], dtype=float)
     for run in runs[1:]:
         if len(run) != len(flops) or any(p["flops"] != f for p, f in zip(run, flops, strict=True)):
             raise InputError(f"static runs of {name} were evaluated at different FLOPs")
     loss = np.mean([[p["eval_loss"] for p in run] for run in runs], axis=0)
     keep = np.array([p["step"] >= max(1, warmup_steps) for p in runs[0]])
+    lowest = int(np.argmin(np.where(keep, loss, np.inf)))
+    if loss[-1] > (1 + OVERFIT_RISE) * loss[lowest]:
+        keep[lowest + 1:] = False
     position = np.linspace(0.0, 1.0, int(keep.sum()))  # where a point lies along its curve
     return Curve(name, shape, flops[keep], loss[keep], tuple(np.flatnonzero(keep).tolist()),
                  extra={"position": position})
-
-
-def _reached(runs: list[list[dict]], target: float) -> dict:
-    """Mean FLOPs and seconds to the target over the runs; None if a run never got there."""
-    flops = [reach(run, target) for run in runs]
-    seconds = [reach(run, target, "time") for run in runs]
-    lowest = [min(run, key=lambda point: point["eval_loss"]) for run in runs]
-    measured = {"final_loss": float(np.mean([run[-1]["eval_loss"] for run in runs])),
-                "lowest_loss": float(np.mean([point["eval_loss"] for point in lowest])),
-                "lowest_at": float(np.mean([point["flops"] for point in lowest])),
-                "budget": runs[0][-1]["flops"]}
-    if any(f is None for f in flops):
-        return {"flops": None, "seconds": None, **measured}
-    return {"flops": float(np.mean(flops)), "seconds": float(np.mean(seconds)), **measured}
-
-
-def _switches(plan: dict, adaptive: list[list[dict]], laws: LawSet) -> list[dict]:
-    """Each planned switch: its loss level, the predicted cumulative FLOPs there, and what the
-    runs measured, as means over the seeds: the switch's FLOPs, the eval loss that fired it,
-    and the first eval loss after it beside the one the new shape's law expects there (landing
-    at the loss that fired the switch); their difference is the loss the switch cost."""
-    schedule = plan["optimal"]["schedule"]
-    predicted = np.cumsum([s["compute"] + s["switch_compute"] for s in schedule])
-    rows = []
-    for index, segment in enumerate(schedule[1:]):
-        law = laws.shape(segment["shape"]).law
-        seen = []
-        for run in adaptive:
-            fired = [i for i, r in enumerate(run) if r.get("event") == "switch"]
-            if len(fired) <= index:
-                continue
-            event = run[fired[index]]
-            after = next((r for r in run[fired[index] + 1:] if r.get("event") == "eval"), None)
-            landing = law.compute(event["eval_loss"])
-            expected = (float(law.loss(landing + after["flops"] - event["flops"]))
-                        if after and np.isfinite(landing) else None)
-            seen.append((event["flops"], event["eval_loss"],
-                         after["eval_loss"] if after else None, expected))
-        complete = len(seen) == len(adaptive)
-        rows.append({
-            "to": segment["shape"], "loss_level": segment["loss_from"],
-            "predicted_flops": float(predicted[index]),
-            **{key: (float(np.mean(values)) if complete and None not in values else None)
-               for key, values in zip(("measured_flops", "measured_loss", "loss_after",
-                                       "expected_loss_after"),
-                                      zip(*seen, strict=True) if seen else [()] * 4,
-                                      strict=True)},
-        })
-    return rows

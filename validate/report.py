@@ -47,6 +47,10 @@ def _num(value: float | None) -> str:
     return "not reached" if value is None else format_number(value)
 
 
+def _lag(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:+.3e}"
+
+
 def _loss(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.4f}"
 
@@ -94,8 +98,8 @@ def format_report(summary: dict, plan: dict, laws: LawSet) -> str:
         "## Switches",
         "",
         "| to | planned loss level | predicted FLOPs | measured FLOPs | eval loss that fired "
-        "it | next eval loss | law's loss there |",
-        "| --- | --- | --- | --- | --- | --- | --- |",
+        "it | next eval loss | law's loss there | FLOPs behind the law |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for switch in summary["switches"]:
         loss = switch["measured_loss"]
@@ -103,10 +107,25 @@ def format_report(summary: dict, plan: dict, laws: LawSet) -> str:
                      f"{_num(switch['predicted_flops'])} | {_num(switch['measured_flops'])} | "
                      f"{'did not fire' if loss is None else f'{loss:.4f}'} | "
                      f"{_loss(switch.get('loss_after'))} | "
-                     f"{_loss(switch.get('expected_loss_after'))} |")
-    lines += ["", "The last two columns: the first evaluation after the switch, and the loss the "
-              "new shape's law predicts there when the model lands on it at the loss that fired "
-              "the switch. The difference is the loss the switch cost (or gained)."]
+                     f"{_loss(switch.get('expected_loss_after'))} | "
+                     f"{_lag(switch.get('lag_flops'))} |")
+    lines += ["", "Next eval loss: the first evaluation after the switch; law's loss there: what "
+              "the new shape's law predicts there when the model lands on it at the loss that "
+              "fired the switch (the difference is the loss the switch cost, or gained). FLOPs "
+              "behind the law: at the last evaluation before the next switch or the end, the "
+              "FLOPs trained since the switch minus those the new shape's law needs from the "
+              "loss that fired it to the loss measured there; what the switch cost in compute "
+              "(negative: the run got ahead of the law)."]
+    replanned = summary.get("replanned")
+    if replanned and replanned["switch_flops"] > 0:
+        lines += ["", f"Planned again with that cost ({format_number(replanned['switch_flops'])} "
+                  f"FLOPs per switch, the mean), the search predicts a saving of "
+                  f"**{_pct(replanned['saving'])}** ({' -> '.join(replanned['schedule'])}): "
+                  "what the plan would have said had it known the switch cost."]
+    elif replanned:
+        lines += ["", "The run ended ahead of the new shapes' laws: the switches cost no compute "
+                  "that the laws can see, and planning again with the measured cost changes "
+                  "nothing."]
     if gap is not None and abs(gap) > 10 or measured is None:
         lines += ["", "## Why measured and predicted differ", "", *_explain(summary, laws, fit)]
     lines += ["", "## Fit quality", "",
@@ -115,6 +134,7 @@ def format_report(summary: dict, plan: dict, laws: LawSet) -> str:
               f"{fit.get('form')} (shared: {fit.get('share') or 'nothing'}).", "",
               "| shape | points | fit RMSE | held-out RMSE | FLOPs shift per RMSE at target |",
               "| --- | --- | --- | --- | --- |"]
+    tails = {name: n for name, n in fit.get("rising_tail_left_out", {}).items() if n}
     for name in laws.names:
         metric = fit.get("fit", {}).get(name, {})
         held = fit.get("holdout", {}).get(name, {})
@@ -127,7 +147,11 @@ def format_report(summary: dict, plan: dict, laws: LawSet) -> str:
               "one fit RMSE moves the compute at which a curve crosses the target. A measured "
               "saving within about that much of the predicted one agrees with it. A lowest loss "
               "well below the final one means the eval loss rose again (overfitting on repeated "
-              "data), which no decreasing law can follow.", ""]
+              "data), which no decreasing law can follow: such a rising tail (a curve ending "
+              "more than 5% above its lowest loss) is left out of the fit"
+              + (": " + ", ".join(f"{name} {n} point{'s' * (n > 1)}"
+                                  for name, n in tails.items()) + "."
+                 if tails else "; none here."), ""]
     return "\n".join(lines)
 
 
@@ -139,9 +163,15 @@ def format_summary(summary: dict) -> str:
              "-" if row["seconds"] is None else round(row["seconds"], 1), row["final_loss"]]
             for name, row in summary["rows"].items()]
     table = format_table(["run", "FLOPs to target", "predicted", "seconds", "final loss"], rows)
-    return (f"target loss {summary['target_loss']:.4f}\n{table}\n"
+    text = (f"target loss {summary['target_loss']:.4f}\n{table}\n"
             f"saving vs best static ({summary['best_static']}): predicted "
             f"{_pct(summary['predicted_saving'])}, measured {_pct(summary['measured_saving'])}")
+    replanned = summary.get("replanned")
+    if replanned and replanned["switch_flops"] > 0:
+        text += (f"\nplanned again with the measured switch cost "
+                 f"({format_number(replanned['switch_flops'])} FLOPs): predicted "
+                 f"{_pct(replanned['saving'])}")
+    return text
 
 
 def _explain(summary: dict, laws: LawSet, fit: dict) -> list[str]:
@@ -149,12 +179,19 @@ def _explain(summary: dict, laws: LawSet, fit: dict) -> list[str]:
     bullets = []
     for switch in summary["switches"]:
         after, expected = switch.get("loss_after"), switch.get("expected_loss_after")
-        if after is not None and expected is not None:
-            bullets.append(f"- After the switch to {switch['to']} the run falls off that "
-                           f"shape's law: the first evaluation after it read {after:.4f}, where "
-                           f"the law expects {expected:.4f} ({after - expected:+.4f}). The switch "
-                           "costs loss, or the switched model learns slower than one trained as "
-                           f"{switch['to']} from the start; the plan assumed neither.")
+        lag = switch.get("lag_flops")
+        if after is None or expected is None:
+            continue
+        bullet = (f"- After the switch to {switch['to']} the first evaluation read {after:.4f}, "
+                  f"where that shape's law expects {expected:.4f} ({after - expected:+.4f}).")
+        if lag is not None:
+            ahead = lag < 0
+            bullet += (f" By the run's last evaluation on {switch['to']} it was "
+                       f"{format_number(abs(lag))} FLOPs {'ahead of' if ahead else 'behind'} "
+                       "that law: the model switched from the previous shape learned "
+                       f"{'faster' if ahead else 'slower'} than one trained as {switch['to']} "
+                       "from the start, which the plan does not assume.")
+        bullets.append(bullet)
     held = fit.get("holdout", {}).get("all", {}).get("rmse")
     if held is not None:
         bullets.append(f"- The laws' held-out RMSE is {held:.4f} in loss; at the target that "
@@ -195,7 +232,9 @@ def _figure(summary: dict, static: dict, plan: dict, adaptive: list[list[dict]],
     axes.set_xlabel("training FLOPs")
     axes.set_ylabel("eval loss")
     losses = [p["eval_loss"] for runs in static.values() for run in runs for p in run]
-    axes.set_ylim(min(losses) * 0.95, float(np.percentile(losses, 95)))
+    lowest = min(losses + [p["eval_loss"] for run in adaptive for p in run
+                           if p.get("event") == "eval"])
+    axes.set_ylim(lowest * 0.95, float(np.percentile(losses, 95)))
     axes.set_title(f"{summary['task']}: measured curves (fitted laws dashed)")
     axes.legend(fontsize=8)
     return png_bytes(figure)

@@ -9,6 +9,9 @@ task has a ``batch`` axis; the others are the model's. Some axes can change mid-
 | `vit-patch` | FlexiViT on Fashion-MNIST  | patch, batch               | dim, depth, heads|
 | `mlp-width` | MLP student of an MLP      | width (grows), batch       |                  |
 | `lm-context`| byte-level causal LM       | context, mlp (grows), batch| dim, depth, heads|
+
+`vit-patch` takes ``patch_resize``: ``"pi"`` (FlexiViT's PI-resize, patches dividing 28) or
+``"merge"`` (a coarse token is the mean of the 7x7-patch tokens it covers: patches 7, 14, 28).
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ from validate import data
 from validate.flops import dense_train_flops, transformer_train_flops
 from validate.models.lm import ByteLM
 from validate.models.mlp import Mlp
-from validate.models.vit import FlexiViT
+from validate.models.vit import RESIZES, FlexiViT
 
 Shape = dict[str, int]
 Batch = tuple[torch.Tensor, torch.Tensor]
@@ -127,30 +130,40 @@ class VitPatch(Task):
     name = "vit-patch"
     defaults = {"patch": 7, "batch": 128, "dim": 64, "depth": 4, "heads": 4}
     changeable = frozenset({"patch", "batch"})
-    options = ("data_dir", "eval_size")
+    options = ("data_dir", "eval_size", "patch_resize")
     image_size = 28
     base_patch = 7  # the stored patch embedding's size
 
-    def __init__(self, data_dir: str | None = None, eval_size: int = 2000) -> None:
-        self.data_dir, self.eval_size = data_dir, eval_size
+    def __init__(self, data_dir: str | None = None, eval_size: int = 2000,
+                 patch_resize: str = "pi") -> None:
+        if patch_resize not in RESIZES:
+            raise InputError(f"vit-patch: unknown patch resize {patch_resize!r}; "
+                             f"known: {', '.join(RESIZES)}")
+        self.data_dir, self.eval_size, self.patch_resize = data_dir, eval_size, patch_resize
 
     @functools.cached_property
     def images(self) -> data.ImageSet:
         return data.load_fashion_mnist(self.data_dir)
 
     def check(self, shape: Shape) -> None:
-        size = self.image_size
-        if size % shape["patch"]:
-            valid = ", ".join(str(p) for p in range(1, size + 1) if size % p == 0)
-            raise InputError(f"vit-patch: patch={shape['patch']} does not divide the "
-                             f"{size}x{size} images; valid patch sizes: {valid}")
+        size, patch = self.image_size, shape["patch"]
+        merge = self.patch_resize == "merge"
+        if size % patch or (merge and patch % self.base_patch):
+            valid = ", ".join(str(p) for p in range(1, size + 1)
+                              if size % p == 0 and not (merge and p % self.base_patch))
+            raise InputError(f"vit-patch: patch={patch} does not divide the {size}x{size} "
+                             f"images{' in base patches' if merge else ''}; valid patch sizes: "
+                             f"{valid}")
         if shape["dim"] % shape["heads"]:
             raise InputError(f"vit-patch: dim={shape['dim']} is not a multiple of "
                              f"heads={shape['heads']}")
 
     def build(self, shape: Shape) -> nn.Module:
+        # Merged tokens average the base tokens' positions: those live on the finest grid.
+        grid = {"grid": self.image_size // self.base_patch} if self.patch_resize == "merge" else {}
         return FlexiViT(channels=1, classes=10, dim=shape["dim"], depth=shape["depth"],
-                        heads=shape["heads"], base_patch=self.base_patch)
+                        heads=shape["heads"], base_patch=self.base_patch,
+                        resize=self.patch_resize, **grid)
 
     def loss_sum(self, model, batch, shape):
         images, labels = batch
@@ -174,12 +187,14 @@ class VitPatch(Task):
                      + transformer_train_flops(tokens, dim, shape["depth"], 4 * dim)
                      + dense_train_flops(1, dim, 10))
         # PI-resize of the patch embedding, once per step: forward, and backward to the weights.
-        resize = 0 if patch == self.base_patch else 4 * dim * self.base_patch**2 * patch**2
+        # Merging tiles the weights: no multiplications.
+        resized = patch != self.base_patch and self.patch_resize == "pi"
+        resize = 4 * dim * self.base_patch**2 * patch**2 if resized else 0
         return shape["batch"] * per_image + resize
 
     def provenance(self):
         folder = self.images.source["dir"]
-        return {**self.images.source,
+        return {**self.images.source, "patch_resize": self.patch_resize,
                 "sha256": {name: file_sha256(f"{folder}/{name}") for name in data.FASHION_FILES}}
 
 

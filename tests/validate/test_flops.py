@@ -41,10 +41,11 @@ def test_lm_flops_match_six_n_plus_attention(shape, corpus):
     assert _measured(task, shape) == pytest.approx(task.analytic_flops(shape), rel=0.15)
 
 
-def test_vit_flops_match_six_n_plus_attention_for_each_patch():
-    task = make_task("vit-patch")
+@pytest.mark.parametrize(("resize", "patches"), [("pi", (2, 4, 7, 14)), ("merge", (7, 14, 28))])
+def test_vit_flops_match_six_n_plus_attention_for_each_patch(resize, patches):
+    task = make_task("vit-patch", patch_resize=resize)
     task.images = _random_images()  # the counts do not depend on the pixels
-    for patch in (2, 4, 7, 14):
+    for patch in patches:
         shape = task.complete({"patch": patch, "batch": 4, "dim": 32, "depth": 2})
         assert _measured(task, shape) == pytest.approx(task.analytic_flops(shape), rel=0.15)
 

@@ -7,6 +7,7 @@ switch; what is checked is the pipeline, against numbers recomputed from the fil
 """
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -15,6 +16,7 @@ from click.testing import CliRunner
 import validate.loop as loop_module
 from cli import main
 from laws.io.lawfile import read_law_file
+from validate.data import FASHION_MNIST_DIR
 from validate.loop import LoopConfig, run_loop
 
 CONFIG = LoopConfig(
@@ -73,6 +75,9 @@ def test_laws_file_is_valid_with_provenance(loop_dir):
         curve = _records(folder / "static" / name / "seed0" / "curve.jsonl")
         law_loss = laws.shape(name).law.loss(curve[-1]["flops"])
         assert abs(law_loss - curve[-1]["eval_loss"]) < 0.2 * curve[-1]["eval_loss"]
+        # The measured training speed travels with the law, for plans in seconds.
+        result = json.loads((folder / "static" / name / "seed0" / "result.json").read_text())
+        assert laws.shape(name).throughput == result["flops_per_second"] > 0
 
 
 def test_adaptive_run_switches_at_the_planned_loss_levels(loop_dir):
@@ -159,6 +164,13 @@ def test_measured_preset_ships_with_provenance():
     for key in ("task", "device", "budget", "seeds", "date", "shapes", "fit_metrics"):
         assert key in provenance, key
     assert provenance["task"] == "vit-patch"
+    assert provenance["task_options"]["patch_resize"] == "merge"
+    assert all(shape.throughput > 0 for shape in laws.shapes)
+    # The preset is the committed loop's laws, renamed, with the loop's target as default.
+    loop = Path(provenance["report"]).parent
+    assert read_law_file(loop / "laws.json").shapes == laws.shapes
+    plan = json.loads((loop / "plan.json").read_text())
+    assert laws.extra["default_target"] == plan["target_loss"]
 
 
 def test_fit_stage_survives_a_degenerate_saturating_candidate(tmp_path):
@@ -182,3 +194,76 @@ def test_fit_stage_survives_a_degenerate_saturating_candidate(tmp_path):
     run_loop(config, out, until="fit", progress=False)
     laws = read_law_file(out / "laws.json")
     assert [shape.name for shape in laws.shapes] == ["patch28", "patch14", "patch7"]
+
+
+def test_switch_cost_is_measured_and_planned_again(loop_dir):
+    """The compute lag behind the new shape's law at the run's last evaluation, recomputed from
+    the curve and the law's closed form; the plan with that cost per switch keeps its switches
+    and adds exactly that cost for each, or drops switches and costs no more than that."""
+    folder, summary = loop_dir
+    plan = json.loads((folder / "plan.json").read_text())
+    records = _records(folder / "adaptive" / "seed0" / "curve.jsonl")
+    fired = next(r for r in records if r["event"] == "switch")
+    last = records[-1]
+    law = json.loads((folder / "laws.json").read_text())["shapes"][1]
+    assert law["name"] == "width32" and law["form"] in ("power", "saturating")
+
+    def compute(loss):  # power: E = c + a C^-b, saturating: E = c + a (C + d)^-b
+        params = law["params"]
+        return max(0.0, (params["a"] / (loss - params["c"])) ** (1 / params["b"])
+                   - params.get("d", 0.0))
+
+    expected = (last["flops"] - fired["flops"]
+                - (compute(last["eval_loss"]) - compute(fired["eval_loss"])))
+    switch = summary["switches"][0]
+    assert switch["lag_flops"] == pytest.approx(expected, rel=1e-6, abs=1e-6 * last["flops"])
+    replanned = summary["replanned"]
+    assert replanned["switch_flops"] == max(0.0, switch["lag_flops"])
+    switches_before = len(plan["optimal"]["schedule"]) - 1
+    switches_after = len(replanned["schedule"]) - 1
+    bound = plan["optimal"]["compute"] + switches_before * replanned["switch_flops"]
+    if switches_after == switches_before:
+        assert replanned["compute"] == pytest.approx(bound, rel=1e-6)
+    else:
+        assert switches_after < switches_before and replanned["compute"] <= bound * (1 + 1e-9)
+    assert replanned["saving"] <= plan["saving_vs_static"] + 1e-12
+    report = (folder / "report.md").read_text()
+    if replanned["switch_flops"] > 0:
+        assert f"Planned again with that cost ({replanned['switch_flops']:.3e} FLOPs" in report
+    else:
+        assert "planning again with the measured cost changes nothing" in report
+
+
+def _points(losses):
+    return [{"flops": 1e9 * 2**i, "step": 100 * (i + 1), "eval_loss": loss}
+            for i, loss in enumerate(losses)]
+
+
+def test_a_rising_tail_is_left_out_of_the_fit_and_noise_is_not():
+    rising = _points([2.0, 1.0, 0.7, 0.6, 0.65, 0.72])  # ends 20% above its lowest (0.6)
+    curve = loop_module._mean_curve("p", {}, [rising], warmup_steps=1)
+    assert curve.loss.tolist() == [2.0, 1.0, 0.7, 0.6]
+    noisy = _points([2.0, 1.0, 0.7, 0.6, 0.62, 0.61])  # ends 1.7% above: eval noise, kept
+    assert len(loop_module._mean_curve("p", {}, [noisy], warmup_steps=1)) == 6
+
+
+@pytest.mark.skipif(not FASHION_MNIST_DIR.is_dir(), reason="dataset-fashion-mnist not installed")
+def test_reduced_vit_patch_loop_with_merged_patches(tmp_path):
+    """The whole loop on the real task at toy size: the task options reach every run, the laws
+    carry the measured speed, and the adaptive run starts coarse as planned."""
+    config = LoopConfig(
+        "vit-patch", ({"patch": 28}, {"patch": 14}, {"patch": 7}), budget=3e9,
+        common={"dim": 16, "depth": 1, "heads": 2, "batch": 32},
+        train_options={"evals": 8, "warmup_steps": 5},
+        task_options={"patch_resize": "merge", "eval_size": 500})
+    summary = run_loop(config, tmp_path, progress=False)
+    assert set(summary["rows"]) == {"patch28", "patch14", "patch7", "adaptive"}
+    for result in tmp_path.glob("*/**/result.json"):
+        assert json.loads(result.read_text())["data"]["patch_resize"] == "merge"
+    laws = read_law_file(tmp_path / "laws.json")
+    assert laws.provenance["task_options"]["patch_resize"] == "merge"
+    assert all(shape.throughput > 0 for shape in laws.shapes)
+    plan = json.loads((tmp_path / "plan.json").read_text())
+    records = _records(tmp_path / "adaptive" / "seed0" / "curve.jsonl")
+    assert records[0]["shape"]["patch"] == int(plan["optimal"]["schedule"][0]["shape"][5:])
+    assert (tmp_path / "report.md").is_file()

@@ -13,6 +13,14 @@ p < base PI-resize is the least-squares fit of the same equation.
 The position embedding is stored on a ``grid x grid`` token grid and resized (bilinear) to the
 current one, H/p x W/p. The patch size is an argument of ``forward``, not a parameter: changing
 it leaves the parameters, and so the optimizer state, untouched.
+
+``resize="merge"`` replaces the area resize B by the *tiling* map (a base patch repeated k x k
+times) and the bilinear position resize by averaging; patch sizes are then the multiples k*base
+that divide the image. PI-resize of a tiling is the tiled weights divided by k^2, so a patch-k*base
+token is exactly the mean of the k x k base-patch tokens it covers, position included. A coarse
+model is a fine model that merges its tokens: growing the patch size finer splits each token into
+the tokens it was the mean of, which keeps what a token stands for (the scale it sees), where
+PI-resize's coarse tokens see a downsampled image and its fine ones the full one.
 """
 
 from __future__ import annotations
@@ -54,6 +62,18 @@ def _pi_resize_matrix_like(base: int, patch: int, like: torch.Tensor) -> torch.T
     return _pi_resize_matrix(base, patch).to(like)
 
 
+RESIZES = ("pi", "merge")
+
+
+def merge_resize(weight: torch.Tensor, factor: int) -> torch.Tensor:
+    """PI-resize of base-patch weights for the map that tiles a base patch ``factor`` times.
+
+    >>> merge_resize(torch.ones(1, 1, 1, 1), 2).flatten().tolist()
+    [0.25, 0.25, 0.25, 0.25]
+    """
+    return weight.repeat(1, 1, factor, factor) / factor**2
+
+
 def pi_resize(weight: torch.Tensor, patch: int) -> torch.Tensor:
     """Patch-embedding weights (dim, channels, b, b) resized to (dim, channels, patch, patch)."""
     dim, channels, base, _ = weight.shape
@@ -81,8 +101,12 @@ class FlexiViT(nn.Module):
         base_patch: int = 7,
         grid: int = 7,
         mlp_ratio: int = 4,
+        resize: str = "pi",
     ) -> None:
         super().__init__()
+        if resize not in RESIZES:
+            raise ValueError(f"unknown resize {resize!r}; known: {', '.join(RESIZES)}")
+        self.resize = resize
         self.patch_weight = nn.Parameter(torch.empty(dim, channels, base_patch, base_patch))
         self.patch_bias = nn.Parameter(torch.zeros(dim))
         nn.init.trunc_normal_(self.patch_weight, std=(channels * base_patch**2) ** -0.5)
@@ -93,13 +117,24 @@ class FlexiViT(nn.Module):
         self.norm = nn.LayerNorm(dim)
         self.head = nn.Linear(dim, classes)
 
-    def forward(self, images: torch.Tensor, patch: int) -> torch.Tensor:
-        weight = pi_resize(self.patch_weight, patch)
-        tokens = F.conv2d(images, weight, self.patch_bias, stride=patch)  # (B, dim, H/p, W/p)
+    def embed(self, images: torch.Tensor, patch: int) -> torch.Tensor:
+        """The tokens with their positions, (batch, dim, H/p, W/p)."""
+        if self.resize == "merge":
+            factor, rest = divmod(patch, self.patch_weight.shape[-1])
+            if rest:
+                raise ValueError(f"patch {patch} is not a multiple of the base patch "
+                                 f"{self.patch_weight.shape[-1]}")
+            weight, mode = merge_resize(self.patch_weight, factor), "area"
+        else:
+            weight, mode = pi_resize(self.patch_weight, patch), "bilinear"
+        tokens = F.conv2d(images, weight, self.patch_bias, stride=patch)
         position = self.position
         if position.shape[-2:] != tokens.shape[-2:]:
-            position = F.interpolate(position, size=tokens.shape[-2:], mode="bilinear")
-        x = (tokens + position).flatten(2).transpose(1, 2)
+            position = F.interpolate(position, size=tokens.shape[-2:], mode=mode)
+        return tokens + position
+
+    def forward(self, images: torch.Tensor, patch: int) -> torch.Tensor:
+        x = self.embed(images, patch).flatten(2).transpose(1, 2)
         for block in self.blocks:
             x = block(x)
         return self.head(self.norm(x.mean(dim=1)))
