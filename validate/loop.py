@@ -178,7 +178,8 @@ class Loop:
         fitted = fit_curves(curves, chosen.form, chosen.share, name=f"{self.config.task}-loop")
         metrics = {"form": chosen.form, "share": list(chosen.share),
                    "holdout_after": HOLDOUT_FRACTION, "holdout": chosen.metrics,
-                   "fit": fitted.metrics, "rising_tail_left_out": left_out}
+                   "fit": fitted.metrics, "overfit_rise": OVERFIT_RISE,
+                   "rising_tail_left_out": left_out}
         shapes = tuple(dataclasses.replace(shape, throughput=self._speed(shape.name))
                        for shape in fitted.laws.shapes)
         laws = dataclasses.replace(fitted.laws, shapes=shapes, provenance={

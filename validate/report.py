@@ -135,6 +135,7 @@ def format_report(summary: dict, plan: dict, laws: LawSet) -> str:
               "| shape | points | fit RMSE | held-out RMSE | FLOPs shift per RMSE at target |",
               "| --- | --- | --- | --- | --- |"]
     tails = {name: n for name, n in fit.get("rising_tail_left_out", {}).items() if n}
+    rise = fit.get("overfit_rise")
     for name in laws.names:
         metric = fit.get("fit", {}).get(name, {})
         held = fit.get("holdout", {}).get(name, {})
@@ -147,11 +148,13 @@ def format_report(summary: dict, plan: dict, laws: LawSet) -> str:
               "one fit RMSE moves the compute at which a curve crosses the target. A measured "
               "saving within about that much of the predicted one agrees with it. A lowest loss "
               "well below the final one means the eval loss rose again (overfitting on repeated "
-              "data), which no decreasing law can follow: such a rising tail (a curve ending "
-              "more than 5% above its lowest loss) is left out of the fit"
-              + (": " + ", ".join(f"{name} {n} point{'s' * (n > 1)}"
-                                  for name, n in tails.items()) + "."
-                 if tails else "; none here."), ""]
+              "data), which no decreasing law can follow"
+              + ("." if rise is None else
+                 f": such a rising tail (a curve ending more than {rise:.0%} above its lowest "
+                 "loss) is left out of the fit"
+                 + (": " + ", ".join(f"{name} {n} point{'s' * (n > 1)}"
+                                     for name, n in tails.items()) + "."
+                    if tails else "; none here.")), ""]
     return "\n".join(lines)
 
 
