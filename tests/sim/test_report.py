@@ -224,3 +224,15 @@ def test_a_law_set_without_default_target_needs_a_target():
     laws = LawSet("bare", (Shape("a", {}, PowerLaw(4.0, 0.5, 1.0)),))
     with pytest.raises(InputError, match="--target"):
         default_target(laws)
+
+
+@pytest.mark.parametrize("example", ["demo", "gemstones-lm"])
+def test_committed_examples_come_from_the_current_presets(example):
+    """Regenerate docs/examples/<example> (commands in its README) when its preset changes."""
+    from pathlib import Path
+
+    examples = Path(__file__).resolve().parents[2] / "docs" / "examples"
+    summary = json.loads((examples / example / "summary.json").read_text())
+    laws = summary["inputs"]["laws"]
+    preset = laws["source"].removeprefix("preset ")
+    assert laws["sha256"] == hashlib.sha256(preset_path(preset).read_bytes()).hexdigest()
