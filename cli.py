@@ -265,7 +265,11 @@ def simulation_options(runs: int = 100):
         click.option("--workers", type=int, default=1, show_default=True, metavar="W",
                      help="Worker processes (results do not depend on it)."),
     ]
+    return _all_of(options)
 
+
+def _all_of(options: list):
+    """One decorator that applies ``options`` in the order listed (as ``--help`` shows them)."""
     def decorate(command):
         for option in reversed(options):
             command = option(command)
@@ -394,25 +398,22 @@ def compare(laws_file, preset, target, policy_text, levels, truth_file, runs, se
     click.echo(f"report: {report}")
 
 
-def task_options(command):
-    """The options a task takes, shared by ``validate train`` and ``validate run``; the
-    command receives them as ``task_flags`` for ``_task_options``."""
-    for option in reversed([
-        click.option("--eval-size", type=int, default=None,
-                     help="vit-patch: test images evaluated (default 2000)."),
-        click.option("--data-dir", type=click.Path(file_okay=False), default=None,
-                     help="vit-patch: folder with Fashion-MNIST's four .gz files."),
-        click.option("--patch-resize", type=click.Choice(["pi", "merge"]), default=None,
-                     help="vit-patch: pi (FlexiViT, the default) or merge (a coarse token is "
-                          "the mean of the 7x7-patch tokens it covers; patches 7, 14, 28)."),
-        click.option("--corpus", type=click.Path(dir_okay=False), default=None,
-                     help="lm-context: text file to train on (default: the Python standard "
-                          "library)."),
-        click.option("--widen-noise", "noise", type=float, default=None,
-                     help="mlp-width, lm-context: symmetry-breaking noise when widening."),
-    ]):
-        command = option(command)
-    return command
+# The options a task takes, shared by ``validate train`` and ``validate run``; the command
+# receives them as ``task_flags`` for ``_task_options``.
+task_options = _all_of([
+    click.option("--eval-size", type=int, default=None,
+                 help="vit-patch: test images evaluated (default 2000)."),
+    click.option("--data-dir", type=click.Path(file_okay=False), default=None,
+                 help="vit-patch: folder with Fashion-MNIST's four .gz files."),
+    click.option("--patch-resize", type=click.Choice(["pi", "merge"]), default=None,
+                 help="vit-patch: pi (FlexiViT, the default) or merge (a coarse token is "
+                      "the mean of the 7x7-patch tokens it covers; patches 7, 14, 28)."),
+    click.option("--corpus", type=click.Path(dir_okay=False), default=None,
+                 help="lm-context: text file to train on (default: the Python standard "
+                      "library)."),
+    click.option("--widen-noise", "noise", type=float, default=None,
+                 help="mlp-width, lm-context: symmetry-breaking noise when widening."),
+])
 
 
 def _task_options(task_flags: dict) -> dict:
