@@ -17,7 +17,7 @@ $(CORE_STAMP): pyproject.toml | $(PY)
 
 # The CPU build of torch: a bare `pip install torch` would pull a multi-GB CUDA build.
 $(STAMP): $(CORE_STAMP)
-	$(PY) -m pip install -q torch==2.13.0 -e '.[validate,dev]'
+	$(PY) -m pip install -q torch==2.13.0 -e '.[validate,dev,lightning,hf,slurm,dask,ray]' && $(PY) -m pip install -q --no-deps 'timm>=1.0'
 	touch $@
 
 # The policy comparison on the measured vit-patch-fmnist preset (laws fitted by the CPU
@@ -50,7 +50,7 @@ GEMSTONES := ../shared/data/gemstones/wandb_df_for_fitting_hot.jsonl
 preset-gemstones: $(STAMP)
 	$(VENV)/bin/shapeshift fit $(GEMSTONES) --shape-col width --shape-col depth \
 	  --shape-name 'w{width}-d{depth}' --tokens-col tokens --params-col params_active_precise \
-	  --loss-col final_loss --form power --share exponent \
+	  --loss-col final_loss --form power --share exponent --bootstrap 200 --seed 0 \
 	  --holdout-above 5.5e10 --holdout-col tokens \
 	  --time-col 'step*seconds_per_step*num_nodes' --name gemstones-lm \
 	  --provenance 'source=Gemstones (McLeish et al. 2025), hot checkpoints, 22 width x depth shapes' \

@@ -17,9 +17,9 @@ import networkx as nx
 import numpy as np
 
 from laws.forms import PowerLaw
-from laws.graph import build_problem, to_networkx
-from laws.lawset import LawSet, Shape, Transitions
-from laws.search import solve_layers
+from laws.lawset import LawSet, Shape
+from laws.search import PlanRequest, build_problem, solve_layers
+from laws.search.export import to_networkx
 
 TARGET = 2.0
 
@@ -34,8 +34,9 @@ def shapes(count: int) -> LawSet:
 
 
 def problem(count: int, levels: int):
-    return build_problem(shapes(count), TARGET, start_loss=6.0, levels=levels,
-                         transitions=Transitions(flops=1e15))
+    laws = shapes(count)
+    return build_problem(laws, PlanRequest.for_laws(laws, TARGET, start_loss=6.0, levels=levels,
+                                                    switch_flops=1e15))
 
 
 def best_time(function, argument, repeats: int = 3) -> tuple[float, object]:

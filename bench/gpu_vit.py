@@ -3,7 +3,8 @@
     python bench/gpu_vit.py          # CUDA: ViT-B, 224x224, bf16 autocast, eager and compiled
     python bench/gpu_vit.py --tiny   # CPU smoke run: a small ViT on 28x28 images
 
-FLOPs per step come from FlopCounterMode (forward + backward, matrix multiplications); MFU is
+FLOPs per step come from FlopCounterMode (forward + backward, matrix multiplications; fused
+attention without the scores its backward recomputes, validate/flops.py: model FLOPs); MFU is
 achieved FLOP/s divided by --peak-tflops (989 = H100 SXM dense bf16). Images are synthetic
 tensors: throughput does not depend on pixel values, and the GPU machine has no data sets.
 """

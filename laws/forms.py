@@ -76,6 +76,20 @@ class Law(ABC):
         return asdict(self)
 
 
+def offset_power_compute(loss: ArrayLike, floor: ArrayLike, a: ArrayLike, b: ArrayLike,
+                         d: ArrayLike) -> np.ndarray:
+    """C(E) of floor + a (C + d)^-b, +inf at or below the floor; broadcasts over parameter
+    arrays too (many bootstrap samples of a law at once).
+
+    >>> offset_power_compute([2.0], np.array([[1.0], [1.5]]), 10.0, 0.5, 0.0).round(9).tolist()
+    [[100.0], [400.0]]
+    """
+    excess = np.asarray(loss, dtype=float) - np.asarray(floor, dtype=float)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        c = np.where(excess > 0, np.power(np.maximum(excess, 1e-300) / a, -1.0 / b) - d, np.inf)
+    return np.maximum(c, 0.0)
+
+
 @dataclass(frozen=True)
 class _OffsetPowerLaw(Law):
     """Shared algebra of laws of the form floor + a (C + d)^-b (power, saturating, chinchilla)."""
@@ -91,11 +105,11 @@ class _OffsetPowerLaw(Law):
             return _out(self.floor + a * np.power(c + d, -b))
 
     def compute(self, loss: ArrayLike) -> np.ndarray | float:
-        a, b, d = self._a_b_d()
-        excess = np.asarray(loss, dtype=float) - self.floor
-        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-            c = np.where(excess > 0, np.power(np.maximum(excess, 1e-300) / a, -1.0 / b) - d, np.inf)
-        return _out(np.maximum(c, 0.0))
+        return _out(offset_power_compute(loss, self.floor, *self._a_b_d()))
+
+    def offset_power(self) -> tuple[float, float, float, float]:
+        """(floor, a, b, d) of floor + a (C + d)^-b, for ``offset_power_compute``."""
+        return (self.floor, *self._a_b_d())
 
     def dcompute(self, loss: ArrayLike) -> np.ndarray | float:
         a, b, d = self._a_b_d()

@@ -1,8 +1,25 @@
-"""A set of candidate shapes, each with its scaling law: the in-memory form of a law file."""
+"""A set of candidate shapes, each with its scaling law: the in-memory form of a law file.
+
+A fitted shape may also carry what the fit measured (``Measured``: the loss at its lowest
+measured compute, the compute range fitted) and bootstrap samples of its law. Sample k of every
+shape comes from one joint resample, so ``LawSet.samples()`` gives whole law sets, one per
+resample, to run a search on each.
+
+>>> from laws.forms import PowerLaw
+>>> fitted = LawSet("toy", (
+...     Shape("a", {}, PowerLaw(a=2.0, b=0.5, c=1.0), measured=Measured(3.1, (1.0, 9.0), 5),
+...           samples=(PowerLaw(a=2.1, b=0.5, c=1.0), PowerLaw(a=1.9, b=0.5, c=1.0))),
+...     Shape("b", {}, PowerLaw(a=4.0, b=0.5, c=1.0), measured=Measured(3.4, (2.0, 8.0), 4),
+...           samples=(PowerLaw(a=4.2, b=0.5, c=1.0), PowerLaw(a=3.8, b=0.5, c=1.0)))))
+>>> [laws.shape("b").law.a for laws in fitted.samples()]
+[4.2, 3.8]
+>>> fitted.measured_start_loss()
+3.4
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from laws.errors import InputError
@@ -10,14 +27,33 @@ from laws.forms import Law
 
 
 @dataclass(frozen=True)
+class Measured:
+    """What the fit of a shape measured: the loss of its point of lowest compute, the compute
+    range of the points fitted, their number and, for axes grouped into bins, the range of
+    values they covered. Measured points themselves are not kept (a law file may ship where
+    the data may not)."""
+
+    first_loss: float
+    compute_range: tuple[float, float]
+    points: int
+    axes_range: dict[str, tuple[float, float]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class Shape:
-    """One model configuration, e.g. ``{"patch": 16}``, and the law it follows."""
+    """One model configuration, e.g. ``{"patch": 16}``, and the law it follows.
+
+    ``samples`` are bootstrap refits of the law (same form); ``measured`` is what it was
+    fitted on (None for laws not fitted from curves).
+    """
 
     name: str
     axes: dict[str, Any]
     law: Law
     throughput: float | None = None  # achieved FLOP/s on the target hardware
     extra: dict[str, Any] = field(default_factory=dict)
+    samples: tuple[Law, ...] = ()
+    measured: Measured | None = None
 
 
 @dataclass(frozen=True)
@@ -33,6 +69,20 @@ class Transitions:
     loss_penalty: float = 0.0
     allowed: str | tuple[tuple[str, str], ...] = "all"
     extra: dict[str, Any] = field(default_factory=dict)
+
+    def override(self, *, flops: float | None = None, seconds: float | None = None,
+                 loss_penalty: float | None = None,
+                 allowed: str | tuple[tuple[str, str], ...] | None = None) -> Transitions:
+        """These transitions with every given (not None) value replaced; extra keys are kept.
+
+        The one way a command's switch options change a law set's transitions.
+
+        >>> Transitions(flops=1.0, seconds=2.0).override(flops=5.0, loss_penalty=None)
+        Transitions(flops=5.0, seconds=2.0, loss_penalty=0.0, allowed='all', extra={})
+        """
+        given = {"flops": flops, "seconds": seconds, "loss_penalty": loss_penalty,
+                 "allowed": allowed}
+        return replace(self, **{key: value for key, value in given.items() if value is not None})
 
 
 @dataclass(frozen=True)
@@ -54,6 +104,14 @@ class LawSet:
             if shape.name in seen:
                 raise InputError(f"law set {self.name!r}: shape name {shape.name!r} appears twice")
             seen.add(shape.name)
+        first = self.shapes[0]
+        for shape in self.shapes:
+            # Sample k of every shape is one joint draw: all shapes have it, or none does.
+            if len(shape.samples) != len(first.samples):
+                raise InputError(
+                    f"law set {self.name!r}: shape {shape.name!r} has {len(shape.samples)} "
+                    f"samples, shape {first.name!r} {len(first.samples)}; every shape needs the "
+                    "same number (sample k of all shapes is one joint resample)")
 
     @property
     def names(self) -> list[str]:
@@ -65,3 +123,17 @@ class LawSet:
             if shape.name == name:
                 return shape
         raise InputError(f"unknown shape {name!r}; known shapes: {', '.join(self.names)}")
+
+    def samples(self) -> list[LawSet]:
+        """One law set per bootstrap resample (every shape's sample k; no samples of their own,
+        nothing else changed); empty when the law set has no samples."""
+        return [replace(self, shapes=tuple(replace(shape, law=shape.samples[k], samples=())
+                                           for shape in self.shapes))
+                for k in range(len(self.shapes[0].samples))]
+
+    def measured_start_loss(self) -> float | None:
+        """The highest of the shapes' first measured losses (the search's default start: a
+        plan then never starts above what was measured); None when no shape carries measured
+        data, and the shapes that carry none are left out."""
+        losses = [s.measured.first_loss for s in self.shapes if s.measured is not None]
+        return max(losses) if losses else None

@@ -9,9 +9,19 @@ p8     2.25
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
 from laws.lawset import LawSet
+
+
+def natural_key(name: str) -> tuple:
+    """Sorts names as people do, numbers by value: w256 before w1024.
+
+    >>> sorted(["w1024-d2", "w256-d12", "w256-d2"], key=natural_key)
+    ['w256-d2', 'w256-d12', 'w1024-d2']
+    """
+    return tuple(int(part) if part.isdigit() else part for part in re.split(r"(\d+)", name))
 
 
 def format_number(value: object) -> str:
@@ -68,9 +78,12 @@ def format_table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> st
 
 
 def format_law_set(laws: LawSet) -> str:
-    """The shapes of a law set with their forms, parameters, floors and throughputs."""
+    """The shapes of a law set with their forms, parameters, floors and throughputs; for
+    fitted shapes also the first measured loss and the compute range fitted, and the number
+    of bootstrap samples."""
+    measured = any(shape.measured is not None for shape in laws.shapes)
     rows = []
-    for shape in laws.shapes:
+    for shape in sorted(laws.shapes, key=lambda s: natural_key(s.name)):
         params = shape.law.params()
         if shape.law.form == "table":
             params = {"points": len(params["compute"]), "floor": params["floor"]}
@@ -82,13 +95,22 @@ def format_law_set(laws: LawSet) -> str:
             shape.law.floor,
             shape.throughput,
         ])
+        if measured:
+            m = shape.measured
+            rows[-1] += [None, None] if m is None else [
+                m.first_loss, " – ".join(format_number(c) for c in m.compute_range)]
     head = f"{laws.name}: {len(laws.shapes)} shapes, compute in {laws.compute_unit}"
     t = laws.transitions
     allowed = t.allowed if isinstance(t.allowed, str) else f"{len(t.allowed)} pairs"
     tail = (f"transitions: flops={format_number(t.flops)} seconds={format_number(t.seconds)} "
             f"loss_penalty={format_number(t.loss_penalty)} allowed={allowed}")
-    lines = [head, "", format_table(["shape", "axes", "form", "params", "floor", "FLOP/s"], rows),
-             "", tail]
+    headers = ["shape", "axes", "form", "params", "floor", "FLOP/s"]
+    headers += ["first loss", "fitted compute"] if measured else []
+    lines = [head, "", format_table(headers, rows), "", tail]
+    if measured:
+        lines.append(f"measured start loss: {format_number(laws.measured_start_loss())}")
+    if laws.shapes[0].samples:
+        lines.append(f"bootstrap samples: {len(laws.shapes[0].samples)} joint law sets")
     for key, value in laws.provenance.items():
         if not isinstance(value, (dict, list)):
             lines.append(f"{key}: {value}")

@@ -1,15 +1,26 @@
 """The SimPy simulator of adaptive training runs: noise, transitions, faults, a cluster, policies.
 
+The names below load on first use (PEP 562), so that ``sim.commands`` can be imported, for
+``shapeshift --help``, without simpy.
+
 >>> from sim import SimConfig, simulate
 >>> SimConfig().noise
 0.0
 """
 
-from sim.config import Hardware, SimConfig
-from sim.faults import FaultModel
-from sim.montecarlo import check_plan, simulate
-from sim.policies import POLICY_SPECS, PlanningContext, Policy, make_policy
-from sim.results import RunRecord, SimResults
+import importlib
 
-__all__ = ["POLICY_SPECS", "FaultModel", "Hardware", "PlanningContext", "Policy", "RunRecord",
-           "SimConfig", "SimResults", "check_plan", "make_policy", "simulate"]
+_WHERE = {
+    "Hardware": "sim.config", "SimConfig": "sim.config", "FaultModel": "sim.faults",
+    "simulate": "sim.montecarlo", "PlanningContext": "sim.policies", "Policy": "sim.policies",
+    "RunView": "sim.policies", "POLICY_SPECS": "sim.policy_spec", "make_policy": "sim.policy_spec",
+    "RunRecord": "sim.results", "SimResults": "sim.results",
+}
+
+__all__ = sorted(_WHERE)
+
+
+def __getattr__(name: str):
+    if name not in _WHERE:
+        raise AttributeError(f"module 'sim' has no attribute {name!r}")
+    return getattr(importlib.import_module(_WHERE[name]), name)

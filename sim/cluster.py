@@ -17,7 +17,9 @@ for ``static:SHAPE``; ``plan`` names the plan file the job's ``planned`` policy 
 
 from __future__ import annotations
 
+from collections.abc import Generator
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import simpy
@@ -26,7 +28,8 @@ from laws.errors import InputError
 from laws.io.jsonfile import read_json_object
 from sim.policies import Policy
 from sim.results import RunRecord
-from sim.run import RunSetup, TrainingRun
+from sim.run import TrainingRun
+from sim.setup import RunSetup
 
 
 @dataclass(frozen=True)
@@ -83,27 +86,32 @@ def check_capacity(jobs: list[Job], gpus: int | None) -> None:
 
 
 def run_replication(setup: RunSetup, jobs: list[Job], replication: int,
-                    gpus: int | None, env: simpy.Environment | None = None) -> list[RunRecord]:
+                    gpus: int | None) -> list[RunRecord]:
     """Simulate every job of one replication on one cluster; records in job order.
 
     Run j of replication r draws from ``SeedSequence(seed_j, spawn_key=(r,))``: runs with the
     same seed share their noise and failure streams across policies (common random numbers).
     """
-    env = env or simpy.Environment()
-    capacity = gpus or sum(job.accelerators for job in jobs)
-    pool = simpy.Container(env, capacity=capacity, init=capacity)
-    records: list[RunRecord | None] = [None] * len(jobs)
-
-    def job_process(index: int, job: Job):
-        yield pool.get(job.accelerators)
-        seed = np.random.SeedSequence(job.seed, spawn_key=(replication,))
-        labels = {"policy": job.policy.name, "replication": replication, "job": index,
-                  "seed": job.seed}
-        run = TrainingRun(env, setup, job.policy, job.accelerators, seed, labels)
-        records[index] = yield env.process(run.process(submitted=0.0))
-        yield pool.put(job.accelerators)
-
-    for index, job in enumerate(jobs):
-        env.process(job_process(index, job))
+    env = simpy.Environment()
+    runs = [TrainingRun(env, setup, job.policy, job.accelerators,
+                        np.random.SeedSequence(job.seed, spawn_key=(replication,)),
+                        {"policy": job.policy.name, "replication": replication, "job": index,
+                         "seed": job.seed})
+            for index, job in enumerate(jobs)]
+    if gpus is None:
+        processes = [env.process(run.process()) for run in runs]
+    else:
+        pool = simpy.Container(env, capacity=gpus, init=gpus)
+        processes = [env.process(_on_cluster(env, pool, run, job.accelerators))
+                     for run, job in zip(runs, jobs, strict=True)]
     env.run()
-    return records  # type: ignore[return-value]
+    return [process.value for process in processes]
+
+
+def _on_cluster(env: simpy.Environment, pool: simpy.Container, run: TrainingRun,
+                accelerators: int) -> Generator[simpy.Event, Any, RunRecord]:
+    """A run that waits for its accelerators, all at once, and hands them back at its end."""
+    yield pool.get(accelerators)
+    record = yield env.process(run.process(submitted=0.0))
+    yield pool.put(accelerators)
+    return record

@@ -11,7 +11,7 @@ import math
 from dataclasses import asdict, dataclass, field
 
 from laws.errors import InputError
-from laws.lawset import LawSet, Transitions
+from laws.lawset import LawSet
 from sim.faults import FaultModel
 
 DEFAULT_PEAK_FLOPS = 1e15  # one modern accelerator, dense 16-bit
@@ -43,8 +43,7 @@ class SimConfig:
     - ``max_compute`` (FLOPs spent) / ``max_hours`` (run time): budgets; a run that hits one
       stops without reaching the target (default compute budget: 10x best static compute).
     - ``accelerators``: accelerators per run; ``gpus``: cluster size (None: no queueing).
-    - ``switch_flops`` / ``switch_seconds`` / ``switch_penalty``: override the truth law set's
-      transitions; ``penalty_decay_flops``: None keeps the search's model (the run lands at
+    - ``penalty_decay_flops``: None keeps the search's model (the run lands at
       loss + penalty for good), a number makes the penalty fade linearly over that compute.
     - ``hardware``: when set, throughput = peak * utilisation for every shape; otherwise each
       shape's own ``throughput``, falling back to ``Hardware()`` for shapes without one.
@@ -60,19 +59,19 @@ class SimConfig:
     max_hours: float | None = None
     accelerators: int = 1
     gpus: int | None = None
-    switch_flops: float | None = None
-    switch_seconds: float | None = None
-    switch_penalty: float | None = None
     penalty_decay_flops: float | None = None
     hardware: Hardware | None = None
     faults: FaultModel | None = None
     trajectories: bool = True
 
     def __post_init__(self) -> None:
-        _check(self.noise >= 0, f"--noise must be >= 0, got {self.noise}")
-        _check(self.eval_every is None or self.eval_every > 0,
-               f"--eval-every must be a positive number of FLOPs, got {self.eval_every}")
-        _check(self.eval_seconds >= 0, f"eval time must be >= 0 s, got {self.eval_seconds}")
+        finite = math.isfinite
+        _check(finite(self.noise) and self.noise >= 0,
+               f"--noise must be a finite number >= 0, got {self.noise}")
+        _check(self.eval_every is None or (finite(self.eval_every) and self.eval_every > 0),
+               f"--eval-every must be a finite, positive number of FLOPs, got {self.eval_every}")
+        _check(finite(self.eval_seconds) and self.eval_seconds >= 0,
+               f"--eval-seconds must be a finite number >= 0, got {self.eval_seconds}")
         _check(self.confirm >= 1, f"--confirm must be at least 1, got {self.confirm}")
         _check(self.accelerators >= 1,
                f"each run needs at least 1 accelerator, got {self.accelerators}")
@@ -81,22 +80,11 @@ class SimConfig:
         if self.gpus is not None and self.accelerators > self.gpus:
             raise InputError(f"a run asks for {self.accelerators} accelerators but the cluster "
                              f"has only {self.gpus} (--gpus)")
-        for name in ("max_compute", "max_hours", "penalty_decay_flops"):
+        for name, option in (("max_compute", "--max-compute"), ("max_hours", "--max-hours"),
+                             ("penalty_decay_flops", "--penalty-decay")):
             value = getattr(self, name)
-            _check(value is None or value > 0, f"{name} must be positive, got {value}")
-        for name in ("switch_flops", "switch_seconds", "switch_penalty"):
-            value = getattr(self, name)
-            _check(value is None or value >= 0, f"{name} must be >= 0, got {value}")
-
-    def transitions(self, laws: LawSet) -> Transitions:
-        """The transition model of ``laws`` with this config's overrides applied."""
-        t = laws.transitions
-        return Transitions(
-            flops=t.flops if self.switch_flops is None else self.switch_flops,
-            seconds=t.seconds if self.switch_seconds is None else self.switch_seconds,
-            loss_penalty=t.loss_penalty if self.switch_penalty is None else self.switch_penalty,
-            allowed=t.allowed,
-        )
+            _check(value is None or (finite(value) and value > 0),
+                   f"{option} must be a finite, positive number, got {value}")
 
     def throughputs(self, laws: LawSet) -> dict[str, float]:
         """FLOP/s of one accelerator for each shape."""

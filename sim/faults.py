@@ -4,6 +4,10 @@ A run on n accelerators fails at rate n / MTBF (each accelerator fails independe
 while it works: queueing and repair do not age it. A failure loses everything done since the
 last completed checkpoint; the run restarts from that checkpoint after the repair time.
 
+In the simulation a failure is a SimPy interrupt: ``FaultModel.failures`` is a process beside
+the run's that waits an exponential working time, interrupts the run, and waits out the repair
+with it (so that repair does not age the clock) before it draws the next working time.
+
 >>> faults = FaultModel(mtbf_hours=10.0, repair_hours=0.5, checkpoint_seconds=60.0)
 >>> round(faults.checkpoint_interval(accelerators=1))  # Young/Daly: sqrt(2 * 60 s * 36000 s)
 2078
@@ -12,7 +16,12 @@ last completed checkpoint; the run restarts from that checkpoint after the repai
 from __future__ import annotations
 
 import math
+from collections.abc import Generator
 from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import simpy
 
 from laws.errors import InputError
 
@@ -55,3 +64,21 @@ class FaultModel:
     @property
     def repair_seconds(self) -> float:
         return self.repair_hours * 3600.0
+
+    def failures(self, env: simpy.Environment, run: simpy.Process, rng: np.random.Generator,
+                 accelerators: int) -> Generator[simpy.Event, Any, None]:
+        """The failure clock of ``run``, a SimPy process: interrupts it after exponential
+        working times drawn from ``rng``; ends when it is interrupted itself (the run is over).
+
+        The run, once interrupted, is down for ``repair_seconds`` and works again right after:
+        the clock waits the same time, so it ages only while the run works.
+        """
+        mtbf, repair = self.run_mtbf_seconds(accelerators), self.repair_seconds
+        try:
+            while True:
+                yield env.timeout(rng.exponential(mtbf))
+                run.interrupt("failure")
+                if repair:
+                    yield env.timeout(repair)
+        except simpy.Interrupt:
+            return

@@ -7,8 +7,10 @@ that start-up and pickling costs are paid per batch, not per run.
 
 >>> from laws.forms import PowerLaw
 >>> from laws.lawset import LawSet, Shape
+>>> from laws.search.request import PlanRequest
 >>> laws = LawSet("t", (Shape("a", {}, PowerLaw(4.0, 0.5, 1.0), throughput=1.0),))
->>> results = simulate(laws, 2.0, ["static:a"], SimConfig(confirm=1), runs=2, seed=7)
+>>> request = PlanRequest.for_laws(laws, 2.0)
+>>> results = simulate(laws, request, ["static:a"], SimConfig(confirm=1), runs=2, seed=7)
 >>> round(results.summary()["static:a"]["compute_to_target"]["mean"], 6)  # C_a(2) = 16
 16.0
 """
@@ -17,66 +19,58 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Executor
 from typing import Any
 
 from laws.errors import InputError
 from laws.lawset import LawSet
+from laws.search.request import PlanRequest
 from sim.cluster import Job, SweepEntry, check_capacity, run_replication
 from sim.config import SimConfig, best_static_compute
-from sim.policies import PlanningContext, Policy, make_policy
+from sim.policies import PlanningContext, Policy
+from sim.policy_spec import make_policy
 from sim.results import RunRecord, SimResults
-from sim.run import RunSetup, make_setup
+from sim.setup import RunSetup, make_setup
 
 BATCHES_PER_WORKER = 4
 
 
-def simulate(laws: LawSet, target: float, policies: Sequence[str | Policy] = ("planned",),
+def simulate(laws: LawSet, request: PlanRequest, policies: Sequence[str | Policy] = ("planned",),
              config: SimConfig | None = None, *, runs: int = 100, seed: int = 0,
              workers: int = 1, truth: LawSet | None = None, plan: dict[str, Any] | None = None,
              sweep: Sequence[SweepEntry] | None = None, plans: dict[str, dict] | None = None,
-             progress: Callable[[int], None] | None = None) -> SimResults:
+             progress: Callable[[int], None] | None = None,
+             executor: str | Executor = "local") -> SimResults:
     """Simulate ``runs`` replications of each policy (or of each ``sweep`` entry).
 
     ``laws`` are what policies plan with, ``truth`` (default: ``laws``) what the runs follow;
-    ``plan`` is a plan object made for ``laws`` (the search runs when a policy needs one and
-    none is given); ``plans`` maps the plan paths named in ``sweep`` to their plan objects;
-    ``progress`` is called with the number of replications finished so far.
+    ``request`` is the search the plans answer (its target is the runs' target, its switch
+    options what switches cost); ``plan`` is a plan object made for ``request`` (the search
+    runs when a policy needs one and none is given); ``plans`` maps the plan paths named in
+    ``sweep`` to their plan objects; ``progress`` is called with the number of replications
+    finished so far. ``executor`` runs the batches of replications: a name from
+    ``sim.executor.EXECUTORS`` (started here with ``workers`` workers, and shut down), or an
+    executor of the caller's (``workers`` then only sets the batch size); the results are the
+    same whatever it is.
     """
     config = config or SimConfig()
     if runs < 1:
         raise InputError(f"--runs must be at least 1, got {runs}")
     if workers < 1:
         raise InputError(f"--workers must be at least 1, got {workers}")
+    target = request.target
     if plan is not None:
-        check_plan(plan, laws)
-    setup = make_setup(laws, truth, target, config)
-    context = PlanningContext(laws, target, plan, budget=config.max_compute,
-                              search_options=_search_options(config, laws))
+        request.check(plan)
+    setup = make_setup(laws, truth, request, config)
+    context = PlanningContext(laws, request, plan, budget=config.max_compute)
     jobs = _jobs(policies, sweep, plans or {}, context, config, seed)
     check_capacity(jobs, config.gpus)
-    records = _run_all(setup, jobs, runs, workers, progress)
+    records = _run_all(setup, jobs, runs, workers, executor, progress)
     names = list(dict.fromkeys(job.policy.name for job in jobs))
     return SimResults(target=target, policies=names, runs=records,
                       settings=_settings(laws, setup, runs, seed),
                       baseline=_baseline(laws, target, names, records),
                       plan_saving=(context.plan or {}).get("saving_vs_static"))
-
-
-def check_plan(plan: dict[str, Any], laws: LawSet, where: str = "plan") -> None:
-    """Refuse a plan made for other laws (its ``laws.digest`` names the exact law set)."""
-    from laws.search.plan import law_set_digest
-
-    made_for = plan.get("laws", {}) if isinstance(plan, dict) else {}
-    if not isinstance(made_for, dict) or made_for.get("digest") != law_set_digest(laws):
-        raise InputError(f"{where} was made for law set {made_for.get('name')!r}, not for the "
-                         f"given laws {laws.name!r} (digest differs); re-run `shapeshift search`")
-
-
-def _search_options(config: SimConfig, laws: LawSet) -> dict[str, Any]:
-    overridden = any(v is not None for v in
-                     (config.switch_flops, config.switch_seconds, config.switch_penalty))
-    return {"transitions": config.transitions(laws)} if overridden else {}
 
 
 def _jobs(policies: Sequence[str | Policy], sweep: Sequence[SweepEntry] | None,
@@ -91,9 +85,9 @@ def _jobs(policies: Sequence[str | Policy], sweep: Sequence[SweepEntry] | None,
     for entry in sweep:
         job_context = context
         if entry.plan is not None:
-            check_plan(plans[entry.plan], context.laws, entry.plan)
-            job_context = PlanningContext(context.laws, context.target, plans[entry.plan],
-                                          context.budget, context.search_options)
+            context.request.check(plans[entry.plan], entry.plan)
+            job_context = PlanningContext(context.laws, context.request, plans[entry.plan],
+                                          context.budget)
         jobs.append(Job(make_policy(entry.policy, job_context),
                         seed if entry.seed is None else entry.seed,
                         entry.accelerators or config.accelerators))
@@ -109,24 +103,25 @@ def _run_batch(task: tuple[RunSetup, list[Job], range]) -> list[RunRecord]:
 
 
 def _run_all(setup: RunSetup, jobs: list[Job], runs: int, workers: int,
+             executor: str | Executor,
              progress: Callable[[int], None] | None) -> list[RunRecord]:
+    from sim.executor import make_executor
+
     size = max(1, math.ceil(runs / (workers * BATCHES_PER_WORKER)))
     tasks = [(setup, jobs, range(start, min(start + size, runs)))
              for start in range(0, runs, size)]
     records: list[RunRecord] = []
-    if workers == 1:
-        batches = map(_run_batch, tasks)
-    else:
-        executor = ProcessPoolExecutor(max_workers=min(workers, len(tasks)))
-        batches = executor.map(_run_batch, tasks)
+    owned = isinstance(executor, str)
+    pool = make_executor(executor, min(workers, len(tasks))) if owned else executor
     try:
-        for task, batch in zip(tasks, batches, strict=True):
+        # map yields the batches in order, whichever worker finished first.
+        for task, batch in zip(tasks, pool.map(_run_batch, tasks), strict=True):
             records.extend(batch)
             if progress:
                 progress(task[2].stop)
     finally:
-        if workers > 1:
-            executor.shutdown(cancel_futures=True)
+        if owned:
+            pool.shutdown(cancel_futures=True)
     return records
 
 

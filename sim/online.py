@@ -1,11 +1,11 @@
 """The ``online`` policy: refit the laws from the run's own evaluations and re-plan.
 
 Every ``refit_every`` evaluations it fits a power law to each shape it has trained (at least
-``min_points`` evaluations), replaces that shape's planning law, re-runs the search from the
-plan's start loss and follows the new schedule from the loss the run is at (the median of its
-last few evaluations). Positions
-on a curve are what a real run knows: exact on the first shape (trained from scratch); after a
-switch, the planning law's C_Q(observed loss at the switch) plus the compute trained since.
+``min_points`` evaluations), replaces that shape's planning law, re-runs the search (the same
+request, from the plan's start loss) and follows the new schedule from the loss the run is at
+(the median of its last few evaluations). Positions on a curve are what a real run knows: exact
+on the first shape (trained from scratch); after a switch, the planning law's C_Q(observed loss
+at the switch) plus the compute trained since.
 """
 
 from __future__ import annotations
@@ -13,17 +13,15 @@ from __future__ import annotations
 import contextlib
 import math
 from dataclasses import replace
-from typing import Any
 
 import numpy as np
 
 from laws.errors import InputError
 from laws.lawset import LawSet
-from sim.policies import PlanningContext, Scheduled, planned
+from sim.policies import PlanningContext, RunView, Scheduled, planned
 
 REFIT_EVERY = 150
 MIN_POINTS = 10
-REPLAN_LEVELS = 400
 RECENT = 9
 
 
@@ -45,13 +43,13 @@ class Online(Scheduled):
     def _level(self) -> float:
         return math.inf  # consult every evaluation: refits go by the count of evaluations
 
-    def begin(self, run: Any) -> str:
+    def begin(self, run: RunView) -> str:
         self.schedule = self.initial
         self.refits = 0
         self.fitted: dict = {}
         return super().begin(run)
 
-    def decide(self, run: Any) -> str | None:
+    def decide(self, run: RunView) -> str | None:
         if run.evaluations % self.refit_every == 0:
             level = current_level(run.history)
             if level > self.context.target:
@@ -59,14 +57,13 @@ class Online(Scheduled):
                 return self.schedule[self.segment][0]
         return super().decide(run)
 
-    def _replan(self, run: Any, level: float) -> None:
+    def _replan(self, run: RunView, level: float) -> None:
         from laws.search import plan
 
         laws = refit(self.context.laws, run.history, self.min_points, self.fitted)
+        request = replace(self.context.request.for_other_laws(laws), start_loss=self.start_loss)
         try:
-            schedule = planned(plan(laws, self.context.target, start_loss=self.start_loss,
-                                    levels=REPLAN_LEVELS, **self.context.search_options),
-                               laws).schedule
+            schedule = planned(plan(laws, request), laws).schedule
         except InputError:
             schedule = []
         # When no refit route reaches the target (short, noisy stretches extrapolate badly),

@@ -1,22 +1,24 @@
 """Policies: which shape a run trains next, decided from what the run has observed.
 
-One interface: ``begin(run)`` names the first shape, ``decide(run)`` is called after every
-evaluation and names the shape to train next (``None`` or the current one: stay). A policy
-that knows it stays while the observed loss is above some level sets ``stay_above`` to it; the
-run then skips the call until an evaluation reaches that level (the call is on the hot path:
-it would run after every evaluation of every run).
+One interface for simulated and real runs: ``begin(run)`` names the first shape, ``decide(run)``
+is called after every evaluation and names the shape to train next (``None`` or the current one:
+stay). ``run`` is anything that offers ``RunView``: the simulator's runs, and the controller of
+a real training loop (``validate.controller``). A policy that knows it stays while the observed
+loss is above some level sets ``stay_above`` to it; the run then skips the call until an
+evaluation reaches that level (the call is on the hot path: it would run after every evaluation
+of every run). A policy that switches at a FLOP level sets ``ask_at_flops`` to it; a run that
+can stop between evaluations (the real loop's controller) then also asks once its trained FLOPs
+reach that level, so the switch happens at the level rather than at the next evaluation.
 
-A policy never sees the true loss, only ``run.observed`` (the last evaluation),
-``run.lowest_observed``, ``run.trained_flops`` (useful training so far), ``run.evaluations``,
-``run.shape_name`` and ``run.policy_rng``; ``run.history`` holds ``(shape, trained FLOPs,
-observed loss)`` per evaluation for policies that set ``wants_history``. The run clones the
-policy object at every checkpoint and restores the clone after a failure, so per-run state lives
-in plain attributes set in ``begin``.
+A policy never sees the true loss, only what ``RunView`` offers; ``history`` is kept only for
+policies that set ``wants_history``. The run clones the policy object at every checkpoint and
+restores the clone after a failure, so per-run state lives in plain attributes set in
+``begin``. ``sim.policy_spec.make_policy`` builds a policy from its name on the command line.
 
 >>> from laws.forms import PowerLaw
 >>> from laws.lawset import LawSet, Shape
 >>> laws = LawSet("t", (Shape("a", {}, PowerLaw(4.0, 0.5, 1.0)),))
->>> make_policy("static", PlanningContext(laws, target=2.0)).name
+>>> Static("a").name
 'static:a'
 """
 
@@ -24,39 +26,72 @@ from __future__ import annotations
 
 import math
 from abc import ABC, abstractmethod
-from dataclasses import dataclass, field
-from typing import Any
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
 
 import numpy as np
 
 from laws.errors import InputError
-from laws.graph import inverse_gradients
 from laws.lawset import LawSet
-from sim.config import best_static_compute
+from laws.search.request import PlanRequest
 
-POLICY_SPECS = "static[:SHAPE], planned, greedy, online, random, fixed:SHAPE@FRACTION,..."
+
+class RunView(Protocol):
+    """What a policy may read of a run, simulated or real."""
+
+    @property
+    def shape_name(self) -> str:
+        """The shape the run trains now."""
+
+    @property
+    def observed(self) -> float:
+        """The loss the last evaluation observed."""
+
+    @property
+    def lowest_observed(self) -> float:
+        """The lowest loss any evaluation of the run has observed."""
+
+    @property
+    def trained_flops(self) -> float:
+        """Useful training FLOPs so far."""
+
+    @property
+    def evaluations(self) -> int:
+        """Evaluations so far."""
+
+    @property
+    def history(self) -> Sequence[tuple[str, float, float]]:
+        """(shape, trained FLOPs, observed loss) per evaluation, for ``wants_history``."""
+
+    @property
+    def policy_rng(self) -> np.random.Generator:
+        """The run's own random stream for policies that draw."""
 
 
 @dataclass
 class PlanningContext:
-    """What policies may know before the run: the planning laws, the target and the plan.
+    """What policies may know before the run: the planning laws, the request and its plan.
 
-    ``plan`` is the JSON object of ``shapeshift search``; when a policy needs one and none was
-    given, the search runs once here. ``budget`` is the compute the ``fixed`` policy's
-    fractions refer to (default: the best static compute).
+    ``plan`` is the JSON object of ``shapeshift search`` made for ``request``; when a policy
+    needs one and none was given, the search runs once here. ``budget`` is the compute the
+    ``fixed`` policy's fractions refer to (default: the best static compute).
     """
 
     laws: LawSet
-    target: float
+    request: PlanRequest
     plan: dict[str, Any] | None = None
     budget: float | None = None
-    search_options: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def target(self) -> float:
+        return self.request.target
 
     def the_plan(self) -> dict[str, Any]:
         if self.plan is None:
             from laws.search import plan
 
-            self.plan = plan(self.laws, self.target, **self.search_options)
+            self.plan = plan(self.laws, self.request)
         return self.plan
 
 
@@ -66,7 +101,7 @@ class Policy(ABC):
     name: str
     wants_history = False
     stay_above = math.inf  # a hint: ``decide`` would stay while observed loss > this
-
+    ask_at_flops = math.inf  # a hint: ask ``decide`` when the trained FLOPs reach this
 
     def clone(self) -> Policy:
         """A shallow copy: per-run state is plain attributes (cheaper than ``copy.copy``)."""
@@ -75,110 +110,116 @@ class Policy(ABC):
         return twin
 
     @abstractmethod
-    def begin(self, run: Any) -> str:
+    def begin(self, run: RunView) -> str:
         """Reset per-run state and return the first shape."""
 
     @abstractmethod
-    def decide(self, run: Any) -> str | None:
-        """The shape to train next, after an evaluation."""
+    def decide(self, run: RunView) -> str | None:
+        """The shape to train next, after an evaluation (or at ``ask_at_flops``)."""
 
 
 class Static(Policy):
     """One shape from start to finish."""
 
+    stay_above = -math.inf  # never needs to be consulted
+
     def __init__(self, shape: str) -> None:
         self.shape = shape
         self.name = f"static:{shape}"
 
-    def begin(self, run: Any) -> str:
+    def begin(self, run: RunView) -> str:
         return self.shape
 
-    def decide(self, run: Any) -> str | None:
+    def decide(self, run: RunView) -> str | None:
         return None
 
 
 class Scheduled(Policy):
-    """Follows a schedule of (shape, loss at which to leave it): switches to the next shape
-    the first time an evaluation observes a loss at or below the current segment's end."""
+    """Follows a schedule of segments, each (shape, loss level, FLOP level), or (shape, loss
+    level) with no FLOP level: the run trains a segment's shape until an evaluation observes a
+    loss at or below its loss level, or its trained FLOPs reach its FLOP level, whichever comes
+    first (-inf and inf: never), then the next segment's; the last segment's levels are never
+    used. ``planned`` schedules by loss, ``fixed`` by FLOPs; ``validate train --switch-at`` mixes
+    the two.
 
-    def __init__(self, name: str, schedule: list[tuple[str, float]]) -> None:
+    >>> policy = Scheduled("s", [("a", 1.0), ("b", -math.inf, 5e9), ("c", -math.inf)])
+    >>> policy.schedule[1], policy.schedule[2]
+    (('b', -inf, 5000000000.0), ('c', -inf, inf))
+    """
+
+    def __init__(self, name: str,
+                 schedule: Sequence[tuple[str, float] | tuple[str, float, float]]) -> None:
         self.name = name
-        self.schedule = schedule
+        self.schedule = [(step[0], float(step[1]), float(step[2]) if len(step) > 2 else math.inf)
+                         for step in schedule]
 
-    def begin(self, run: Any) -> str:
+    def begin(self, run: RunView) -> str:
         self.segment = 0
-        self.stay_above = self._level()
+        self._set_hints()
         return self.schedule[0][0]
 
-    def decide(self, run: Any) -> str | None:
+    def decide(self, run: RunView) -> str | None:
         last = len(self.schedule) - 1
-        while self.segment < last and run.observed <= self.schedule[self.segment][1]:
+        while self.segment < last and (run.observed <= self.schedule[self.segment][1]
+                                       or run.trained_flops >= self.schedule[self.segment][2]):
             self.segment += 1
-        self.stay_above = self._level()
+        self._set_hints()
         return self.schedule[self.segment][0]
 
+    def _set_hints(self) -> None:
+        self.stay_above = self._level()
+        last = self.segment == len(self.schedule) - 1
+        self.ask_at_flops = math.inf if last else self.schedule[self.segment][2]
+
     def _level(self) -> float:
-        """The loss that ends the current segment (-inf on the last)."""
-        last = len(self.schedule) - 1
-        return -math.inf if self.segment == last else self.schedule[self.segment][1]
+        """``stay_above`` on the current segment: its loss level (-inf on the last; inf when it
+        ends at a FLOP level, which any evaluation may have passed)."""
+        if self.segment == len(self.schedule) - 1:
+            return -math.inf
+        _, loss, flops = self.schedule[self.segment]
+        return math.inf if flops < math.inf else loss
 
 
 def planned(plan: dict[str, Any], laws: LawSet, which: str = "optimal") -> Scheduled:
     """The schedule of a plan (``optimal`` or ``greedy``) as a policy."""
+    return Scheduled("planned", plan_schedule(plan, laws, which))
+
+
+def plan_schedule(plan: dict[str, Any], laws: LawSet, which: str) -> list[tuple[str, float]]:
+    """(shape, loss at which to leave it) along route ``which`` of ``plan``."""
     schedule = plan[which]["schedule"]
+    if not schedule:
+        raise InputError(f"the plan's {which} route does not reach the target "
+                         f"{plan['target_loss']:g}")
     for step in schedule:
         laws.shape(step["shape"])
-    return Scheduled("planned", [(step["shape"], float(step["loss_to"])) for step in schedule])
+    return [(step["shape"], float(step["loss_to"])) for step in schedule]
 
 
 class Greedy(Policy):
-    """The paper's rule online: train the shape with the least |dC/dE| at the lowest loss
-    observed so far (the lowest, so that noise cannot make it switch back and forth)."""
+    """The paper's rule online: the plan's greedy route (the shape of least |dC/dE|, see
+    ``laws.search.rules.greedy_route``) looked up at the lowest loss observed so far (the
+    lowest, so that noise cannot make it switch back and forth)."""
 
     name = "greedy"
 
-    def __init__(self, laws: LawSet, target: float, start_loss: float) -> None:
-        self.boundaries, self.owners = greedy_partition(laws, target, start_loss)
+    def __init__(self, plan: dict[str, Any], laws: LawSet) -> None:
+        route = plan_schedule(plan, laws, "greedy")
+        self.owners = [shape for shape, _ in route]
+        self.ends = [loss for _, loss in route]
 
     def owner(self, loss: float) -> str:
-        for boundary, owner in zip(self.boundaries, self.owners, strict=True):
-            if loss >= boundary:
+        """The shape the greedy route trains at ``loss``."""
+        for end, owner in zip(self.ends, self.owners, strict=True):
+            if loss > end:
                 return owner
         return self.owners[-1]
 
-    def begin(self, run: Any) -> str:
+    def begin(self, run: RunView) -> str:
         return self.owners[0]
 
-    def decide(self, run: Any) -> str | None:
+    def decide(self, run: RunView) -> str | None:
         return self.owner(run.lowest_observed)
-
-
-def greedy_partition(laws: LawSet, target: float, start_loss: float,
-                     levels: int = 4001) -> tuple[list[float], list[str]]:
-    """Loss ranges owned by the shape of least |dC/dE|, from ``start_loss`` down past
-    ``target``, as (lowest loss of each range, its shape), highest range first.
-
-    >>> from laws.forms import PowerLaw
-    >>> from laws.lawset import LawSet, Shape
-    >>> laws = LawSet("t", (Shape("a", {}, PowerLaw(1.0, 1.0, 0.0)),
-    ...                     Shape("b", {}, PowerLaw(4.0, 2.0, 0.0))))
-    >>> greedy_partition(laws, 0.01, 10.0)[1]  # |dC/dE|: a E^-2, b E^-1.5: a wins above 1
-    ['a', 'b']
-    """
-    floor = min(s.law.floor for s in laws.shapes)
-    top, bottom = start_loss - floor, (target - floor) / 2
-    grid = floor + np.geomspace(top, bottom, levels)
-    best = np.argmin(inverse_gradients(laws, grid), axis=0)
-    boundaries, owners = [], []
-    for i, index in enumerate(best):
-        name = laws.shapes[index].name
-        if owners and owners[-1] == name:
-            boundaries[-1] = float(grid[i])
-        else:
-            boundaries.append(float(grid[i]))
-            owners.append(name)
-    boundaries[-1] = -math.inf
-    return boundaries, owners
 
 
 class RandomShape(Policy):
@@ -189,71 +230,24 @@ class RandomShape(Policy):
     def __init__(self, laws: LawSet) -> None:
         self.names = laws.names
 
-    def begin(self, run: Any) -> str:
+    def begin(self, run: RunView) -> str:
         return self.names[int(run.policy_rng.integers(len(self.names)))]
 
-    def decide(self, run: Any) -> str | None:
+    def decide(self, run: RunView) -> str | None:
         return self.names[int(run.policy_rng.integers(len(self.names)))]
 
 
-class Fixed(Policy):
-    """A user schedule: shape i from fraction f_i of a compute budget (useful training FLOPs)."""
+def fixed(steps: list[tuple[str, float]], budget: float) -> Scheduled:
+    """A user schedule: shape i from fraction f_i of a compute budget (useful training FLOPs),
+    as a schedule that leaves shape i at f_(i+1) x ``budget`` FLOPs.
 
-    name = "fixed"
-
-    def __init__(self, steps: list[tuple[str, float]], budget: float) -> None:
-        starts = [start for _, start in steps]
-        if not steps or starts[0] != 0 or starts != sorted(set(starts)):
-            raise InputError("fixed schedule: fractions must start at 0 and increase, "
-                             "e.g. fixed:p16@0,p8@0.4")
-        self.steps = steps
-        self.budget = budget
-
-    def begin(self, run: Any) -> str:
-        return self.steps[0][0]
-
-    def decide(self, run: Any) -> str | None:
-        fraction = run.trained_flops / self.budget
-        current = self.steps[0][0]
-        for shape, start in self.steps:
-            if fraction >= start:
-                current = shape
-        return current
-
-
-def make_policy(spec: str, context: PlanningContext) -> Policy:
-    """The policy named by ``spec`` (see ``POLICY_SPECS``); an ``InputError`` otherwise."""
-    kind, _, argument = spec.partition(":")
-    laws = context.laws
-    if kind == "static":
-        shape = argument or best_static_compute(laws, context.target)[0]
-        laws.shape(shape)
-        return Static(shape)
-    if kind == "planned" and not argument:
-        return planned(context.the_plan(), laws)
-    if kind == "greedy" and not argument:
-        return Greedy(laws, context.target, float(context.the_plan()["start_loss"]))
-    if kind == "random" and not argument:
-        return RandomShape(laws)
-    if kind == "fixed" and argument:
-        budget = context.budget or best_static_compute(laws, context.target)[1]
-        return Fixed(_fixed_steps(argument, laws), budget)
-    if kind == "online" and not argument:
-        from sim.online import Online
-
-        return Online(context)
-    raise InputError(f"unknown policy {spec!r}; expected one of {POLICY_SPECS}")
-
-
-def _fixed_steps(argument: str, laws: LawSet) -> list[tuple[str, float]]:
-    steps = []
-    for item in argument.split(","):
-        shape, _, fraction = item.partition("@")
-        laws.shape(shape)
-        try:
-            steps.append((shape, float(fraction)))
-        except ValueError:
-            raise InputError(f"fixed schedule: {item!r} is not SHAPE@FRACTION") from None
-        if not 0 <= steps[-1][1] < 1:
-            raise InputError(f"fixed schedule: fraction in {item!r} must lie in [0, 1)")
-    return steps
+    >>> fixed([("p16", 0.0), ("p8", 0.4)], 1e12).schedule
+    [('p16', -inf, 400000000000.0), ('p8', -inf, inf)]
+    """
+    starts = [start for _, start in steps]
+    if not steps or starts[0] != 0 or starts != sorted(set(starts)):
+        raise InputError("fixed schedule: fractions must start at 0 and increase, "
+                         "e.g. fixed:p16@0,p8@0.4")
+    ends = [start * budget for start in starts[1:]] + [math.inf]
+    return Scheduled("fixed", [(shape, -math.inf, end)
+                               for (shape, _), end in zip(steps, ends, strict=True)])

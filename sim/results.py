@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import csv
 import io
+import json
+import os
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -17,6 +19,7 @@ SUMMARISED = ("compute_to_target", "time_to_target", "accelerator_hours", "true_
               "switches", "lost_flops", "failures")
 TRAJECTORY_COLUMNS = ("policy", "replication", "job", "time_s", "compute_flops", "true_loss",
                       "observed_loss", "shape")
+RESULT_FILES = ("results.json", "runs.csv", "trajectories.csv")  # what ``write`` puts in a folder
 
 
 @dataclass
@@ -42,7 +45,7 @@ class RunRecord:
     time_to_target: float | None
     accelerator_hours: float | None
     true_loss_at_target: float | None
-    final_true_loss: float
+    final_true_loss: float | None  # None: the run never completed an evaluation
     switches: int
     failures: int
     evaluations: int
@@ -113,8 +116,32 @@ class SimResults:
             entry["saving_vs_static"] = saving
             entry["saving_kept"] = (None if saving is None or not self.plan_saving
                                     else saving / self.plan_saving)
+            entry["paired_saving"] = self.paired_saving(policy)
             out[policy] = entry
         return out
+
+    def paired_saving(self, policy: str, level: float = 0.90) -> dict[str, Any] | None:
+        """The saving of ``policy`` over the simulated best static shape, paired run by run
+        (runs of one replication share their noise and failure streams): the mean of
+        1 - compute / static compute over the pairs where both reached the target, with its
+        ``level`` Student-t interval. None without a simulated baseline or two pairs."""
+        from scipy.stats import t
+
+        baseline = f"static:{self.baseline['shape']}"
+        if self.baseline["source"] != "simulated":
+            return None
+        static = {(r.replication, r.seed): r.compute_to_target
+                  for r in self.runs_of(baseline) if r.reached}
+        savings = np.array([1.0 - r.compute_to_target / static[(r.replication, r.seed)]
+                            for r in self.runs_of(policy)
+                            if r.reached and (r.replication, r.seed) in static])
+        if savings.size < 2:
+            return None
+        half = t.ppf(0.5 + level / 2, savings.size - 1) * savings.std(ddof=1) / np.sqrt(
+            savings.size)
+        mean = float(savings.mean())
+        return {"mean": mean, "low": mean - float(half), "high": mean + float(half),
+                "pairs": int(savings.size), "level": level}
 
     def to_dict(self, trajectories: bool = True) -> dict[str, Any]:
         return {
@@ -126,6 +153,15 @@ class SimResults:
             "summary": self.summary(),
             "runs": [run.to_dict(trajectory=trajectories) for run in self.runs],
         }
+
+    def write(self, folder: str | os.PathLike) -> None:
+        """The ``RESULT_FILES`` as the whole content of ``folder``, written as a unit."""
+        from laws.io.atomic import write_folder_atomic
+
+        results = json.dumps(self.to_dict(), indent=2, allow_nan=False) + "\n"
+        write_folder_atomic(folder, dict(zip(RESULT_FILES, (results, self.runs_csv(),
+                                                            self.trajectories_csv()),
+                                             strict=True)))
 
     def trajectories_csv(self) -> str:
         """Every evaluation of every run, one row each (``TRAJECTORY_COLUMNS``)."""

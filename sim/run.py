@@ -7,78 +7,43 @@ evaluation the policy may switch shape: the run pays the transition (FLOPs and/o
 lands on the new shape's curve at the loss it had (C_Q(loss), plus the penalty, see
 ``SimConfig``). The run stops when ``confirm`` consecutive evaluations observe the target (the
 target counts as reached at the first of them: that is the model one keeps) or when a budget
-runs out. Failures, repair and checkpoints follow ``FaultModel``; ``Ledger`` accounts for
-every second and FLOP.
+runs out; budgets are checked after everything that spends time or compute, failures and
+repairs included. Failures interrupt the process (``FaultModel.failures``), checkpoints follow
+``FaultModel``, and ``Ledger`` accounts for every second and FLOP.
+
+A ``TrainingRun`` is the run's state (every attribute set in ``__init__``); ``_complete`` is the
+step function that applies a completed stretch of work to it, and short SimPy process methods
+(``process``, ``_step``, ``_switch``, ``_checkpoint``, ``_fail``) drive it. The run does not
+wait for each evaluation but for stretches of them: its look-ahead (``sim.lookahead``) holds the
+true and observed losses of the next evaluations on its shape, computed at once, and finds the
+first at which anything can happen (the observed loss reaches the policy's ``stay_above`` or
+confirms the target, the budget or time limit is spent); the run waits one timeout for the
+whole stretch. Checkpoints that fall due inside a stretch are part of it (legs of evaluations,
+a checkpoint after each leg but the last): they change nothing the stretch depends on, and
+would be 19 of the 26 stops of the bench's run. A failure inside a stretch keeps what completed
+before it (evaluations stay in the trajectory, checkpoints are restored from) and discards the
+rest; a switch discards the rest of the look-ahead, a restart looks ahead again from the
+checkpoint (the same true losses, new noise).
 
 Time: FLOPs / (per-accelerator throughput of the shape x accelerators of the run).
 """
 
 from __future__ import annotations
 
-import functools
 import math
+from collections.abc import Generator
 from dataclasses import dataclass
+from itertools import chain, repeat
 from typing import Any
 
 import numpy as np
 import simpy
 
-from laws.errors import InputError
-from laws.graph import allowed_switches
-from laws.lawset import LawSet, Transitions
 from sim.accounting import CHECKPOINT, EVAL, TRANSITION, USEFUL, Ledger
-from sim.config import DEFAULT_BUDGET_FACTOR, DEFAULT_EVALS_PER_RUN, SimConfig, best_static_compute
+from sim.lookahead import STEPS, Leg, LookAhead, completed_legs, leg_end, penalty_left, plan_legs
 from sim.policies import Policy
 from sim.results import RunRecord
-
-_BLOCK = 256  # losses computed per numpy call: keeps law evaluation off the per-event path
-
-
-@dataclass(frozen=True)
-class RunSetup:
-    """What every run of one simulation shares: truth laws, target, resolved settings."""
-
-    truth: LawSet
-    target: float
-    config: SimConfig
-    eval_every: float
-    max_compute: float
-    max_seconds: float
-    throughput: dict[str, float]
-    transitions: Transitions
-    allowed: frozenset[tuple[str, str]]  # (from, to) shape names a run may switch between
-
-
-def make_setup(laws: LawSet, truth: LawSet | None, target: float, config: SimConfig) -> RunSetup:
-    """Resolve defaults (eval interval, budget) from the planning laws; check the truth laws.
-
-    >>> from laws.forms import PowerLaw
-    >>> from laws.lawset import LawSet, Shape
-    >>> laws = LawSet("t", (Shape("a", {}, PowerLaw(4.0, 0.5, 1.0)),))
-    >>> make_setup(laws, None, 2.0, SimConfig()).eval_every  # C_a(2) = 16, / 1000
-    0.016
-    """
-    truth = truth or laws
-    missing = [name for name in laws.names if name not in truth.names]
-    if missing:
-        raise InputError(f"truth law set {truth.name!r} lacks shape(s) {', '.join(missing)} "
-                         "of the planning laws")
-    best = best_static_compute(laws, target)[1]
-    max_hours = config.max_hours
-    transitions = config.transitions(truth)
-    allowed = allowed_switches(truth, transitions.allowed)
-    return RunSetup(
-        truth=truth,
-        target=target,
-        config=config,
-        eval_every=config.eval_every or best / DEFAULT_EVALS_PER_RUN,
-        max_compute=config.max_compute or DEFAULT_BUDGET_FACTOR * best,
-        max_seconds=math.inf if max_hours is None else max_hours * 3600.0,
-        throughput=config.throughputs(truth),
-        transitions=transitions,
-        allowed=frozenset((p, q) for i, p in enumerate(truth.names)
-                          for j, q in enumerate(truth.names) if allowed[i, j]),
-    )
+from sim.setup import RunSetup
 
 
 @dataclass(slots=True)
@@ -89,300 +54,400 @@ class _Snapshot:
     position: float
     penalty: float
     penalty_from: float
+    true_ahead: np.ndarray  # true losses of the evaluations after it, as looked ahead
     policy: Policy
     lowest_observed: float
+    true_loss: float
     switches: int
     history_length: int
 
 
 class TrainingRun:
-    """State and SimPy process of one run; policies read the attributes named in policies.py."""
+    """One run: its state, the SimPy process that drives it, and what policies read of it."""
+
+    __slots__ = ("_env", "_setup", "_accelerators", "_labels", "_seed", "_policy", "_ledger",
+                 "_faults", "_checkpoint_every", "_checkpoint_seconds", "_ahead", "_policy_rng",
+                 "_shape", "_law", "_speed", "_train_seconds", "_eval_flops", "_chunk_seconds",
+                 "_chunk_flops", "_base", "_done", "_penalty", "_penalty_from", "_observed",
+                 "_true_loss", "_lowest", "_evaluations", "_switches", "_failures", "_streak",
+                 "_reached_at", "_history", "_rows", "_events", "_snapshot", "_checkpoint_due",
+                 "_granted", "_submitted", "_deadline", "_outcome", "_busy_since", "_busy_rate",
+                 "_busy_legs")
 
     def __init__(self, env: simpy.Environment, setup: RunSetup, policy: Policy,
                  accelerators: int, seed: np.random.SeedSequence, labels: dict[str, Any]) -> None:
-        self.env = env
-        self.setup = setup
-        self.accelerators = accelerators
-        self.labels = labels
-        self.seed = seed
-        self.fault_rng: np.random.Generator | None = None
-        self.policy = policy.clone()
-        self.wants_history = policy.wants_history
-        self.ledger = Ledger()
-        self.faults = setup.config.faults
-        self.mtbf = self.faults.run_mtbf_seconds(accelerators) if self.faults else math.inf
-        self.checkpoint_every = (self.faults.checkpoint_interval(accelerators)
-                                 if self.faults else math.inf)
-        self.observed = self.lowest_observed = math.inf
-        self.evaluations = self.switches = self.failures = 0
-        self.history: list[tuple[str, float, float]] = []
-        self.trajectory: list[tuple[float, float, float, float, str]] = []
-        self.events: list[tuple[float, str, str]] = []
-        self.penalty = self.penalty_from = 0.0
+        faults = setup.config.faults
+        self._env = env
+        self._setup = setup
+        self._accelerators = accelerators
+        self._labels = labels
+        self._seed = seed
+        self._policy = policy.clone()
+        self._ledger = Ledger()
+        self._faults = faults
+        self._checkpoint_every = faults.checkpoint_interval(accelerators) if faults else math.inf
+        self._checkpoint_seconds = faults.checkpoint_seconds if faults else 0.0
+        # The next evaluations on the current shape, from ``_base`` on.
+        self._ahead = LookAhead(setup.config, setup.eval_every, setup.target,
+                                self._stream(0) if setup.config.noise else None)
+        self._policy_rng: np.random.Generator | None = None
+        # The shape trained now and the costs of one chunk on it (set by ``_enter``).
+        self._shape = ""
+        self._law: Any = None
+        self._speed = self._train_seconds = self._eval_flops = 0.0
+        self._chunk_seconds = self._chunk_flops = 0.0
+        # Position: ``_done`` evaluations past ``_base``, where the look-ahead starts; a
+        # decaying penalty fades from ``_penalty_from``.
+        self._base, self._done = 0.0, 0
+        self._penalty = self._penalty_from = 0.0
+        self._observed = self._true_loss = self._lowest = math.inf
+        self._evaluations = self._switches = self._failures = self._streak = 0
+        self._reached_at: tuple[float, float, float] | None = None
+        self._history: list[tuple[str, float, float]] = []
+        self._rows: list[tuple] = []  # the trajectory, as ``_evaluated`` keeps it
+        self._events: list[tuple[float, str, str]] = []
+        self._snapshot: _Snapshot | None = None
+        self._checkpoint_due = self._granted = self._submitted = self._deadline = 0.0
+        self._outcome: str | None = None  # "target" or "budget" once the run stops
+        # The activity under way, for what a failure loses: since when, at which FLOP/s, and
+        # for a stretch the evaluations of its legs (none for a switch or a checkpoint).
+        self._busy_since = self._busy_rate = 0.0
+        self._busy_legs: list[Leg] = []
 
-    # -- what policies read -------------------------------------------------------------------
+    # -- what policies read (``RunView``) -----------------------------------------------------
+
+    @property
+    def shape_name(self) -> str:
+        return self._shape
+
+    @property
+    def observed(self) -> float:
+        """The observed loss of the last evaluation."""
+        return self._observed
+
+    @property
+    def lowest_observed(self) -> float:
+        return self._lowest
 
     @property
     def trained_flops(self) -> float:
         """Useful training FLOPs so far (pending work included)."""
-        return self.ledger.kept_f[USEFUL] + self.ledger.pending_f[USEFUL]
-
-    @functools.cached_property
-    def policy_rng(self) -> np.random.Generator:
-        return self._stream(2)
+        return self._ledger.kept_f[USEFUL] + self._ledger.pending_f[USEFUL]
 
     @property
-    def position(self) -> float:
-        """Compute coordinate on the current shape's truth curve."""
-        return self.base + self.steps * self.setup.eval_every
+    def evaluations(self) -> int:
+        return self._evaluations
 
-    # -- the process --------------------------------------------------------------------------
+    @property
+    def history(self) -> list[tuple[str, float, float]]:
+        """(shape, trained FLOPs, observed loss) per evaluation, if the policy wants it."""
+        return self._history
 
-    def process(self, submitted: float = 0.0):
-        """The SimPy process; returns the run's ``RunRecord``.
+    @property
+    def policy_rng(self) -> np.random.Generator:
+        if self._policy_rng is None:
+            self._policy_rng = self._stream(2)
+        return self._policy_rng
 
-        Hot path: a chunk that no failure interrupts is two timeouts (train, evaluate) and a
-        count in ``unsettled``; ``_settle`` charges the counted chunks to the ledger before
-        anything else reads or changes it (policy, failure, switch, checkpoint, end). State the
-        loop keeps in locals (``steps``, ``block``) is written back before helpers and read
-        again after them.
-        """
-        env, setup, ledger = self.env, self.setup, self.ledger
-        self.granted = env.now
-        self.submitted = submitted
-        self._enter(self.policy.begin(self), 0.0)
-        self.events.append((env.now, "start", self.shape_name))
-        self.snapshot = self._snapshot()
-        self.fails_at = env.now + self._draw_failure()
-        self.checkpoint_due = env.now + self.checkpoint_every
-        dx, sigma, target = setup.eval_every, setup.config.noise, setup.target
-        confirm, eval_seconds = setup.config.confirm, setup.config.eval_seconds
-        keep_trajectory = setup.config.trajectories
-        max_compute, deadline = setup.max_compute, self.granted + setup.max_seconds
-        timeout, keep_row = env.timeout, self.trajectory.append
-        noise_rng = self._stream(0) if sigma else None
-        noise: list[float] = []
-        streak, reached_at, unsettled, evaluations = 0, None, 0, 0
-        wants_history = self.wants_history
-        (steps, block, penalty, fails_at, checkpoint_due, stay_above,
-         train_seconds, eval_flops, chunk_seconds, chunk_flops) = self._hot_state()
-        while True:
-            now = env.now
-            if now + chunk_seconds < fails_at:
-                yield timeout(train_seconds)
-                now += train_seconds  # what SimPy computes: env.now is the event's time
-                if eval_seconds:
-                    yield timeout(eval_seconds)
-                    now += eval_seconds
-                unsettled += 1
-            else:
-                unsettled = self._settle(unsettled)
-                self.steps = steps
-                completed = ((yield from self._work(USEFUL, train_seconds, dx))
-                             and (yield from self._work(EVAL, eval_seconds, eval_flops)))
-                (steps, block, penalty, fails_at, checkpoint_due, stay_above,
-                 train_seconds, eval_flops, chunk_seconds, chunk_flops) = self._hot_state()
-                if not completed:
-                    streak, reached_at = 0, None
-                    continue
-                now = env.now
-            spent = ledger.spent_f + unsettled * chunk_flops
-            steps += 1
-            if steps > len(block):
-                self.steps = steps
-                block = self._rebase()
-                steps = 1
-            true_loss = block[steps - 1]
-            if penalty:
-                self.steps = steps
-                true_loss += self._transient()
-            if not noise:
-                noise = noise_rng.standard_normal(_BLOCK).tolist() if sigma else [0.0] * _BLOCK
-            observed = true_loss * (1.0 + sigma * noise.pop())
-            if observed < self.lowest_observed:
-                self.lowest_observed = observed
-            evaluations += 1
-            if wants_history:
-                unsettled = self._settle(unsettled)
-                self.history.append((self.shape_name, self.trained_flops, observed))
-            if keep_trajectory:
-                keep_row((now, spent, true_loss, observed, self.shape_name))
-            if observed <= target:
-                streak += 1
-                if streak == 1:
-                    reached_at = (now, spent, true_loss)
-                if streak >= confirm:
-                    self._settle(unsettled)
-                    return self._record(reached_at, true_loss, evaluations)
-            else:
-                streak, reached_at = 0, None
-            if spent >= max_compute or now >= deadline:
-                self._settle(unsettled)
-                return self._record(None, true_loss, evaluations)
-            choice = None
-            if observed <= stay_above:
-                unsettled = self._settle(unsettled)
-                self.steps = steps
-                self.observed, self.evaluations = observed, evaluations
-                choice = self.policy.decide(self)
-                stay_above = self.policy.stay_above
-            if choice is not None and choice != self.shape_name and self._allowed(choice):
-                unsettled = self._settle(unsettled)
-                self.steps = steps
-                if not (yield from self._switch(choice, true_loss)):
-                    streak, reached_at = 0, None
-            elif now >= checkpoint_due:
-                unsettled = self._settle(unsettled)
-                self.steps = steps
-                yield from self._checkpoint()
-            else:
-                continue
-            (steps, block, penalty, fails_at, checkpoint_due, stay_above,
-             train_seconds, eval_flops, chunk_seconds, chunk_flops) = self._hot_state()
+    # -- the SimPy process --------------------------------------------------------------------
 
-    def _hot_state(self) -> tuple:
-        """What the hot loop keeps in locals, read again after anything that may change it."""
-        return (self.steps, self.block, self.penalty, self.fails_at, self.checkpoint_due,
-                self.policy.stay_above, *self.chunk_costs)
+    def process(self, submitted: float = 0.0) -> Generator[simpy.Event, Any, RunRecord]:
+        """The SimPy process; returns the run's ``RunRecord``."""
+        self._start(submitted)
+        clock = self._failure_clock()
+        while self._outcome is None:
+            try:
+                yield from self._step()
+            except simpy.Interrupt:
+                yield from self._fail()
+        if clock is not None:
+            clock.interrupt()
+        return self._record()
 
-    def _settle(self, chunks: int) -> int:
-        """Charge ``chunks`` whole chunks (training and evaluation) to the ledger; returns 0,
-        the count left unsettled."""
-        if chunks:
-            train_seconds, eval_flops = self.chunk_costs[:2]
-            self.ledger.charge(USEFUL, chunks * train_seconds, chunks * self.setup.eval_every)
-            self.ledger.charge(EVAL, chunks * self.setup.config.eval_seconds, chunks * eval_flops)
-        return 0
+    def _step(self) -> Generator[simpy.Event, Any, None]:
+        """One stretch of evaluations, then the switch or checkpoint its last one calls for."""
+        legs, end = self._plan()
+        now = self._env.now
+        self._busy_since, self._busy_rate, self._busy_legs = now, self._speed, legs
+        yield self._env.timeout(end - now)
+        shape = self._complete(legs)
+        if shape is not None:
+            yield from self._switch(shape)
+        elif self._outcome is None and self._env.now >= self._checkpoint_due:
+            yield from self._checkpoint()
 
-    def _work(self, category: int, seconds: float, flops: float):
-        """Busy for ``seconds``; False (after failure, repair and restore) if a failure hit."""
-        if self.env.now + seconds < self.fails_at:
-            if seconds:
-                yield self.env.timeout(seconds)
-            self.ledger.charge(category, seconds, flops)
-            return True
-        yield from self._fail(seconds, flops)
-        return False
-
-    def _fail(self, seconds: float, flops: float):
-        """A failure at ``fails_at``, during an activity of ``seconds``: lose, repair, restore."""
-        partial = self.fails_at - self.env.now
-        yield self.env.timeout(partial)
-        self.ledger.failed(partial, flops * partial / seconds)
-        self.failures += 1
-        self.events.append((self.env.now, "failure", self.shape_name))
-        repair = self.faults.repair_seconds
-        if repair:
-            yield self.env.timeout(repair)
-        self.ledger.repaired(repair)
-        self._restore(self.snapshot)
-        self.checkpoint_due = self.env.now + self.checkpoint_every
-        self.fails_at = self.env.now + self._draw_failure()
-        self.events.append((self.env.now, "restart", self.shape_name))
-
-    def _switch(self, shape: str, true_loss: float):
-        t = self.setup.transitions
-        speed = self.setup.throughput[shape] * self.accelerators
+    def _switch(self, shape: str) -> Generator[simpy.Event, Any, None]:
+        t = self._setup.transitions
+        speed = self._setup.throughput[shape] * self._accelerators
         seconds = t.seconds + t.flops / speed
-        if not (yield from self._work(TRANSITION, seconds, t.flops + t.seconds * speed)):
-            return False
-        old = self.shape_name
-        self.switches += 1
-        law = self.setup.truth.shape(shape).law
-        if self.setup.config.penalty_decay_flops is None:
-            self._enter(shape, _compute_at(law, true_loss + t.loss_penalty))
+        if seconds:
+            self._busy(speed)
+            yield self._env.timeout(seconds)
+        self._ledger.charge(TRANSITION, seconds, t.flops + t.seconds * speed)
+        self._land(shape)
+        self._out_of_budget()
+
+    def _checkpoint(self) -> Generator[simpy.Event, Any, None]:
+        if self._checkpoint_seconds:
+            self._busy(self._speed)
+            yield self._env.timeout(self._checkpoint_seconds)
+        self._saved([self._env.now])
+        self._out_of_budget()
+
+    def _fail(self) -> Generator[simpy.Event, Any, None]:
+        """A failure interrupted the activity under way: lose, repair, restore."""
+        env = self._env
+        self._lose()
+        self._failures += 1
+        self._events.append((env.now, "failure", self._shape))
+        repair = self._faults.repair_seconds
+        if repair:
+            yield env.timeout(repair)  # the failure clock waits as long: no interrupt here
+        self._ledger.repaired(repair)
+        self._restore(self._snapshot)
+        self._checkpoint_due = env.now + self._checkpoint_every
+        self._events.append((env.now, "restart", self._shape))
+        self._out_of_budget()
+
+    def _failure_clock(self) -> simpy.Process | None:
+        if self._faults is None:
+            return None
+        env = self._env
+        return env.process(self._faults.failures(env, env.active_process, self._stream(1),
+                                                 self._accelerators))
+
+    # -- planning a stretch -------------------------------------------------------------------
+
+    def _plan(self) -> tuple[list[Leg], float]:
+        """The next stretch, up to the first evaluation at which anything but a checkpoint can
+        happen: its legs (a checkpoint after each but the last) and when it ends."""
+        ahead, done = self._ahead, self._done
+        if done == len(ahead.true):
+            self._base, self._done = self._position(), 0
+            ahead.fill(self._law, self._base, self._penalty, self._penalty_from,
+                       self._evaluations)
+            done = 0
+        now, spent, level = self._env.now, self._ledger.spent_f, self._policy.stay_above
+        if ahead.observed[done] <= level:
+            # The policy is consulted after the next evaluation (after every one, if its level
+            # is inf): a stretch of one.
+            return [(1, now, spent)], now + self._chunk_seconds
+        save = self._checkpoint_seconds
+        return plan_legs(ahead.stop(done, level, self._streak), now, spent, self._chunk_seconds,
+                         self._chunk_flops, save, save * self._speed, self._checkpoint_due,
+                         self._checkpoint_every, self._setup.max_compute, self._deadline)
+
+    # -- the step function: what completed work changes ---------------------------------------
+
+    def _complete(self, legs: list[Leg]) -> str | None:
+        """The stretch completed; its last evaluation may stop the run or consult the policy.
+        Returns the shape to switch to, if any."""
+        if len(legs) == 1:
+            self._evaluated(legs)
         else:
-            carried = self._transient() if self.penalty else 0.0
-            self._enter(shape, _compute_at(law, true_loss - carried))
-            self.penalty, self.penalty_from = carried + t.loss_penalty, self.base
-        self.events.append((self.env.now, "switch", f"{old}->{shape}"))
-        return True
+            self._advance(legs)
+        setup = self._setup
+        if self._streak >= setup.config.confirm:
+            self._outcome = "target"
+            return None
+        if self._out_of_budget() or self._observed > self._policy.stay_above:
+            return None
+        choice = self._policy.decide(self)
+        if choice is None or choice == self._shape or (self._shape, choice) not in setup.allowed:
+            return None
+        return choice
 
-    def _checkpoint(self):
-        seconds = self.faults.checkpoint_seconds
-        if (yield from self._work(CHECKPOINT, seconds, seconds * self.speed)):
-            self.ledger.checkpointed()
-            self.snapshot = self._snapshot()
-            self.checkpoint_due = self.env.now + self.checkpoint_every
-            self.events.append((self.env.now, "checkpoint", self.shape_name))
+    def _advance(self, legs: list[Leg]) -> None:
+        """Legs of a stretch completed, each but the last followed by a checkpoint."""
+        if len(legs) > 1:
+            self._evaluated(legs[:-1])
+            self._saved([start for _, start, _ in legs[1:]])
+            legs = legs[-1:]
+        if legs[0][0]:
+            self._evaluated(legs)
 
-    # -- state ----------------------------------------------------------------------------------
+    def _evaluated(self, legs: list[Leg]) -> None:
+        """The evaluations of ``legs`` completed: charge them, keep them for the trajectory and
+        the history, follow the lowest observed loss and the target streak."""
+        setup, seconds, flops = self._setup, self._chunk_seconds, self._chunk_flops
+        first = self._done
+        total = legs[0][0] if len(legs) == 1 else sum([count for count, _, _ in legs])
+        stop = first + total
+        ahead = self._ahead
+        if setup.config.trajectories:
+            index = first
+            for count, start, spent in legs:
+                self._rows.append((start, seconds, spent, flops, count, self._shape,
+                                   ahead.true[index:index + count],
+                                   ahead.observed[index:index + count]))
+                index += count
+        if total == 1:  # (policies consulted after every evaluation: keep this one cheap)
+            self._observed = observed = float(ahead.observed[first])
+            self._lowest = min(self._lowest, observed)
+            streak = self._streak + 1 if observed <= setup.target else 0
+            if self._policy.wants_history:
+                self._history.append((self._shape, self.trained_flops + setup.eval_every,
+                                      observed))
+        else:
+            observed = ahead.observed[first:stop]
+            self._observed = float(observed[-1])
+            self._lowest = min(self._lowest, float(np.minimum.reduce(observed)))
+            streak = ahead.streak_after(first, stop, self._streak)
+            if self._policy.wants_history:
+                trained = (self.trained_flops + setup.eval_every * STEPS[:total]).tolist()
+                self._history.extend(zip(repeat(self._shape, total), trained,
+                                         observed.tolist(), strict=True))
+        self._true_loss = float(ahead.true[stop - 1])
+        if streak and streak <= total:  # the streak starts in this stretch
+            self._reached_at = (*leg_end(legs, total - streak, seconds, flops),
+                                float(ahead.true[stop - streak]))
+        elif not streak:
+            self._reached_at = None
+        self._streak = streak
+        self._ledger.charge(USEFUL, total * self._train_seconds, total * setup.eval_every)
+        if setup.config.eval_seconds:
+            self._ledger.charge(EVAL, total * setup.config.eval_seconds, total * self._eval_flops)
+        self._done = stop
+        self._evaluations += total
+
+    def _saved(self, ends: list[float]) -> None:
+        """Checkpoints completed at times ``ends``: work so far is safe, and restored after a
+        failure."""
+        seconds = len(ends) * self._checkpoint_seconds
+        self._ledger.charge(CHECKPOINT, seconds, seconds * self._speed)
+        self._ledger.checkpointed()
+        self._snapshot = self._take_snapshot()
+        self._checkpoint_due = ends[-1] + self._checkpoint_every
+        self._events.extend([(end, "checkpoint", self._shape) for end in ends])
+
+    def _lose(self) -> None:
+        """Charge as lost what a failure now undid; what completed before it counts: the legs
+        and checkpoints of a stretch, and the evaluations of the leg under way (but the last
+        of a stretch, where something happens: it would come with the failure)."""
+        partial = self._env.now - self._busy_since
+        if self._busy_legs:
+            legs, partial = completed_legs(self._busy_legs, self._env.now, self._chunk_seconds)
+            self._advance(legs)
+        partial = max(0.0, partial)
+        self._ledger.failed(partial, partial * self._busy_rate)
+
+    def _out_of_budget(self) -> bool:
+        """Stops the run (target not reached) once its compute or time is spent."""
+        spent = (self._ledger.spent_f >= self._setup.max_compute
+                 or self._env.now >= self._deadline)
+        if spent:
+            self._outcome = "budget"
+        return spent
+
+    def _busy(self, flops_per_second: float) -> None:
+        """A switch or a checkpoint starts (``_step`` notes a stretch)."""
+        self._busy_since, self._busy_rate, self._busy_legs = self._env.now, flops_per_second, []
+
+    # -- where the run is ---------------------------------------------------------------------
+
+    def _start(self, submitted: float) -> None:
+        now = self._env.now
+        self._granted, self._submitted = now, submitted
+        self._deadline = now + self._setup.max_seconds
+        self._enter(self._policy.begin(self), 0.0)
+        self._true_loss = self._law.ceiling  # the untrained model's, until evaluated
+        self._events.append((now, "start", self._shape))
+        self._snapshot = self._take_snapshot()
+        self._checkpoint_due = now + self._checkpoint_every
+
+    def _land(self, shape: str) -> None:
+        """Continue on ``shape`` from the last evaluation's loss (the penalty added)."""
+        old, t = self._shape, self._setup.transitions
+        law = self._setup.truth.shape(shape).law
+        self._switches += 1
+        decay = self._setup.config.penalty_decay_flops
+        if decay is None:
+            self._enter(shape, _compute_at(law, self._true_loss + t.loss_penalty))
+        else:
+            carried = (float(penalty_left(self._penalty, self._penalty_from, decay,
+                                          self._position())) if self._penalty else 0.0)
+            self._enter(shape, _compute_at(law, self._true_loss - carried))
+            self._penalty, self._penalty_from = carried + t.loss_penalty, self._base
+        self._events.append((self._env.now, "switch", f"{old}->{shape}"))
 
     def _enter(self, shape: str, position: float) -> None:
-        self.shape_name = shape
-        self.law = self.setup.truth.shape(shape).law
-        self.speed = speed = self.setup.throughput[shape] * self.accelerators
-        train_seconds = self.setup.eval_every / speed
-        eval_seconds = self.setup.config.eval_seconds
-        self.chunk_costs = (train_seconds, eval_seconds * speed, train_seconds + eval_seconds,
-                            self.setup.eval_every + eval_seconds * speed)
-        self.base, self.steps, self.block = position, 0, []
-        self.penalty = 0.0
+        setup = self._setup
+        self._shape = shape
+        self._law = setup.truth.shape(shape).law
+        self._speed = speed = setup.throughput[shape] * self._accelerators
+        self._train_seconds = setup.eval_every / speed
+        self._eval_flops = setup.config.eval_seconds * speed
+        self._chunk_seconds = self._train_seconds + setup.config.eval_seconds
+        self._chunk_flops = setup.eval_every + self._eval_flops
+        self._base, self._done, self._penalty = position, 0, 0.0
+        self._ahead.clear()
 
-    def _rebase(self) -> list[float]:
-        """The next block of true losses along the current curve (one numpy call); the
-        position moves to its first entry."""
-        self.base += (self.steps - 1) * self.setup.eval_every
-        self.steps = 1
-        offsets = self.base + self.setup.eval_every * np.arange(1, _BLOCK + 1)
-        self.block = np.asarray(self.law.loss(offsets), dtype=float).tolist()
-        return self.block
-
-    def _transient(self) -> float:
-        """What is left of a decaying switch penalty at the current position."""
-        done = (self.position - self.penalty_from) / self.setup.config.penalty_decay_flops
-        return self.penalty * max(0.0, 1.0 - done)
-
-    def _allowed(self, shape: str) -> bool:
-        return (self.shape_name, shape) in self.setup.allowed
-
-    def _draw_failure(self) -> float:
-        if not self.faults:
-            return math.inf
-        if self.fault_rng is None:
-            self.fault_rng = self._stream(1)
-        return float(self.fault_rng.exponential(self.mtbf))
+    def _position(self) -> float:
+        """Compute coordinate on the current shape's truth curve."""
+        return self._base + self._done * self._setup.eval_every
 
     def _stream(self, index: int) -> np.random.Generator:
         """Independent streams of the run's seed: 0 noise, 1 failures, 2 policy (the children
         ``seed.spawn`` would make), so that one kind of draw never shifts another."""
-        key = (*self.seed.spawn_key, index)
-        return np.random.default_rng(np.random.SeedSequence(self.seed.entropy, spawn_key=key))
+        key = (*self._seed.spawn_key, index)
+        return np.random.default_rng(np.random.SeedSequence(self._seed.entropy, spawn_key=key))
 
-    def _snapshot(self) -> _Snapshot:
-        return _Snapshot(self.shape_name, self.position, self.penalty, self.penalty_from,
-                         self.policy.clone(), self.lowest_observed, self.switches,
-                         len(self.history))
+    def _take_snapshot(self) -> _Snapshot:
+        return _Snapshot(self._shape, self._position(), self._penalty, self._penalty_from,
+                         self._ahead.true[self._done:], self._policy.clone(), self._lowest,
+                         self._true_loss, self._switches, len(self._history))
 
     def _restore(self, snap: _Snapshot) -> None:
         self._enter(snap.shape, snap.position)
-        self.penalty, self.penalty_from = snap.penalty, snap.penalty_from
-        self.policy = snap.policy.clone()
-        self.lowest_observed, self.switches = snap.lowest_observed, snap.switches
-        del self.history[snap.history_length:]
+        self._penalty, self._penalty_from = snap.penalty, snap.penalty_from
+        if len(snap.true_ahead):  # the losses from there on are known: only the noise is new
+            self._ahead.observe(snap.true_ahead, self._evaluations)
+        self._policy = snap.policy.clone()
+        self._lowest, self._true_loss = snap.lowest_observed, snap.true_loss
+        self._switches = snap.switches
+        del self._history[snap.history_length:]
+        self._streak, self._reached_at = 0, None
 
-    def _record(self, reached_at: tuple[float, float, float] | None, final_loss: float,
-                evaluations: int) -> RunRecord:
-        self.events.append((self.env.now, "target" if reached_at else "budget", self.shape_name))
-        time_at, flops_at, loss_at = reached_at or (None, None, None)
+    # -- the record ---------------------------------------------------------------------------
+
+    def _record(self) -> RunRecord:
+        now = self._env.now
+        self._events.append((now, self._outcome, self._shape))
+        reached = self._outcome == "target"
+        time_at, flops_at, loss_at = self._reached_at if reached else (None, None, None)
         return RunRecord(
-            **self.labels,
-            accelerators=self.accelerators,
-            reached=reached_at is not None,
+            **self._labels,
+            accelerators=self._accelerators,
+            reached=reached,
             compute_to_target=flops_at,
-            time_to_target=None if time_at is None else time_at - self.submitted,
+            time_to_target=None if time_at is None else time_at - self._submitted,
             accelerator_hours=(None if time_at is None
-                               else self.accelerators * (time_at - self.granted) / 3600.0),
+                               else self._accelerators * (time_at - self._granted) / 3600.0),
             true_loss_at_target=loss_at,
-            final_true_loss=final_loss,
-            switches=self.switches,
-            failures=self.failures,
-            evaluations=evaluations,
-            queue_seconds=self.granted - self.submitted,
-            ledger=self.ledger.totals(),
-            trajectory=self.trajectory,
-            events=self.events,
+            final_true_loss=self._true_loss if math.isfinite(self._true_loss) else None,
+            switches=self._switches,
+            failures=self._failures,
+            evaluations=self._evaluations,
+            queue_seconds=self._granted - self._submitted,
+            ledger=self._ledger.totals(),
+            trajectory=self._trajectory(),
+            events=self._events,
         )
+
+    def _trajectory(self) -> list[tuple[float, float, float, float, str]]:
+        """(time, FLOPs spent, true loss, observed loss, shape) per evaluation, for all legs at
+        once: evaluation n of a leg at its start + n x one chunk (seconds and FLOPs)."""
+        if not self._rows:
+            return []
+        since, seconds, spent, flops, counts, shapes, true, observed = zip(*self._rows,
+                                                                            strict=True)
+        sizes = np.array(counts)
+        n = np.arange(1.0, sizes.sum() + 1.0) - np.repeat(np.cumsum(sizes) - sizes, sizes)
+        times = np.repeat(since, sizes) + np.repeat(seconds, sizes) * n
+        spent_rows = np.repeat(spent, sizes) + np.repeat(flops, sizes) * n
+        return list(zip(times.tolist(), spent_rows.tolist(), np.concatenate(true).tolist(),
+                        np.concatenate(observed).tolist(),
+                        chain.from_iterable(map(repeat, shapes, counts)), strict=True))
 
 
 def _compute_at(law: Any, loss: float) -> float:

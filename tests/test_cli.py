@@ -14,7 +14,9 @@ from cli import main
 
 def _command_paths(group: click.Group, prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
     paths = []
-    for name, command in group.commands.items():
+    context = click.Context(group)
+    for name in group.list_commands(context):
+        command = group.get_command(context, name)
         paths.append((*prefix, name))
         if isinstance(command, click.Group):
             paths.extend(_command_paths(command, (*prefix, name)))
@@ -40,6 +42,24 @@ def test_light_commands_do_not_import_heavy_libraries(argv: list[str]) -> None:
     )
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
     assert "HEAVY []" in out.stdout, out.stdout + out.stderr
+
+
+def test_bare_shapeshift_prints_its_help_and_exits_0() -> None:
+    result = CliRunner().invoke(main, [])
+    assert result.exit_code == 0
+    assert "Usage: " in result.output and "search" in result.output
+
+
+def test_commands_that_print_results_offer_json() -> None:
+    context = click.Context(main)
+    for path in _command_paths(main):
+        group = main
+        for name in path:
+            command = group.get_command(context, name)
+            group = command
+        if isinstance(command, click.Group):
+            continue
+        assert any(param.name == "as_json" for param in command.params), path
 
 
 def test_input_error_is_one_line_and_exit_2() -> None:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import csv
 import json
 
 import pytest
 from click.testing import CliRunner
 
-from cli import compare, main, simulate
+from cli import main
+from sim.commands import compare, simulate
 
 FAST = ["--levels", "200", "--runs", "2", "--eval-every", "2e17"]
 
@@ -30,8 +32,11 @@ def test_shares_the_simulation_options_of_simulate():
 
     shared = options(simulate).keys() & options(compare).keys()
     assert {"noise", "eval_every", "mtbf", "repair", "ckpt_cost", "gpus", "gpus_per_run",
-            "truth_file", "seed", "workers", "runs"} <= shared
-    for name in shared - {"runs", "target", "output"}:  # compare runs fewer by default
+            "truth_file", "seed", "workers", "runs", "plan_file", "levels", "switch_flops",
+            "switch_seconds", "switch_penalty", "allowed", "only_grow", "only_shrink",
+            "max_switches", "objective", "price_per_hour", "start_loss"} <= shared
+    # compare runs fewer by default, its target has a default, its output and JSON differ.
+    for name in shared - {"runs", "target", "output", "as_json"}:
         assert options(simulate)[name] == options(compare)[name], name
 
 
@@ -48,10 +53,42 @@ def test_writes_the_report_for_the_preset_default_target(tmp_path):
     assert (out / "report.md").is_file() and (out / "runs.csv").is_file()
 
 
+def test_takes_every_search_option_and_a_saved_plan_and_states_them(tmp_path):
+    """The plan is searched with a switch cost and a switch limit, saved, and given to compare
+    with the same options: the report's runs follow it, and the report says which options."""
+    search = ["--preset", "demo", "--target", "2.1", "--levels", "200", "--switch-flops",
+              "3e17", "--max-switches", "1"]
+    plan_file = tmp_path / "plan.json"
+    assert invoke("search", *search, "-o", str(plan_file)).exit_code == 0
+    saved = json.loads(plan_file.read_text())
+    out = tmp_path / "report"
+    result = invoke("compare", *search, "--policies", "planned", "--plan", str(plan_file),
+                    "--runs", "2", "--eval-every", "2e17", "--json", "-o", str(out))
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert summary == json.loads((out / "summary.json").read_text())
+    assert summary["plan"] == saved
+    assert summary["options"]["search"]["switch_flops"] == 3e17
+    assert summary["options"]["search"]["max_switches"] == 1
+    # The planned runs pay the plan's one switch at the requested cost.
+    assert summary["simulation"]["summary"]["planned"]["switches"]["mean"] == 1
+    assert saved["optimal"]["switches"] == 1
+    with (out / "runs.csv").open() as rows:
+        planned = [row for row in csv.DictReader(rows) if row["policy"] == "planned"]
+    assert [float(row["transition_flops"]) for row in planned] == [3e17, 3e17]
+    report = (out / "report.md").read_text()
+    assert "switch flops 3e+17, max switches 1" in report
+    # Without the switch options the same plan is refused, naming both values.
+    result = invoke("compare", *search[:6], "--plan", str(plan_file), "-o", str(out))
+    assert result.exit_code == 2
+    assert "plan was made for switch flops 3e+17, this command asks for switch flops none" in (
+        result.stderr)
+
+
 @pytest.mark.parametrize("args, message", [
     (["--preset", "demo", "--policies", "bogus"], "unknown policy 'bogus'"),
     (["--preset", "nope"], "unknown preset 'nope'"),
-    (["--preset", "demo", "--noise", "-1"], "--noise must be >= 0"),
+    (["--preset", "demo", "--noise", "-1"], "--noise must be a finite number >= 0"),
     (["--preset", "demo", "--mtbf", "-2"], "--mtbf must be a positive number"),
     (["--preset", "demo", "--target", "0.5"], "0.5"),
     (["--preset", "demo", "--runs", "0"], "--runs must be at least 1"),

@@ -111,3 +111,35 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path, case) -> None:
     assert result.exit_code == 2, result.output
     lines = result.output.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: ") and expected in lines[0], lines
+
+
+def test_group_and_bootstrap_go_into_the_law_file(tmp_path) -> None:
+    # Model sizes as read off a figure: 1.00e8 and 1.01e8 are one model, 3e8 another.
+    lines = ["N,C,loss"]
+    for n in (1.00e8, 1.01e8, 3e8):
+        lines += [f"{n:.4e},{c:.6e},{2.0 + 4e5 * c ** -0.3 + 1e3 * n ** -0.3:.8f}"
+                  for c in COMPUTE]
+    path = tmp_path / "sizes.csv"
+    path.write_text("\n".join(lines) + "\n")
+    out = tmp_path / "laws.json"
+    argv = ["fit", str(path), "--shape-col", "N", "--compute-col", "C", "--loss-col", "loss",
+            "--group", "N=4", "--bootstrap", "3", "-o", str(out)]
+    result = CliRunner().invoke(main, argv)
+    assert result.exit_code == 0, result.output
+    laws = read_law_file(out)
+    assert laws.names == ["100000000", "300000000"]  # geometric means, 3 significant digits
+    small = laws.shape("100000000")
+    assert small.measured.points == 16 and small.measured.axes_range == {"N": (1.00e8, 1.01e8)}
+    assert small.measured.compute_range == (COMPUTE[0], COMPUTE[-1])
+    assert all(len(shape.samples) == 3 for shape in laws.shapes)
+    assert laws.provenance["options"]["group"] == ["N=4"]
+
+
+@pytest.mark.parametrize(("group", "expected"), [
+    ("N=0", "error: grouping 'N': bins per decade must be a whole number >= 1, got 0"),
+    ("loss", "error: cannot group 'loss': it is not a shape column"),
+])
+def test_bad_group_is_one_line_and_exit_2(tmp_path, group, expected) -> None:
+    result = CliRunner().invoke(main, ["fit", _csv(tmp_path), *BASE, "--group", group])
+    lines = result.output.strip().splitlines()
+    assert result.exit_code == 2 and len(lines) == 1 and lines[0].startswith(expected), lines

@@ -5,12 +5,12 @@ from __future__ import annotations
 import json
 
 import networkx as nx
-import pytest
 from click.testing import CliRunner
 
 from cli import main
 from laws.io.lawfile import law_set_to_dict
-from laws.presets import load_preset, preset_names
+from laws.presets import load_preset
+from tests.closed_forms import best_static, greedy_order, power_params
 
 
 def run(*args: str):
@@ -28,10 +28,17 @@ def test_table_and_saving_line():
     result = run("--preset", "demo", "--target", "2.0")
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()
-    assert [line.split()[0] for line in lines[4:7]] == ["p32", "p16", "p8"]
     plan = json.loads(run("--preset", "demo", "--target", "2.0", "--json").output)
+    # One table row per shape the paper's rule follows (free transitions: it is optimal).
+    params = power_params(load_preset("demo"))
+    owners, _ = greedy_order(params, plan["start_loss"], 2.0)
+    first = next(i for i, line in enumerate(lines) if line.startswith("-----")) + 1
+    assert [line.split()[0] for line in lines[first:first + len(owners)]] == owners
+    assert lines[first + len(owners)] == ""
+    assert lines[1] == "search options: default search options"
     saving = f"saves {100 * plan['saving_vs_static']:.1f}%"
-    assert any(line.startswith("optimal ") and "(shape p8)" in line and saving in line
+    best = f"(shape {best_static(params, 2.0)[0]})"
+    assert any(line.startswith("optimal ") and best in line and saving in line
                for line in lines)
 
 
@@ -43,12 +50,11 @@ def test_json_output_file_and_graphml(tmp_path):
     assert result.exit_code == 0, result.output
     printed = json.loads(result.output)
     assert json.loads(out.read_text()) == printed
-    assert printed["options"]["max_switches"] == 1 and printed["optimal"]["switches"] <= 1
-    assert printed["options"]["switch_flops"] == 1e17
+    assert printed["request"]["max_switches"] == 1 and printed["optimal"]["switches"] <= 1
+    assert printed["request"]["switch_flops"] == 1e17
     assert nx.read_graphml(graph).number_of_nodes() == 2 + 3 * 40 * 2
 
 
-@pytest.mark.skipif("gemstones-lm" not in preset_names(), reason="gemstones-lm preset not built")
 def test_gemstones_preset_schedule():
     laws = load_preset("gemstones-lm")
     target = 0.5 * sum(sorted(s.law.floor for s in laws.shapes)[:2]) + 0.05
@@ -71,9 +77,9 @@ def test_bad_input_exits_2_with_one_line(tmp_path):
     assert "p32 > 2, p16 > 1.7, p8 > 1.5" in message
     assert "start loss" in bad(*demo, "--target", "2.0", "--start-loss", "1.9")
     assert "unknown shape 'p64'" in bad(*demo, "--target", "2.0", "--allowed", "p32:p64")
-    assert "switch flops" in bad(*demo, "--target", "2.0", "--switch-flops", "-1")
-    assert "switch seconds" in bad(*demo, "--target", "2.0", "--switch-seconds", "-5")
-    assert "penalty" in bad(*demo, "--target", "2.0", "--switch-penalty", "-0.1")
+    assert "--switch-flops" in bad(*demo, "--target", "2.0", "--switch-flops", "-1")
+    assert "--switch-seconds" in bad(*demo, "--target", "2.0", "--switch-seconds", "-5")
+    assert "--switch-penalty" in bad(*demo, "--target", "2.0", "--switch-penalty", "-0.1")
     assert "--max-switches" in bad(*demo, "--target", "2.0", "--max-switches", "-1")
     assert "objective" in bad(*demo, "--target", "2.0", "--objective", "joules")
     assert "--price-per-hour" in bad(*demo, "--target", "2.0", "--objective", "money")

@@ -11,7 +11,8 @@ from click.testing import CliRunner
 
 from cli import main
 from laws.io.lawfile import read_law_file, write_law_file
-from laws.search import plan
+from laws.search import PlanRequest, plan
+from tests.closed_forms import free_saving, power_params
 
 FOUR = Path(__file__).parent / "sim" / "data" / "four_shapes.json"
 BASE = ["simulate", str(FOUR), "--target", "1.45", "--runs", "3"]
@@ -37,7 +38,15 @@ def test_table_shows_the_saving_per_policy_with_noise():
     assert "saving vs static" in lines[0] and "of plan saving" in lines[0]
     rows = {line.split()[0]: line for line in lines[2:5]}
     assert set(rows) == {"planned", "greedy", "static:w512"}
-    assert any(line.startswith("plan: saves 27.") for line in lines)
+    # Free transitions: the plan saves 1 - C*/C_static. The search is exact up to its grid, an
+    # error that shrinks quadratically with the spacing (here about 1e-5 percentage points at
+    # the default 2000 levels), so the printed one-decimal percentage is C*'s saving rounded:
+    # half a unit of the last digit, plus a margin for a value that lies at a rounding edge.
+    four = read_law_file(FOUR)
+    start = plan(four, PlanRequest.for_laws(four, 1.45))["start_loss"]
+    expected = 100 * free_saving(power_params(four), start, 1.45)
+    (line,) = [line for line in lines if line.startswith("plan: saves ")]
+    assert abs(float(line.split()[2].rstrip("%")) - expected) <= 0.05 + 1e-4
 
 
 def test_json_and_output_folder(tmp_path):
@@ -53,9 +62,17 @@ def test_json_and_output_folder(tmp_path):
     assert (tmp_path / "out" / "trajectories.csv").is_file()
 
 
+def test_the_documented_fixed_schedule_works_on_the_command_line():
+    """Issue 17: ``fixed:SHAPE@FRACTION,...`` was split at its commas into two policies."""
+    result = invoke(*BASE, "--policy", "fixed:w64@0,w512@0.3", "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["policies"] == ["fixed", "static:w512"]
+
+
 def test_a_saved_plan_is_followed(tmp_path):
     path = tmp_path / "plan.json"
-    path.write_text(json.dumps(plan(read_law_file(FOUR), 1.45)))
+    four = read_law_file(FOUR)
+    path.write_text(json.dumps(plan(four, PlanRequest.for_laws(four, 1.45))))
     result = invoke(*BASE, "--policy", "planned", "--plan", str(path), "--json")
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["summary"]["planned"]["switches"]["mean"] == 3
@@ -67,7 +84,8 @@ def other_plan(tmp_path) -> str:
     other = tmp_path / "other.json"
     write_law_file(replace(laws, name="other"), other)
     path = tmp_path / "plan.json"
-    path.write_text(json.dumps(plan(read_law_file(other), 1.45)))
+    other_laws = read_law_file(other)
+    path.write_text(json.dumps(plan(other_laws, PlanRequest.for_laws(other_laws, 1.45))))
     return str(path)
 
 
@@ -77,7 +95,13 @@ def other_plan(tmp_path) -> str:
     (["--mtbf", "-3"], "--mtbf must be a positive number of hours"),
     (["--gpus", "0"], "--gpus must be at least 1 accelerator"),
     (["--gpus", "2", "--gpus-per-run", "4"], "asks for 4 accelerators but the cluster has only 2"),
-    (["--noise", "-0.1"], "--noise must be >= 0"),
+    (["--noise", "-0.1"], "--noise must be a finite number >= 0"),
+    # Issue 17: non-finite numbers were tracebacks.
+    (["--noise", "inf"], "--noise must be a finite number >= 0"),
+    (["--max-compute", "inf"], "--max-compute must be a finite, positive number"),
+    (["--eval-every", "inf"], "--eval-every must be a finite, positive number"),
+    (["--switch-flops", "nan"], "--switch-flops must be a finite number >= 0"),
+    (["--policy", "fixed:w64@0,w512@x"], "is not SHAPE@FRACTION"),
     (["--runs", "0"], "--runs must be at least 1"),
     (["--plan", "missing.json"], "no such plan file"),
 ])
@@ -96,7 +120,28 @@ def assert_one_error_line(result, message: str) -> None:
 def test_a_plan_for_other_laws_is_refused(other_plan):
     result = invoke(*BASE, "--plan", other_plan)
     assert result.exit_code == 2
-    assert_one_error_line(result, "made for law set 'other', not for the given laws 'four-widths'")
+    assert_one_error_line(result, "plan was made for other laws ('other', digest")
+
+
+@pytest.mark.parametrize("search, message", [
+    # The reproducer of issue 18: a plan searched for 1.6 run with --target 1.45.
+    (["--target", "1.6"], "plan was made for target 1.6, this command asks for target 1.45"),
+    (["--target", "1.45", "--max-switches", "1"],
+     "plan was made for max switches 1, this command asks for max switches none"),
+])
+def test_a_plan_for_another_request_is_refused_naming_both_values(tmp_path, search, message):
+    path = tmp_path / "plan.json"
+    assert invoke("search", str(FOUR), *search, "-o", str(path)).exit_code == 0
+    result = invoke(*BASE, "--plan", str(path))
+    assert result.exit_code == 2
+    assert_one_error_line(result, message)
+
+
+def test_a_plan_is_accepted_with_the_options_it_was_made_with(tmp_path):
+    path = tmp_path / "plan.json"
+    options = ["--max-switches", "1", "--switch-flops", "1e3"]
+    assert invoke("search", str(FOUR), "--target", "1.45", *options, "-o", str(path)).exit_code == 0
+    assert invoke(*BASE, "--plan", str(path), *options).exit_code == 0
 
 
 def test_a_sweep_run_larger_than_the_cluster_is_refused(tmp_path):

@@ -2,5 +2,6 @@
 
 Read in this order: ``models/`` (the networks and their function-preserving shape changes),
 ``reshape.py`` (moving optimizer state with a changed parameter), ``data.py``, ``flops.py``,
-``tasks.py`` (what a task's shape means), ``train.py`` (the loop).
+``tasks.py`` (what a task's axes mean), ``config.py`` (how a run trains), ``train.py`` (the
+loop).
 """

@@ -1,6 +1,7 @@
 """The confirmation loop: measure static runs, fit their laws, plan, train the plan, compare.
 
-    config = LoopConfig("mlp-width", ({"width": 4}, {"width": 32}), budget=1e8)
+    config = LoopConfig("mlp-width", ({"width": 4}, {"width": 32}), budget=1e8,
+                        train=TrainConfig(evals=16))
     summary = run_loop(config, "runs/loop")
     summary["measured_saving"], summary["predicted_saving"]
 
@@ -11,7 +12,7 @@ checkpoint):
 1. ``static/<shape>/seed<k>/`` one training run per shape and seed to the budget;
 2. ``laws.json`` the laws fitted to the seed-averaged eval curves (the form with the lowest
    held-out error), a valid law file with provenance; ``fit.json`` every candidate's errors;
-3. ``plan.json`` the optimal schedule to the target (default: the best static final loss);
+3. ``plan.json`` the optimal schedule to the target (default: ``measured.default_target``);
 4. ``adaptive/seed<k>/`` the plan trained for real: a switch fires at the first evaluation at or
    below the planned loss level;
 5. ``summary.json`` measured against predicted compute to the target, and ``report.md``.
@@ -36,9 +37,19 @@ from laws.io.atomic import write_text_atomic
 from laws.io.curves import Curve, Curves
 from laws.io.lawfile import read_law_file, write_law_file
 from laws.lawset import LawSet
-from validate.measured import measured_switches, to_target
-from validate.tasks import Shape, make_task
-from validate.train import CURVE, RESULT, Switch, train
+from sim.policies import Policy, Static, planned
+from validate.config import TrainConfig
+from validate.controller import CURVE
+from validate.measured import (
+    default_target,
+    mean_interval,
+    measured_switches,
+    paired_savings,
+    to_target,
+)
+from validate.slurm import Run, SlurmConfig
+from validate.tasks import Axes, make_task
+from validate.train import RESULT, train
 
 STAGES = ("static", "fit", "plan", "adaptive", "report")
 HOLDOUT_FRACTION = 0.5  # forms are fitted on each curve's first half of points, tested on the rest
@@ -50,74 +61,101 @@ OVERFIT_RISE = 0.05
 
 @dataclass(frozen=True)
 class LoopConfig:
-    """What the loop measures: the task, its candidate shapes (partial, on top of ``common``),
-    the FLOP budget of each static run, and the training options every run shares."""
+    """What the loop measures: the task, its candidate shapes (each as its axes, partial, on top
+    of ``common``), the FLOP budget of each static run, and how every run trains (``train``;
+    the runs of seed k use seed ``train.seed + k``)."""
 
     task: str
-    shapes: tuple[Shape, ...]
+    shapes: tuple[Axes, ...]
     budget: float
     target: float | None = None
     seeds: int = 1
-    device: str = "cpu"
-    common: Shape = field(default_factory=dict)
-    train_options: dict = field(default_factory=dict)
-    task_options: dict = field(default_factory=dict)
+    common: Axes = field(default_factory=dict)
+    train: TrainConfig = field(default_factory=TrainConfig)
     levels: int = 2000
     adaptive_budget: float | None = None  # default: the static budget
 
     def to_dict(self) -> dict:
         return json.loads(json.dumps(dataclasses.asdict(self)))
 
+    @classmethod
+    def from_dict(cls, saved: dict) -> LoopConfig:
+        """The config that ``to_dict`` wrote (``loop.json``). Also reads the layout of loops
+        made before ``train`` existed (the committed examples): ``device``, ``train_options``
+        and ``task_options`` side by side.
 
-def shape_names(shapes: list[Shape]) -> list[str]:
-    """Short names from the axes that differ between the shapes.
+        >>> old = {"task": "t", "shapes": [{"a": 1}], "budget": 1.0, "device": "cpu",
+        ...        "train_options": {"evals": 8}, "task_options": {"noise": 0.1}}
+        >>> LoopConfig.from_dict(old).train == TrainConfig(evals=8, task_options={"noise": 0.1})
+        True
+        """
+        fields = dict(saved)
+        if "train" not in fields:
+            fields["train"] = {**fields.pop("train_options", {}),
+                               "device": fields.pop("device", "cpu"),
+                               "task_options": fields.pop("task_options", {})}
+        return cls(**{**fields, "shapes": tuple(fields["shapes"]),
+                      "train": TrainConfig(**fields["train"])})
+
+
+def shape_names(candidates: list[Axes]) -> list[str]:
+    """Short shape names from the axes that differ between the candidates.
 
     >>> shape_names([{"patch": 14, "dim": 64}, {"patch": 7, "dim": 64}])
     ['patch14', 'patch7']
     """
-    varying = [axis for axis in shapes[0] if len({s[axis] for s in shapes}) > 1]
-    return ["-".join(f"{axis}{s[axis]}" for axis in varying) or "only" for s in shapes]
+    varying = [axis for axis in candidates[0] if len({c[axis] for c in candidates}) > 1]
+    return ["-".join(f"{axis}{c[axis]}" for axis in varying) or "only" for c in candidates]
 
 
-def parse_shapes(texts: tuple[str, ...] | list[str]) -> tuple[Shape, ...]:
-    """Shapes separated by ';' (or given as several texts), each ``AXIS=N,...``.
+def parse_candidates(texts: tuple[str, ...] | list[str]) -> tuple[Axes, ...]:
+    """The ``--shapes`` option: candidates separated by ';' (or given as several texts), each
+    ``AXIS=N,...``.
 
-    >>> parse_shapes(["patch=14;patch=7", "patch=4"])
+    >>> parse_candidates(["patch=14;patch=7", "patch=4"])
     ({'patch': 14}, {'patch': 7}, {'patch': 4})
     """
-    from validate.tasks import parse_shape
+    from validate.tasks import parse_axes
 
-    return tuple(parse_shape(part, "--shapes") for text in texts
+    return tuple(parse_axes(part, "--shapes") for text in texts
                  for part in text.split(";") if part.strip())
 
 
 class Loop:
     """One loop in its output folder; each stage method reuses what a previous run left."""
 
-    def __init__(self, config: LoopConfig, out_dir: str | Path, progress: bool = True) -> None:
+    def __init__(self, config: LoopConfig, out_dir: str | Path, progress: bool = True,
+                 slurm: SlurmConfig | None = None) -> None:
         if len(config.shapes) < 2:
             raise InputError("--shapes: give at least two candidate shapes")
         if config.seeds < 1:
             raise InputError(f"--seeds {config.seeds}: must be at least 1")
         self.config, self.out, self.progress = config, Path(out_dir), progress
-        self.task = make_task(config.task, **config.task_options)
-        self.shapes = [self.task.complete({**config.common, **s}) for s in config.shapes]
-        self.names = shape_names(self.shapes)
+        self.task = make_task(config.task, **config.train.task_options)
+        # The candidate shapes' complete axes, and their names in the laws and the plan.
+        self.candidates = [self.task.complete({**config.common, **axes})
+                           for axes in config.shapes]
+        self.names = shape_names(self.candidates)
         if len(set(self.names)) < len(self.names):
             raise InputError("--shapes: two candidate shapes are the same")
-        for i, old in enumerate(self.shapes):  # every pair must switch one way or the other
-            for new in self.shapes[i + 1:]:
+        for i, old in enumerate(self.candidates):  # every pair must switch one way or another
+            for new in self.candidates[i + 1:]:
                 try:
                     self.task.check_change(old, new)
                 except InputError:
                     self.task.check_change(new, old)
         self._check_folder()
+        self.slurm = None  # with a SlurmConfig, Slurm jobs train the runs (validate/slurm.py)
+        if slurm is not None:
+            from validate.slurm import SlurmRuns
+
+            self.slurm = SlurmRuns(slurm, config, self.out, self.log)
 
     def _check_folder(self) -> None:
         saved_path = self.out / "loop.json"
         wanted = self.config.to_dict()
         if saved_path.is_file():
-            saved = json.loads(saved_path.read_text())
+            saved = LoopConfig.from_dict(json.loads(saved_path.read_text())).to_dict()
             if saved != wanted:
                 differs = next(k for k in wanted if saved.get(k) != wanted[k])
                 raise InputError(f"{self.out} holds a loop made with another {differs!r}; "
@@ -129,26 +167,35 @@ class Loop:
         if self.progress:
             print(f"[loop] {message}", file=sys.stderr, flush=True)
 
-    def _train(self, run_dir: Path, shape: Shape, budget: float, switches: list[Switch],
+    def _train(self, run_dir: Path, axes: Axes, budget: float, policy: Policy | None,
                seed: int) -> list[dict]:
-        """The run's records in order (evaluations and switches), trained (or resumed) unless
-        it already finished."""
+        """The records in order (evaluations and switches) of seed ``seed``'s run from ``axes``
+        (static without a policy), trained (or resumed) unless it already finished. The
+        candidates are its shapes, by their names in the laws and the plan."""
+        if self.slurm is not None:  # a job trains it (none when it finished) while this waits
+            self.slurm.train([Run((run_dir, axes, budget, policy, seed))])
         if not (run_dir / RESULT).is_file():
             resume = (run_dir / "checkpoint.pt").is_file()
             self.log(f"{'resuming' if resume else 'training'} {run_dir.relative_to(self.out)}")
-            train(self.task, shape, budget, switches, run_dir=run_dir, resume=resume, seed=seed,
-                  device=self.config.device, progress=self.progress, **self.config.train_options)
+            config = dataclasses.replace(self.config.train, seed=self.config.train.seed + seed)
+            policy = policy or Static(self.names[self.candidates.index(axes)])
+            train(self.task, axes, budget, policy, config,
+                  shapes=dict(zip(self.names, self.candidates, strict=True)), run_dir=run_dir,
+                  resume=resume, progress=self.progress)
         return [json.loads(line) for line in (run_dir / CURVE).read_text().splitlines()]
 
     # --- 1. static runs ---
     def static(self, workers: int = 1) -> dict[str, list[list[dict]]]:
         """Eval curves per shape name, one per seed; ``workers`` processes train the runs that
         are not finished yet side by side (each with one torch thread)."""
-        runs = [(name, shape, seed, self.out / "static" / name / f"seed{seed}")
-                for name, shape in zip(self.names, self.shapes, strict=True)
+        runs = [(name, axes, seed, self.out / "static" / name / f"seed{seed}")
+                for name, axes in zip(self.names, self.candidates, strict=True)
                 for seed in range(self.config.seeds)]
         pending = [run for run in runs if not (run[3] / RESULT).is_file()]
-        if workers > 1 and len(pending) > 1:
+        if self.slurm is not None:  # one job array; the runs below are then finished
+            self.slurm.train([Run((dir_, axes, self.config.budget, None, seed))
+                              for _, axes, seed, dir_ in pending])
+        elif workers > 1 and len(pending) > 1:
             import multiprocessing
             from concurrent.futures import ProcessPoolExecutor
 
@@ -156,10 +203,10 @@ class Loop:
             context = multiprocessing.get_context("spawn")
             with ProcessPoolExecutor(min(workers, len(pending)), mp_context=context) as pool:
                 list(pool.map(_train_in_worker, [
-                    (self.config, dir_, shape, seed) for _, shape, seed, dir_ in pending]))
+                    (self.config, dir_, axes, seed) for _, axes, seed, dir_ in pending]))
         curves: dict[str, list[list[dict]]] = {name: [] for name in self.names}
-        for name, shape, seed, run_dir in runs:
-            curves[name].append(_evals(self._train(run_dir, shape, self.config.budget, [], seed)))
+        for name, axes, seed, run_dir in runs:
+            curves[name].append(_evals(self._train(run_dir, axes, self.config.budget, None, seed)))
         return curves
 
     # --- 2. fit ---
@@ -170,8 +217,8 @@ class Loop:
         from laws.fit import choose_form, fit_curves
 
         curves = Curves(str(self.out / "static"), tuple(
-            _mean_curve(name, shape, runs, self.config.train_options.get("warmup_steps", 50))
-            for (name, runs), shape in zip(static.items(), self.shapes, strict=True)))
+            _mean_curve(name, axes, runs, self.config.train.warmup_steps)
+            for (name, runs), axes in zip(static.items(), self.candidates, strict=True)))
         left_out = {curve.name: len(static[curve.name][0]) - 1 - curve.lines[-1]
                     for curve in curves.curves}
         chosen, reports = choose_form(curves, HOLDOUT_FRACTION, column="position")
@@ -184,11 +231,11 @@ class Loop:
                        for shape in fitted.laws.shapes)
         laws = dataclasses.replace(fitted.laws, shapes=shapes, provenance={
             "source": f"shapeshift validate run {self.config.task}",
-            "task": self.config.task, "device": self.config.device,
+            "task": self.config.task, "device": self.config.train.device,
             "budget": self.config.budget, "seeds": self.config.seeds,
-            "shapes": dict(zip(self.names, self.shapes, strict=True)),
-            "train_options": self.config.train_options,
-            "task_options": self.config.task_options,
+            "shapes": dict(zip(self.names, self.candidates, strict=True)),
+            "train": self.config.train.to_dict(),
+            "task_options": self.config.train.task_options,
             "date": datetime.date.today().isoformat(), "fit_metrics": metrics,
             "throughput": "training FLOP/s of the static runs (evaluations left out), the seeds' "
                           "mean"})
@@ -213,9 +260,9 @@ class Loop:
         if path.is_file():
             return json.loads(path.read_text())
         target = self.config.target
-        if target is None:
-            target = min(np.mean([run[-1]["eval_loss"] for run in runs])
-                         for runs in static.values())
+        if target is None:  # not the end of one curve by construction (measured.TARGET_AT)
+
+            target = default_target(static, self.config.budget)
         result = self._search(laws, float(target))
         write_text_atomic(path, json.dumps(result, indent=2, allow_nan=False) + "\n")
         steps = " -> ".join(f"{s['shape']} (to {s['loss_to']:.4f})"
@@ -226,50 +273,54 @@ class Loop:
 
     def _search(self, laws: LawSet, target: float, switch_flops: float | None = None) -> dict:
         """The optimal schedule to ``target``; ``switch_flops`` overrides the switch cost."""
-        from laws.search import plan
+        from laws.search import PlanRequest, plan
 
-        transitions = (None if switch_flops is None
-                       else dataclasses.replace(laws.transitions, flops=switch_flops))
         only_grow = sorted(getattr(self.task, "grow_only", ()))
-        return plan(laws, target, levels=self.config.levels, transitions=transitions,
-                    only_grow=[a for a in only_grow if a in laws.shapes[0].axes])
+        request = PlanRequest.for_laws(
+            laws, target, levels=self.config.levels, switch_flops=switch_flops,
+            only_grow=tuple(a for a in only_grow if a in laws.shapes[0].axes))
+        return plan(laws, request)
 
     # --- 4. adaptive runs ---
-    def adaptive(self, plan: dict) -> list[list[dict]]:
-        """The records (evaluations and switches) of the planned run, one list per seed."""
-        by_name = dict(zip(self.names, self.shapes, strict=True))
-        schedule = plan["optimal"]["schedule"]
-        if not schedule:
-            raise InputError(f"the plan reaches no target {plan['target_loss']:g}")
-        switches = [Switch(by_name[s["shape"]], at_loss=s["loss_from"]) for s in schedule[1:]]
+    def adaptive(self, plan: dict, laws: LawSet) -> list[list[dict]]:
+        """The records (evaluations and switches) of the planned run, one list per seed: the
+        plan's ``planned`` policy (the object the simulator runs) switches at its loss levels."""
+        policy = planned(plan, laws)  # refuses a plan that reaches no target
+        start = self.candidates[self.names.index(policy.schedule[0][0])]
         budget = self.config.adaptive_budget or self.config.budget
-        return [self._train(self.out / "adaptive" / f"seed{seed}", by_name[schedule[0]["shape"]],
-                            budget, switches, seed)
+        return [self._train(self.out / "adaptive" / f"seed{seed}", start, budget, policy, seed)
                 for seed in range(self.config.seeds)]
 
     # --- 5. comparison ---
     def compare(self, laws: LawSet, static: dict, plan: dict, adaptive: list[list[dict]]) -> dict:
+        """Both sides measured alike: every run (static and adaptive, each seed) by its own
+        first crossing of the target (``measured.reach``); each seed's adaptive run against the
+        same seed's static runs; the measured saving is the mean of those paired savings, with
+        a Student-t interval over the seeds. Rows: the seeds' means of those crossings."""
+
         target = plan["target_loss"]
-        rows = {}
-        for name, runs in static.items():  # the seeds' mean curve: the curve that was fitted
-            mean = [{**point, "eval_loss": float(np.mean([run[i]["eval_loss"] for run in runs])),
-                     "time": float(np.mean([run[i]["time"] for run in runs]))}
-                    for i, point in enumerate(runs[0])]
-            rows[name] = to_target([mean], target) | {"predicted_flops": plan["static"][name]}
+        rows = {name: to_target(runs, target) | {"predicted_flops": plan["static"][name]}
+                for name, runs in static.items()}
         rows["adaptive"] = to_target([_evals(run) for run in adaptive], target) | {
             "predicted_flops": plan["optimal"]["compute"]}
         reached = {n: r["flops"] for n, r in rows.items() if n != "adaptive" and r["flops"]}
         best = min(reached, key=reached.get) if reached else None
-        measured_saving = (1 - rows["adaptive"]["flops"] / reached[best]
-                           if best and rows["adaptive"]["flops"] else None)
+        planned_static = plan["static_best"]["shape"]
+        seeds = paired_savings(static, adaptive, target, planned_static)
+        measured = mean_interval([seed["saving"] for seed in seeds])
+        vs_planned = mean_interval([seed["saving_vs_planned"] for seed in seeds])
+        uncertainty = plan.get("uncertainty") or {}  # a plan on laws with bootstrap samples
         switches = measured_switches(plan, adaptive, laws)
         return {
             "task": self.config.task, "target_loss": target, "rows": rows,
-            "best_static": best, "predicted_best_static": plan["static_best"]["shape"],
-            "predicted_saving": plan["saving_vs_static"], "measured_saving": measured_saving,
+            "best_static": best, "predicted_best_static": planned_static,
+            "predicted_saving": plan["saving_vs_static"], "measured_saving": measured["mean"],
+            "measured_interval": measured, "measured_saving_vs_planned": vs_planned,
+            "seeds": seeds, "predicted_interval": uncertainty.get("saving"),
+            "predicted_plan_interval": uncertainty.get("plan_saving"),
             "switches": switches, "replanned": self._replan(laws, target, switches),
             "config": self.config.to_dict(),
-            "shape_axes": dict(zip(self.names, self.shapes, strict=True)),
+            "shape_axes": dict(zip(self.names, self.candidates, strict=True)),
         }
 
     def _replan(self, laws: LawSet, target: float, switches: list[dict]) -> dict | None:
@@ -298,7 +349,7 @@ class Loop:
         plan = self.plan(laws, static)
         if stop < 3:
             return {}
-        adaptive = self.adaptive(plan)
+        adaptive = self.adaptive(plan, laws)
         summary = self.compare(laws, static, plan, adaptive)
         write_text_atomic(self.out / "summary.json",
                           json.dumps(summary, indent=2, allow_nan=False) + "\n")
@@ -310,27 +361,27 @@ class Loop:
 
 
 def run_loop(config: LoopConfig, out_dir: str | Path, *, until: str = "report",
-             workers: int = 1, progress: bool = True) -> dict:
+             workers: int = 1, progress: bool = True, slurm: SlurmConfig | None = None) -> dict:
     """Run (or continue) the loop of ``config`` in ``out_dir``; returns ``summary.json``'s
     content (empty when stopped before the comparison). ``workers`` processes train the static
-    runs in parallel."""
-    return Loop(config, out_dir, progress).run(until, workers)
+    runs in parallel; with ``slurm``, Slurm jobs train every run."""
+    return Loop(config, out_dir, progress, slurm).run(until, workers)
 
 
 def _train_in_worker(job: tuple) -> None:
     import torch
 
     torch.set_num_threads(1)
-    config, run_dir, shape, seed = job
+    config, run_dir, axes, seed = job
     Loop(config, run_dir.parent.parent.parent, progress=False)._train(
-        run_dir, shape, config.budget, [], seed)
+        run_dir, axes, config.budget, None, seed)
 
 
 def _evals(records: list[dict]) -> list[dict]:
     return [r for r in records if r.get("event", "eval") == "eval"]
 
 
-def _mean_curve(name: str, shape: Shape, runs: list[list[dict]], warmup_steps: int) -> Curve:
+def _mean_curve(name: str, axes: Axes, runs: list[list[dict]], warmup_steps: int) -> Curve:
     """The seeds' eval losses averaged point by point (the seeds evaluate at the same FLOPs),
     leaving out the points before the learning-rate warm-up ends, and those after the lowest
     loss when the curve ends more than ``OVERFIT_RISE`` above it (a rising tail)."""
@@ -344,5 +395,5 @@ def _mean_curve(name: str, shape: Shape, runs: list[list[dict]], warmup_steps: i
     if loss[-1] > (1 + OVERFIT_RISE) * loss[lowest]:
         keep[lowest + 1:] = False
     position = np.linspace(0.0, 1.0, int(keep.sum()))  # where a point lies along its curve
-    return Curve(name, shape, flops[keep], loss[keep], tuple(np.flatnonzero(keep).tolist()),
+    return Curve(name, axes, flops[keep], loss[keep], tuple(np.flatnonzero(keep).tolist()),
                  extra={"position": position})

@@ -50,6 +50,81 @@ def to_target(runs: list[list[dict]], target: float) -> dict:
     return {"flops": float(np.mean(flops)), "seconds": float(np.mean(seconds)), **measured}
 
 
+INTERVAL = 90  # the measured saving's interval over seeds, two-sided, in percent
+# The default target: the lowest loss any static shape's seed-averaged curve reads at this
+# fraction of the budget (interpolated in log FLOPs). The best static shape then crosses it
+# inside its curve, about this far along, not at its last evaluation by construction (as the
+# best final loss would have it), leaving the rest of the budget for the seed-to-seed noise of
+# each run's own crossing on both sides. The highest of the shapes' final losses would also be
+# crossed by every shape, but an overfitting shape's rising tail (patch 28 ending at 1.7 on
+# Fashion-MNIST) makes it a loss every shape passes early and far from where curves cross.
+TARGET_AT = 0.7
+
+
+def default_target(static: dict[str, list[list[dict]]], budget: float) -> float:
+    """The default target of a loop (``TARGET_AT``): the lowest loss of the static shapes'
+    seed-averaged eval curves at ``TARGET_AT`` of ``budget``.
+
+    >>> runs = [[{"flops": 1.0, "eval_loss": 2.0}, {"flops": 100.0, "eval_loss": 1.0}]]
+    >>> round(default_target({"a": runs, "b": [[{**p, "eval_loss": p["eval_loss"] + 1}
+    ...                                           for p in runs[0]]]}, 10 / 0.7), 6)
+    1.5
+    """
+    losses = []
+    for runs in static.values():
+        points = [i for i, point in enumerate(runs[0]) if point["flops"] > 0]
+        flops = np.log([runs[0][i]["flops"] for i in points])
+        mean = np.mean([[run[i]["eval_loss"] for i in points] for run in runs], axis=0)
+        losses.append(float(np.interp(math.log(TARGET_AT * budget), flops, mean)))
+    return min(losses)
+
+
+def saving(adaptive: float | None, static: float | None) -> float | None:
+    """1 - adaptive / static compute, None unless both reached the target."""
+    return None if adaptive is None or static is None else 1.0 - adaptive / static
+
+
+def paired_savings(static: dict[str, list[list[dict]]], adaptive: list[list[dict]],
+                   target: float, planned: str) -> list[dict]:
+    """Per seed k, both sides measured alike (``reach`` on each run's own eval curve): the
+    adaptive run of seed k against the static runs of seed k, its FLOPs to ``target`` and each
+    shape's, the seed's best static shape (fewest FLOPs to the target), and the saving over it
+    and over the ``planned`` static shape (the plan's predicted best)."""
+    seeds = []
+    for k, run in enumerate(adaptive):
+        flops = reach([r for r in run if r.get("event", "eval") == "eval"], target)
+        shapes = {name: reach(runs[k], target) for name, runs in static.items()}
+        reached = {name: f for name, f in shapes.items() if f is not None}
+        best = min(reached, key=reached.get) if reached else None
+        seeds.append({"seed": k, "adaptive_flops": flops, "static_flops": shapes,
+                      "best_static": best, "saving": saving(flops, reached.get(best)),
+                      "saving_vs_planned": saving(flops, shapes.get(planned))})
+    return seeds
+
+
+def mean_interval(values: list[float | None], level: float = INTERVAL) -> dict:
+    """The mean of ``values`` and its two-sided Student-t interval at ``level`` percent over
+    them (``low``/``high``: None for a single value); all None when a value is None.
+
+    >>> interval = mean_interval([0.12, 0.31])  # t(0.95, 1 dof) = 6.314, se = 0.095
+    >>> round(interval["mean"], 3), round(interval["low"], 3), round(interval["high"], 3)
+    (0.215, -0.385, 0.815)
+    >>> mean_interval([0.2])["low"] is None
+    True
+    """
+    empty = {"mean": None, "low": None, "high": None, "level": level, "n": len(values)}
+    if not values or any(value is None for value in values):
+        return empty
+    x = np.asarray(values, dtype=float)
+    if len(x) < 2:
+        return {**empty, "mean": float(x[0])}
+    from scipy import stats
+
+    half = float(stats.t.ppf(0.5 + level / 200, len(x) - 1) * x.std(ddof=1) / math.sqrt(len(x)))
+    return {**empty, "mean": float(x.mean()), "low": float(x.mean() - half),
+            "high": float(x.mean() + half)}
+
+
 def measured_switches(plan: dict, adaptive: list[list[dict]], laws: LawSet) -> list[dict]:
     """Each planned switch: its loss level, the predicted cumulative FLOPs there, and what the
     runs measured, as means over the seeds: the switch's FLOPs, the eval loss that fired it,

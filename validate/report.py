@@ -1,9 +1,12 @@
 """The loop's report: ``report.md`` with its tables and ``curves.png`` (matplotlib, lazily).
 
-The figure puts every measured curve (static shapes and the adaptive run) on one loss-versus-
-FLOPs plot, with the fitted laws dashed, the target and the planned switch points. The tables
-give the measured and predicted FLOPs to the target, the saving, each switch, and the fit's
-quality; the last section turns the fit's residuals into the uncertainty they put on a measured
+The report is a list of the comparison report's document blocks (``sim/report/document.py``),
+built from the loop's summary, plan and laws alone. The figure puts every measured curve
+(static shapes and the adaptive run) on one loss-versus-FLOPs plot, with the fitted laws dashed,
+the target and the planned switch points. The tables give the measured and predicted FLOPs to
+the target, the saving, each switch, and the fit's quality; when measured and predicted saving
+differ by more than ``EXPLAIN_GAP`` percentage points, a section lists the numbers behind the
+gap; the last section turns the fit's residuals into the uncertainty they put on a measured
 compute to the target, which is what a gap between predicted and measured saving is judged by.
 """
 
@@ -16,6 +19,24 @@ import numpy as np
 from laws.io.atomic import write_bytes_atomic, write_text_atomic
 from laws.lawset import LawSet
 from laws.tables import format_number, format_percent
+from sim.report.document import Block, Figure, Heading, Paragraph, Table, to_markdown
+
+EXPLAIN_GAP = 10.0  # percentage points between measured and predicted saving worth explaining
+CURVES = ("Eval loss against training FLOPs: every measured curve (static shapes, and the "
+          "adaptive run in black), the fitted laws dashed, the target dotted, the planned "
+          "switch points as triangles.")
+MEASURED_ALIKE = (
+    "Both sides are measured alike: every run, static or adaptive, at its own first "
+    "evaluation at or below the target (interpolated in log FLOPs from the one before); a row "
+    "is the mean over the seeds, and each seed's adaptive run is compared with the same seed's "
+    "static runs.")
+SWITCH_COLUMNS = (
+    "Next eval loss: the first evaluation after the switch; law's loss there: what the new "
+    "shape's law predicts there when the model lands on it at the loss that fired the switch "
+    "(the difference is the loss the switch cost, or gained). FLOPs behind the law: at the last "
+    "evaluation before the next switch or the end, the FLOPs trained since the switch minus "
+    "those the new shape's law needs from the loss that fired it to the loss measured there; "
+    "what the switch cost in compute (negative: the run got ahead of the law).")
 
 
 def noise_share(laws: LawSet, name: str, target: float, rmse: float) -> float:
@@ -56,129 +77,154 @@ def _loss(value: float | None) -> str:
 
 
 def format_report(summary: dict, plan: dict, laws: LawSet) -> str:
-    """The Markdown report of a loop summary."""
-    config, target = summary["config"], summary["target_loss"]
-    rows = summary["rows"]
+    """The Markdown report of a loop summary (``curves.png`` beside it)."""
+    return to_markdown(report_blocks(summary, plan, laws), figures="")
+
+
+def report_blocks(summary: dict, plan: dict, laws: LawSet) -> list[Block]:
+    """The whole report: what was run, compute to the target, the switches, why measured and
+    predicted saving differ (when they do by more than ``EXPLAIN_GAP`` points), the fit."""
     fit = laws.provenance.get("fit_metrics", {})
-    schedule = " -> ".join(s["shape"] for s in plan["optimal"]["schedule"])
-    lines = [
-        f"# Confirmation loop: {summary['task']}",
-        "",
-        f"Static runs of {len(rows) - 1} shapes to {format_number(config['budget'])} FLOPs each "
-        f"({config['seeds']} seed(s), device {config['device']}), fitted laws "
-        f"(`laws.json`, form {fit.get('form')}), the plan to loss {target:.4f} "
-        f"(`plan.json`: {schedule}) and the adaptive run that followed it.",
-        "",
-        "![loss against FLOPs](curves.png)",
-        "",
-        "## Compute to the target",
-        "",
-        "| run | measured FLOPs | predicted FLOPs | measured / predicted | wall s | final loss "
-        "| lowest loss (at FLOPs) |",
-        "| --- | --- | --- | --- | --- | --- | --- |",
-    ]
-    for name, row in rows.items():
-        ratio = (row["flops"] / row["predicted_flops"]
-                 if row["flops"] and row["predicted_flops"] else None)
-        seconds = "n/a" if row["seconds"] is None else f"{row['seconds']:.1f}"
-        lines.append(f"| {name} | {_num(row['flops'])} | {_num(row['predicted_flops'])} | "
-                     f"{'n/a' if ratio is None else f'{ratio:.3f}'} | {seconds} | "
-                     f"{row['final_loss']:.4f} | {row['lowest_loss']:.4f} "
-                     f"({format_number(row['lowest_at'])}) |")
     predicted, measured = summary["predicted_saving"], summary["measured_saving"]
-    gap = None if measured is None else 100 * (measured - predicted)
-    lines += [
-        "",
-        f"Best static shape: measured **{summary['best_static']}**, predicted "
-        f"{summary['predicted_best_static']}.",
-        f"Saving of the adaptive run over the best static shape: predicted "
-        f"**{_pct(predicted)}**, measured **{_pct(measured)}**"
-        + ("" if gap is None else f" (measured - predicted = {gap:+.1f} percentage points)."),
-        "",
-        "## Switches",
-        "",
-        "| to | planned loss level | predicted FLOPs | measured FLOPs | eval loss that fired "
-        "it | next eval loss | law's loss there | FLOPs behind the law |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+    gap = None if measured is None else 100 * (measured - predicted)  # percentage points
+    blocks = [
+        Heading(f"Confirmation loop: {summary['task']}"),
+        Paragraph(_lead(summary, plan, fit)),
+        Figure("curves", CURVES),
+        Heading("Compute to the target", 2),
+        compute_table(summary["rows"]),
+        Paragraph(f"{MEASURED_ALIKE}\nBest static shape: measured "
+                  f"**{summary['best_static'] or 'none'}** (fewest FLOPs to the target, the "
+                  "seeds' mean, among the shapes that reached it on every seed), predicted "
+                  f"{summary['predicted_best_static']}."),
+        *_per_seed(summary),
+        Paragraph(_savings(summary)
+                  + ("." if gap is None else
+                     f"; measured - predicted = {gap:+.1f} percentage points.")),
+        Heading("Switches", 2),
+        switches_table(summary["switches"]),
+        Paragraph(SWITCH_COLUMNS),
+        *_replanned(summary.get("replanned")),
     ]
-    for switch in summary["switches"]:
-        loss = switch["measured_loss"]
-        lines.append(f"| {switch['to']} | {switch['loss_level']:.4f} | "
-                     f"{_num(switch['predicted_flops'])} | {_num(switch['measured_flops'])} | "
-                     f"{'did not fire' if loss is None else f'{loss:.4f}'} | "
-                     f"{_loss(switch.get('loss_after'))} | "
-                     f"{_loss(switch.get('expected_loss_after'))} | "
-                     f"{_lag(switch.get('lag_flops'))} |")
-    lines += ["", "Next eval loss: the first evaluation after the switch; law's loss there: what "
-              "the new shape's law predicts there when the model lands on it at the loss that "
-              "fired the switch (the difference is the loss the switch cost, or gained). FLOPs "
-              "behind the law: at the last evaluation before the next switch or the end, the "
-              "FLOPs trained since the switch minus those the new shape's law needs from the "
-              "loss that fired it to the loss measured there; what the switch cost in compute "
-              "(negative: the run got ahead of the law)."]
-    replanned = summary.get("replanned")
-    if replanned and replanned["switch_flops"] > 0:
-        lines += ["", f"Planned again with that cost ({format_number(replanned['switch_flops'])} "
-                  f"FLOPs per switch, the mean), the search predicts a saving of "
-                  f"**{_pct(replanned['saving'])}** ({' -> '.join(replanned['schedule'])}): "
-                  "what the plan would have said had it known the switch cost."]
-    elif replanned:
-        lines += ["", "The run ended ahead of the new shapes' laws: the switches cost no compute "
-                  "that the laws can see, and planning again with the measured cost changes "
-                  "nothing."]
-    if gap is not None and abs(gap) > 10 or measured is None:
-        lines += ["", "## Why measured and predicted differ", "", *_explain(summary, laws, fit)]
-    lines += ["", "## Fit quality", "",
-              "Form chosen by held-out error (fitted on the first half of each curve's "
-              "points, tested on the second half): "
-              f"{fit.get('form')} (shared: {fit.get('share') or 'nothing'}).", "",
-              "| shape | points | fit RMSE | held-out RMSE | FLOPs shift per RMSE at target |",
-              "| --- | --- | --- | --- | --- |"]
-    tails = {name: n for name, n in fit.get("rising_tail_left_out", {}).items() if n}
-    rise = fit.get("overfit_rise")
-    for name in laws.names:
-        metric = fit.get("fit", {}).get(name, {})
-        held = fit.get("holdout", {}).get(name, {})
-        reachable = np.isfinite(laws.shape(name).law.compute(target))
-        shift = noise_share(laws, name, target, metric["rmse"]) if metric and reachable else None
-        lines.append(f"| {name} | {metric.get('points', 'n/a')} | "
-                     f"{metric.get('rmse', float('nan')):.4f} | "
-                     f"{held.get('rmse', float('nan')):.4f} | {_pct(shift)} |")
-    lines += ["", "The last column is |dC/dE| x RMSE / C at the target: how much a loss error of "
-              "one fit RMSE moves the compute at which a curve crosses the target. A measured "
-              "saving within about that much of the predicted one agrees with it. A lowest loss "
-              "well below the final one means the eval loss rose again (overfitting on repeated "
-              "data), which no decreasing law can follow"
-              + ("." if rise is None else
-                 f": such a rising tail (a curve ending more than {rise:.0%} above its lowest "
-                 "loss) is left out of the fit"
-                 + (": " + ", ".join(f"{name} {n} point{'s' * (n > 1)}"
-                                     for name, n in tails.items()) + "."
-                    if tails else "; none here.")), ""]
-    return "\n".join(lines)
+    if gap is None or abs(gap) > EXPLAIN_GAP:
+        blocks += why_they_differ(summary, fit)
+    blocks += [
+        Heading("Fit quality", 2),
+        Paragraph("Form chosen by held-out error (fitted on the first half of each curve's "
+                  "points, tested on the second half): "
+                  f"{fit.get('form')} (shared: {fit.get('share') or 'nothing'})."),
+        fit_table(laws, fit, summary["target_loss"]),
+        Paragraph(_fit_notes(fit)),
+    ]
+    return blocks
 
 
-def format_summary(summary: dict) -> str:
-    """The comparison for stdout: an aligned table, then the savings."""
-    from laws.tables import format_table
+def _lead(summary: dict, plan: dict, fit: dict) -> str:
+    from validate.loop import LoopConfig
 
-    rows = [[name, row["flops"] or "-", row["predicted_flops"] or "-",
-             "-" if row["seconds"] is None else round(row["seconds"], 1), row["final_loss"]]
-            for name, row in summary["rows"].items()]
-    table = format_table(["run", "FLOPs to target", "predicted", "seconds", "final loss"], rows)
-    text = (f"target loss {summary['target_loss']:.4f}\n{table}\n"
-            f"saving vs best static ({summary['best_static']}): predicted "
-            f"{_pct(summary['predicted_saving'])}, measured {_pct(summary['measured_saving'])}")
-    replanned = summary.get("replanned")
-    if replanned and replanned["switch_flops"] > 0:
-        text += (f"\nplanned again with the measured switch cost "
-                 f"({format_number(replanned['switch_flops'])} FLOPs): predicted "
-                 f"{_pct(replanned['saving'])}")
+    config = LoopConfig.from_dict(summary["config"])
+    schedule = " -> ".join(s["shape"] for s in plan["optimal"]["schedule"])
+    return (f"Static runs of {len(summary['rows']) - 1} shapes to "
+            f"{format_number(config.budget)} FLOPs each ({config.seeds} seed(s), device "
+            f"{config.train.device}), fitted laws (`laws.json`, form {fit.get('form')}), the "
+            f"plan to loss {summary['target_loss']:.4f} (`plan.json`: {schedule}) and the "
+            "adaptive run that followed it.")
+
+
+def _interval(low: float | None, high: float | None) -> str:
+    return f"{_pct(low)} to {_pct(high)}"
+
+
+def _per_seed(summary: dict) -> list[Block]:
+    """Each seed's adaptive run against the same seed's static runs (summaries made before
+    the seeds were paired have no such entry: nothing)."""
+    seeds = summary.get("seeds")
+    if not seeds:
+        return []
+    planned = summary["predicted_best_static"]
+    cells = [[str(seed["seed"]), _num(seed["adaptive_flops"]),
+              "none reached" if seed["best_static"] is None else
+              f"{seed['best_static']} ({_num(seed['static_flops'][seed['best_static']])})",
+              _pct(seed["saving"]), _num(seed["static_flops"].get(planned)),
+              _pct(seed["saving_vs_planned"])] for seed in seeds]
+    return [Heading("Per seed", 3),
+            Table(["seed", "adaptive FLOPs", "best static shape of the seed (FLOPs)", "saving",
+                   f"planned static {planned} FLOPs", f"saving over {planned}"], cells)]
+
+
+def _savings(summary: dict) -> str:
+    """The measured saving (mean of the paired savings, interval over seeds) beside the
+    predicted one (interval over the fit's bootstrap samples when the plan carries one)."""
+    measured, seeds = summary.get("measured_interval"), summary.get("seeds") or []
+    text = ("Saving of the adaptive run over the best static shape: measured "
+            f"**{_pct(summary['measured_saving'])}**")
+    if len(seeds) == 1:
+        text += ", from one seed: interval n/a"
+    elif measured and seeds:
+        each = ", ".join(_pct(seed["saving"]) for seed in seeds)
+        spread = (f"{measured['level']:g}% interval over the seeds "
+                  f"{_interval(measured['low'], measured['high'])} (Student-t)"
+                  if measured["low"] is not None else
+                  "interval n/a (a seed did not reach the target)")
+        text += f", the mean of the {len(seeds)} per-seed savings ({each}), {spread}"
+    text += f"; predicted **{_pct(summary['predicted_saving'])}**"
+    predicted, route = summary.get("predicted_interval"), summary.get("predicted_plan_interval")
+    if predicted:
+        text += (f", 5th to 95th percentile over the fit's bootstrap samples "
+                 f"{_interval(predicted['p5'], predicted['p95'])}")
+        if route:
+            text += (f" (the plan's own schedule against {summary['predicted_best_static']}: "
+                     f"{_interval(route['p5'], route['p95'])})")
+    elif "seeds" in summary:
+        text += ", without an interval (the laws carry no bootstrap samples)"
     return text
 
 
-def _explain(summary: dict, laws: LawSet, fit: dict) -> list[str]:
-    """Bullets with the numbers behind a gap: switch losses, fit error, rising eval loss."""
+def compute_table(rows: dict[str, dict]) -> Table:
+    """Measured against predicted FLOPs to the target, per static shape and the adaptive run."""
+    cells = []
+    for name, row in rows.items():
+        ratio = (row["flops"] / row["predicted_flops"]
+                 if row["flops"] and row["predicted_flops"] else None)
+        cells.append([name, _num(row["flops"]), _num(row["predicted_flops"]),
+                      "n/a" if ratio is None else f"{ratio:.3f}",
+                      "n/a" if row["seconds"] is None else f"{row['seconds']:.1f}",
+                      f"{row['final_loss']:.4f}",
+                      f"{row['lowest_loss']:.4f} ({format_number(row['lowest_at'])})"])
+    return Table(["run", "measured FLOPs", "predicted FLOPs", "measured / predicted", "wall s",
+                  "final loss", "lowest loss (at FLOPs)"], cells)
+
+
+def switches_table(switches: list[dict]) -> Table:
+    """Each planned switch: where it was planned and what the adaptive run measured there."""
+    cells = [[switch["to"], f"{switch['loss_level']:.4f}", _num(switch["predicted_flops"]),
+              _num(switch["measured_flops"]),
+              "did not fire" if switch["measured_loss"] is None
+              else f"{switch['measured_loss']:.4f}",
+              _loss(switch.get("loss_after")), _loss(switch.get("expected_loss_after")),
+              _lag(switch.get("lag_flops"))]
+             for switch in switches]
+    return Table(["to", "planned loss level", "predicted FLOPs", "measured FLOPs",
+                  "eval loss that fired it", "next eval loss", "law's loss there",
+                  "FLOPs behind the law"], cells)
+
+
+def _replanned(replanned: dict | None) -> list[Block]:
+    if replanned and replanned["switch_flops"] > 0:
+        return [Paragraph(f"Planned again with that cost "
+                          f"({format_number(replanned['switch_flops'])} FLOPs per switch, the "
+                          f"mean), the search predicts a saving of **{_pct(replanned['saving'])}"
+                          f"** ({' -> '.join(replanned['schedule'])}): what the plan would have "
+                          "said had it known the switch cost.")]
+    if replanned:
+        return [Paragraph("The run ended ahead of the new shapes' laws: the switches cost no "
+                          "compute that the laws can see, and planning again with the measured "
+                          "cost changes nothing.")]
+    return []
+
+
+def why_they_differ(summary: dict, fit: dict) -> list[Block]:
+    """The section with the numbers behind a gap: switch losses, fit error, rising eval loss."""
     bullets = []
     for switch in summary["switches"]:
         after, expected = switch.get("loss_after"), switch.get("expected_loss_after")
@@ -204,7 +250,69 @@ def _explain(summary: dict, laws: LawSet, fit: dict) -> list[str]:
             bullets.append(f"- {name}: eval loss rose from its lowest {row['lowest_loss']:.4f} "
                            f"(at {format_number(row['lowest_at'])} FLOPs) to "
                            f"{row['final_loss']:.4f} at the end (overfitting).")
-    return bullets or ["- No single cause stands out in the numbers above."]
+    return [Heading("Why measured and predicted differ", 2),
+            Paragraph("\n".join(bullets or ["- No single cause stands out in the numbers "
+                                             "above."]))]
+
+
+def fit_table(laws: LawSet, fit: dict, target: float) -> Table:
+    """Each shape's fit: points, fit and held-out RMSE, and what one RMSE moves at the target."""
+    cells = []
+    for name in laws.names:
+        metric = fit.get("fit", {}).get(name, {})
+        held = fit.get("holdout", {}).get(name, {})
+        reachable = np.isfinite(laws.shape(name).law.compute(target))
+        shift = noise_share(laws, name, target, metric["rmse"]) if metric and reachable else None
+        cells.append([name, str(metric.get("points", "n/a")),
+                      f"{metric.get('rmse', float('nan')):.4f}",
+                      f"{held.get('rmse', float('nan')):.4f}", _pct(shift)])
+    return Table(["shape", "points", "fit RMSE", "held-out RMSE",
+                  "FLOPs shift per RMSE at target"], cells)
+
+
+def _fit_notes(fit: dict) -> str:
+    tails = {name: n for name, n in fit.get("rising_tail_left_out", {}).items() if n}
+    rise = fit.get("overfit_rise")
+    text = ("The last column is |dC/dE| x RMSE / C at the target: how much a loss error of one "
+            "fit RMSE moves the compute at which a curve crosses the target. A measured saving "
+            "within about that much of the predicted one agrees with it. A lowest loss well "
+            "below the final one means the eval loss rose again (overfitting on repeated "
+            "data), which no decreasing law can follow")
+    if rise is None:
+        return text + "."
+    listed = (": " + ", ".join(f"{name} {n} point{'s' * (n > 1)}" for name, n in tails.items())
+              + "." if tails else "; none here.")
+    return (text + f": such a rising tail (a curve ending more than {rise:.0%} above its lowest "
+            "loss) is left out of the fit" + listed)
+
+
+def format_summary(summary: dict) -> str:
+    """The comparison for stdout: an aligned table, then the savings."""
+    from laws.tables import format_table
+
+    rows = [[name, row["flops"] or "-", row["predicted_flops"] or "-",
+             "-" if row["seconds"] is None else round(row["seconds"], 1), row["final_loss"]]
+            for name, row in summary["rows"].items()]
+    table = format_table(["run", "FLOPs to target", "predicted", "seconds", "final loss"], rows)
+    text = (f"target loss {summary['target_loss']:.4f}\n{table}\n"
+            f"saving vs best static ({summary['best_static']}): predicted "
+            f"{_pct(summary['predicted_saving'])}, measured {_pct(summary['measured_saving'])}")
+    measured = summary.get("measured_interval")
+    if summary.get("seeds"):
+        text += " (per seed: " + ", ".join(_pct(s["saving"]) for s in summary["seeds"])
+        if measured and measured["low"] is not None:
+            text += (f"; {measured['level']:g}% interval "
+                     f"{_interval(measured['low'], measured['high'])}")
+        text += ")"
+    if summary.get("predicted_interval"):
+        interval = summary["predicted_interval"]
+        text += f"; predicted 5th-95th percentile {_interval(interval['p5'], interval['p95'])}"
+    replanned = summary.get("replanned")
+    if replanned and replanned["switch_flops"] > 0:
+        text += (f"\nplanned again with the measured switch cost "
+                 f"({format_number(replanned['switch_flops'])} FLOPs): predicted "
+                 f"{_pct(replanned['saving'])}")
+    return text
 
 
 def _figure(summary: dict, static: dict, plan: dict, adaptive: list[list[dict]],

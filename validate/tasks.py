@@ -1,8 +1,9 @@
-"""What a task is: its model, data, loss and the shape axes it can change while training.
+"""What a task is: its model, data, loss and the axes it can change while training.
 
-A shape is a dict of whole numbers, e.g. ``{"patch": 7, "batch": 128, "dim": 64, ...}``. Every
-task has a ``batch`` axis; the others are the model's. Some axes can change mid-run (a
-*switch*), the rest are fixed for the run:
+A run's shape is given by its axes (``Axes``), a dict of whole numbers, e.g. ``{"patch": 7,
+"batch": 128, "dim": 64, ...}``; a ``laws.lawset.Shape`` is such a configuration with its name
+and fitted law. Every task has a ``batch`` axis; the others are the model's. Some axes can
+change mid-run (a *switch*), the rest are fixed for the run:
 
 | task        | model                      | changeable axes            | fixed axes       |
 | ----------- | -------------------------- | -------------------------- | ---------------- |
@@ -30,53 +31,53 @@ from validate.models.lm import ByteLM
 from validate.models.mlp import Mlp
 from validate.models.vit import RESIZES, FlexiViT
 
-Shape = dict[str, int]
+Axes = dict[str, int]  # a run's shape as its axes: {"patch": 7, "batch": 128, ...}
 Batch = tuple[torch.Tensor, torch.Tensor]
 
 
-def parse_shape(text: str, option: str = "--shape") -> Shape:
+def parse_axes(text: str, option: str = "--shape") -> Axes:
     """``"patch=7,batch=64"`` -> ``{"patch": 7, "batch": 64}``.
 
-    >>> parse_shape("patch=7, batch=64")
+    >>> parse_axes("patch=7, batch=64")
     {'patch': 7, 'batch': 64}
     """
-    shape: Shape = {}
+    axes: Axes = {}
     for item in filter(None, (part.strip() for part in text.split(","))):
         axis, sep, value = item.partition("=")
         if not sep or not axis.strip() or not value.strip().isdigit():
             raise InputError(f"{option} {text!r}: {item!r} is not AXIS=WHOLE_NUMBER")
-        shape[axis.strip()] = int(value)
-    if not shape:
+        axes[axis.strip()] = int(value)
+    if not axes:
         raise InputError(f"{option} {text!r}: give at least one AXIS=VALUE")
-    return shape
+    return axes
 
 
 class Task:
     """Base of the tasks; a subclass fills in the model, data, loss and FLOP formula."""
 
     name = ""
-    defaults: Shape = {}
+    defaults: Axes = {}
     changeable: frozenset[str] = frozenset()
     grow_only: frozenset[str] = frozenset()
     options: tuple[str, ...] = ()
 
-    def complete(self, partial: Shape, base: Shape | None = None) -> Shape:
+    def complete(self, partial: Axes, base: Axes | None = None) -> Axes:
         """``partial`` on top of ``base`` (or the defaults), checked."""
         unknown = sorted(set(partial) - set(self.defaults))
         if unknown:
             raise InputError(f"task {self.name} has no axis {unknown[0]!r}; "
                              f"axes: {', '.join(self.defaults)}")
-        shape = {**(base or self.defaults), **partial}
-        for axis, value in shape.items():
+        axes = {**(base or self.defaults), **partial}
+        for axis, value in axes.items():
             if value < 1:
                 raise InputError(f"{self.name}: {axis}={value} must be at least 1")
-        self.check(shape)
-        return shape
+        self.check(axes)
+        return axes
 
-    def check(self, shape: Shape) -> None:
-        """Raise ``InputError`` when a complete shape is impossible."""
+    def check(self, axes: Axes) -> None:
+        """Raise ``InputError`` when a complete set of axes is impossible."""
 
-    def check_change(self, old: Shape, new: Shape) -> None:
+    def check_change(self, old: Axes, new: Axes) -> None:
         """Raise ``InputError`` when the task cannot switch from ``old`` to ``new``."""
         for axis in old:
             if old[axis] == new[axis]:
@@ -89,27 +90,27 @@ class Task:
                                  f"({old[axis]} -> {new[axis]})")
 
     # --- what each task defines ---
-    def build(self, shape: Shape) -> nn.Module:
+    def build(self, axes: Axes) -> nn.Module:
         raise NotImplementedError
 
-    def loss_sum(self, model: nn.Module, batch: Batch, shape: Shape) -> tuple[torch.Tensor, int]:
+    def loss_sum(self, model: nn.Module, batch: Batch, axes: Axes) -> tuple[torch.Tensor, int]:
         """Summed loss over the batch and the number of terms (samples or tokens)."""
         raise NotImplementedError
 
-    def train_batch(self, shape: Shape, seed: int, position: int, rank: int, world: int) -> Batch:
+    def train_batch(self, axes: Axes, seed: int, position: int, rank: int, world: int) -> Batch:
         """This rank's slice of the global batch that starts at sample ``position``."""
         raise NotImplementedError
 
-    def eval_batches(self, shape: Shape, rank: int, world: int) -> list[Batch]:
+    def eval_batches(self, axes: Axes, rank: int, world: int) -> list[Batch]:
         """This rank's share of the fixed evaluation set."""
         raise NotImplementedError
 
-    def change(self, model: nn.Module, optimizer: torch.optim.Optimizer, old: Shape, new: Shape,
+    def change(self, model: nn.Module, optimizer: torch.optim.Optimizer, old: Axes, new: Axes,
                generator: torch.Generator) -> None:
         """Apply a checked switch to ``model`` (batch size is the training loop's business)."""
 
-    def analytic_flops(self, shape: Shape) -> int:
-        """Closed-form FLOPs of one training step on a global batch of ``shape["batch"]``."""
+    def analytic_flops(self, axes: Axes) -> int:
+        """Closed-form FLOPs of one training step on a global batch of ``axes["batch"]``."""
         raise NotImplementedError
 
     def provenance(self) -> dict:
@@ -145,8 +146,8 @@ class VitPatch(Task):
     def images(self) -> data.ImageSet:
         return data.load_fashion_mnist(self.data_dir)
 
-    def check(self, shape: Shape) -> None:
-        size, patch = self.image_size, shape["patch"]
+    def check(self, axes: Axes) -> None:
+        size, patch = self.image_size, axes["patch"]
         merge = self.patch_resize == "merge"
         if size % patch or (merge and patch % self.base_patch):
             valid = ", ".join(str(p) for p in range(1, size + 1)
@@ -154,43 +155,51 @@ class VitPatch(Task):
             raise InputError(f"vit-patch: patch={patch} does not divide the {size}x{size} "
                              f"images{' in base patches' if merge else ''}; valid patch sizes: "
                              f"{valid}")
-        if shape["dim"] % shape["heads"]:
-            raise InputError(f"vit-patch: dim={shape['dim']} is not a multiple of "
-                             f"heads={shape['heads']}")
+        if axes["dim"] % axes["heads"]:
+            raise InputError(f"vit-patch: dim={axes['dim']} is not a multiple of "
+                             f"heads={axes['heads']}")
 
-    def build(self, shape: Shape) -> nn.Module:
+    def build(self, axes: Axes) -> nn.Module:
         # Merged tokens average the base tokens' positions: those live on the finest grid.
         grid = {"grid": self.image_size // self.base_patch} if self.patch_resize == "merge" else {}
-        return FlexiViT(channels=1, classes=10, dim=shape["dim"], depth=shape["depth"],
-                        heads=shape["heads"], base_patch=self.base_patch,
+        return FlexiViT(channels=1, classes=10, dim=axes["dim"], depth=axes["depth"],
+                        heads=axes["heads"], base_patch=self.base_patch,
                         resize=self.patch_resize, **grid)
 
-    def loss_sum(self, model, batch, shape):
+    def loss_sum(self, model, batch, axes):
         images, labels = batch
-        logits = model(data.normalize_images(images), shape["patch"])
+        logits = model(data.normalize_images(images), axes["patch"])
         return F.cross_entropy(logits.float(), labels, reduction="sum"), len(labels)
 
-    def train_batch(self, shape, seed, position, rank, world):
-        index = data.epoch_indices(len(self.images.train_labels), seed, position, shape["batch"])
+    def train_batch(self, axes, seed, position, rank, world):
+        index = data.epoch_indices(len(self.images.train_labels), seed, position, axes["batch"])
         return _rank_slice((self.images.train_images[index], self.images.train_labels[index]),
                            rank, world)
 
-    def eval_batches(self, shape, rank, world):
+    def eval_batches(self, axes, rank, world):
         count = self.eval_size
         batch = (self.images.test_images[:count], self.images.test_labels[:count])
         return _chunks(_rank_slice(batch, rank, world), 500)
 
-    def analytic_flops(self, shape):
-        patch, dim = shape["patch"], shape["dim"]
+    def analytic_flops(self, axes):
+        patch, dim = axes["patch"], axes["dim"]
         tokens = (self.image_size // patch) ** 2
-        per_image = (dense_train_flops(tokens, patch**2, dim, input_needs_grad=False)
-                     + transformer_train_flops(tokens, dim, shape["depth"], 4 * dim)
-                     + dense_train_flops(1, dim, 10))
-        # PI-resize of the patch embedding, once per step: forward, and backward to the weights.
-        # Merging tiles the weights: no multiplications.
+        per_image = (
+            # Patch embedding: a convolution with stride p, i.e. a dim x p^2 product per token
+            # (one channel): 2 T p^2 dim forward (= 2 * 28^2 * dim at any p) and as much for the
+            # weights' gradient; the pixels need none.
+            dense_train_flops(tokens, patch**2, dim, input_needs_grad=False)
+            # The blocks: 6 N T for the weights, 12 T^2 dim for attention (flops.py).
+            + transformer_train_flops(tokens, dim, axes["depth"], 4 * dim)
+            # The classifier on the mean-pooled token: 6 dim * 10 classes.
+            + dense_train_flops(1, dim, 10))
+        # PI-resize of the stored 7x7 patch embedding to p x p, once per step (not per image):
+        # weight (dim x 49) @ resize matrix (49 x p^2) forward, 2 dim 49 p^2, and as much for
+        # the gradient back to the stored weights (the matrix is a constant). Merging tiles
+        # the weights: no multiplications. The position embedding's resize is elementwise.
         resized = patch != self.base_patch and self.patch_resize == "pi"
         resize = 4 * dim * self.base_patch**2 * patch**2 if resized else 0
-        return shape["batch"] * per_image + resize
+        return axes["batch"] * per_image + resize
 
     def provenance(self):
         folder = self.images.source["dir"]
@@ -216,28 +225,28 @@ class MlpWidth(Task):
     def eval_set(self) -> Batch:
         return self.teacher.sample(self.eval_size, torch.Generator().manual_seed(12345))
 
-    def build(self, shape):
-        return Mlp(self.teacher.d_in, shape["width"], self.teacher.net.fc_out.out_features)
+    def build(self, axes):
+        return Mlp(self.teacher.d_in, axes["width"], self.teacher.net.fc_out.out_features)
 
-    def loss_sum(self, model, batch, shape):
+    def loss_sum(self, model, batch, axes):
         inputs, targets = batch
         error = F.mse_loss(model(inputs).float(), targets, reduction="sum")
         return error / targets.shape[1], len(targets)
 
-    def train_batch(self, shape, seed, position, rank, world):
-        batch = self.teacher.sample(shape["batch"], data.batch_generator(seed, position))
+    def train_batch(self, axes, seed, position, rank, world):
+        batch = self.teacher.sample(axes["batch"], data.batch_generator(seed, position))
         return _rank_slice(batch, rank, world)
 
-    def eval_batches(self, shape, rank, world):
+    def eval_batches(self, axes, rank, world):
         return _chunks(_rank_slice(self.eval_set, rank, world), 1024)
 
     def change(self, model, optimizer, old, new, generator):
         model.widen(new["width"], optimizer, self.noise, generator)
 
-    def analytic_flops(self, shape):
+    def analytic_flops(self, axes):
         d_in, d_out = self.teacher.d_in, self.teacher.net.fc_out.out_features
-        return shape["batch"] * (dense_train_flops(1, d_in, shape["width"], False)
-                                 + dense_train_flops(1, shape["width"], d_out))
+        return axes["batch"] * (dense_train_flops(1, d_in, axes["width"], False)
+                                 + dense_train_flops(1, axes["width"], d_out))
 
     def provenance(self):
         return {"dataset": "teacher-student", "teacher": "Mlp(16, 64, 4), seed 0"}
@@ -267,19 +276,19 @@ class LmContext(Task):
         held_out = min(self.held_out, len(self.corpus.data) // 10)
         return self.corpus.data[:-held_out].long(), self.corpus.data[-held_out:].long()
 
-    def check(self, shape):
-        if shape["dim"] % shape["heads"]:
-            raise InputError(f"lm-context: dim={shape['dim']} is not a multiple of "
-                             f"heads={shape['heads']}")
+    def check(self, axes):
+        if axes["dim"] % axes["heads"]:
+            raise InputError(f"lm-context: dim={axes['dim']} is not a multiple of "
+                             f"heads={axes['heads']}")
         held_out = len(self.split[1])
-        if shape["context"] >= held_out:
-            raise InputError(f"lm-context: context={shape['context']} is longer than the "
+        if axes["context"] >= held_out:
+            raise InputError(f"lm-context: context={axes['context']} is longer than the "
                              f"{held_out} held-out bytes of the corpus")
 
-    def build(self, shape):
-        return ByteLM(shape["context"], shape["dim"], shape["depth"], shape["heads"], shape["mlp"])
+    def build(self, axes):
+        return ByteLM(axes["context"], axes["dim"], axes["depth"], axes["heads"], axes["mlp"])
 
-    def loss_sum(self, model, batch, shape):
+    def loss_sum(self, model, batch, axes):
         inputs, targets = batch
         logits = model(inputs).float()
         loss = F.cross_entropy(logits.flatten(0, 1), targets.flatten(), reduction="sum")
@@ -289,15 +298,15 @@ class LmContext(Task):
         windows = source[starts[:, None] + torch.arange(context + 1)]
         return windows[:, :-1], windows[:, 1:]
 
-    def train_batch(self, shape, seed, position, rank, world):
-        context = shape["context"]
+    def train_batch(self, axes, seed, position, rank, world):
+        context = axes["context"]
         source = self.split[0]
-        starts = torch.randint(len(source) - context - 1, (shape["batch"],),
+        starts = torch.randint(len(source) - context - 1, (axes["batch"],),
                                generator=data.batch_generator(seed, position))
         return _rank_slice(self._windows(source, starts, context), rank, world)
 
-    def eval_batches(self, shape, rank, world):
-        context = shape["context"]
+    def eval_batches(self, axes, rank, world):
+        context = axes["context"]
         source = self.split[1]
         starts = torch.arange(0, len(source) - context, context)
         return _chunks(_rank_slice(self._windows(source, starts, context), rank, world), 64)
@@ -309,11 +318,15 @@ class LmContext(Task):
             for block in model.blocks:
                 block.mlp.widen(new["mlp"], optimizer, self.noise, generator)
 
-    def analytic_flops(self, shape):
-        context, dim = shape["context"], shape["dim"]
-        per_sequence = (transformer_train_flops(context, dim, shape["depth"], shape["mlp"])
-                        + dense_train_flops(context, dim, self.vocab))
-        return shape["batch"] * per_sequence
+    def analytic_flops(self, axes):
+        context, dim = axes["context"], axes["dim"]
+        per_sequence = (
+            # The blocks: 6 N T for the weights, 12 T^2 dim for attention (flops.py).
+            transformer_train_flops(context, dim, axes["depth"], axes["mlp"])
+            # The LM head, tied to the token embedding: 6 T dim vocab. The embedding itself is
+            # a lookup, and its part of the tied weight's gradient a scatter-add: no products.
+            + dense_train_flops(context, dim, self.vocab))
+        return axes["batch"] * per_sequence
 
     def provenance(self):
         return {"dataset": "bytes", "source": self.corpus.source, "sha256": self.corpus.sha256,

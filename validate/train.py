@@ -1,93 +1,67 @@
-"""The training loop: one run of a task under a FLOP budget, static or with shape switches.
+"""The training loop: one run of a task under a FLOP budget, its shape chosen by a policy.
 
     result = train("vit-patch", {"patch": 7}, budget_flops=1e12,
-                   switches=[Switch({"patch": 4}, at_loss=0.6)], run_dir="runs/a")
+                   config=TrainConfig(lr=1e-3, evals=20), run_dir="runs/a")
     result.curve   # [{"step", "flops", "time", "shape", "train_loss", "eval_loss", ...}, ...]
 
+What to train is given directly: the task, the axes it starts at, the FLOP budget, and a
+policy of ``sim.policies`` (the objects the simulator runs) choosing among named ``shapes``;
+without one the run is static. ``validate train --switch-at`` writes a schedule
+(``validate.commands.switch_schedule``); the confirmation loop passes ``planned(plan, laws)``.
+How to train is one ``TrainConfig`` (``validate/config.py``).
+
 Each step draws the global batch that starts at the current data position, runs forward and
-backward (bf16 autocast on CUDA), clips the gradient norm to 1 and takes an AdamW step. The
-FLOPs of a step are measured once per shape with ``FlopCounterMode`` and added up; the run
-stops before the step that would exceed the budget. The eval loss is measured at the start, at
-``evals`` FLOP levels spaced geometrically up to the budget, and at the end. A switch fires
-before the first step at which its FLOP level is reached, or right after the first evaluation
-at or below its loss level; switches fire in the order given.
+backward (bf16 autocast on CUDA), clips the gradient norm to 1 and takes an AdamW step (linear
+warm-up, then a constant rate). The eval loss is measured at the start, at ``evals`` FLOP
+levels spaced geometrically up to the budget, and at the end; the run stops before the step
+that would exceed the budget. A ``validate.controller.ShapeController``, as in anyone's loop,
+adds up each step's FLOPs (measured once per shape with ``FlopCounterMode``), asks the policy
+at each evaluation (and at a FLOP level the policy names), applies a switch (``Task.change``;
+a batch-size change rescales the learning rate) and writes ``curve.jsonl``.
 
 With ``run_dir`` the run writes ``curve.jsonl`` (one line per evaluation or switch),
-``checkpoint.pt`` every ``checkpoint_every`` steps and at the end (atomically: model, optimizer,
-random states, data position, shape, curve), and ``result.json`` at the end. ``resume=True``
-continues from the checkpoint; on CPU the resumed run ends exactly where an uninterrupted one
-would. Under ``torchrun`` (WORLD_SIZE > 1) the model is wrapped in DistributedDataParallel,
-each rank trains on its slice of the same global batch, and only rank 0 writes.
+``checkpoint.pt`` every ``checkpoint_every`` steps and at the end (atomically), and
+``result.json`` at the end. ``resume=True`` continues from the checkpoint; on CPU the resumed
+run ends exactly where an uninterrupted one would. Under ``torchrun`` (WORLD_SIZE > 1) the model
+is wrapped in DistributedDataParallel, each rank trains on its slice of the same global batch,
+and only rank 0 writes.
 """
 
 from __future__ import annotations
 
-import contextlib
 import copy
-import dataclasses
 import gc
 import io
 import json
 import math
-import os
 import sys
-import time
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
-import torch.distributed as dist
 from torch import nn
 
 from laws.errors import InputError
 from laws.io.atomic import write_bytes_atomic, write_text_atomic
+from sim.policies import Policy, Scheduled, Static
+from validate.config import TrainConfig
+from validate.controller import ShapeController
+from validate.devices import Devices
+from validate.operators import BatchSize, Operator
 from validate.reshape import batch_lr_scale
-from validate.tasks import Shape, Task, make_task, parse_shape
+from validate.tasks import Axes, Task, make_task
 
-CHECKPOINT, CURVE, RESULT = "checkpoint.pt", "curve.jsonl", "result.json"
+CHECKPOINT, RESULT = "checkpoint.pt", "result.json"
 
 
-@dataclass(frozen=True)
-class Switch:
-    """Change to ``shape`` (only the axes that change) at a FLOP level or an eval-loss level.
+def shape_name(axes: Axes) -> str:
+    """The name a shape given by its axes gets (in ``curve.jsonl``, and so in fitted laws).
 
-    >>> Switch({"patch": 4}, at_loss=0.6)
-    Switch(shape={'patch': 4}, at_flops=None, at_loss=0.6)
+    >>> shape_name({"width": 8, "batch": 32})
+    'width8-batch32'
     """
-
-    shape: dict[str, int]
-    at_flops: float | None = None
-    at_loss: float | None = None
-
-    def __post_init__(self) -> None:
-        if (self.at_flops is None) == (self.at_loss is None):
-            raise InputError("a switch needs exactly one of a FLOP level and a loss level")
-
-
-def parse_switch(text: str, budget_flops: float) -> Switch:
-    """``FRACTION:SHAPE`` (of the budget), ``flops=F:SHAPE`` or ``loss=L:SHAPE``.
-
-    >>> parse_switch("0.5:patch=4", 1e12)
-    Switch(shape={'patch': 4}, at_flops=500000000000.0, at_loss=None)
-    >>> parse_switch("loss=0.6:patch=4,batch=256", 1e12).at_loss
-    0.6
-    """
-    where, sep, shape_text = text.partition(":")
-    kind, _, number = where.rpartition("=")
-    try:
-        value = float(number)
-    except ValueError:
-        value = math.nan
-    if not sep or kind not in ("", "flops", "loss") or not math.isfinite(value) or value <= 0:
-        raise InputError(f"--switch-at {text!r}: expected FRACTION:SHAPE, flops=F:SHAPE or "
-                         "loss=L:SHAPE, e.g. 0.5:patch=4 or loss=0.6:patch=4")
-    shape = parse_shape(shape_text, option="--switch-at")
-    if kind == "loss":
-        return Switch(shape, at_loss=value)
-    if kind == "" and value >= 1:
-        raise InputError(f"--switch-at {text!r}: a fraction of the budget must be below 1")
-    return Switch(shape, at_flops=value * budget_flops if kind == "" else value)
+    return "-".join(f"{axis}{value}" for axis, value in axes.items())
 
 
 @dataclass
@@ -105,138 +79,147 @@ class RunResult:
 
 def train(
     task: str | Task,
-    shape: Shape,
+    axes: Axes,
     budget_flops: float,
-    switches: Sequence[Switch] = (),
+    policy: Policy | None = None,
+    config: TrainConfig | None = None,
     *,
+    shapes: Mapping[str, Axes] | None = None,
     run_dir: str | Path | None = None,
     resume: bool = False,
-    seed: int = 0,
-    lr: float = 1e-3,
-    warmup_steps: int = 50,
-    weight_decay: float = 0.0,
-    batch_lr_rule: str = "sqrt",
-    evals: int = 30,
-    first_eval: float = 0.01,
-    checkpoint_every: int = 500,
-    device: str = "cpu",
-    compile: bool = False,
-    task_options: dict | None = None,
     progress: bool = True,
 ) -> RunResult:
-    """Train one run; see the module docstring. All user errors raise ``InputError`` up front."""
+    """Train one run from ``axes`` (unset axes take the task's defaults) for ``budget_flops``
+    with ``config`` (default: ``TrainConfig()``), switching shape as ``policy`` decides among
+    ``shapes`` (name -> axes, one of them the start; default: the start alone, named by
+    ``shape_name``); see the module docstring. A ``Task`` object is used as given
+    (``config.task_options`` are then only recorded). All user errors raise ``InputError`` up
+    front."""
+    config = config or TrainConfig()
     if not budget_flops > 0:
         raise InputError(f"--budget {budget_flops}: must be a positive number of FLOPs")
-    task = task if isinstance(task, Task) else make_task(task, **(task_options or {}))
-    start = task.complete(shape)
-    plan, previous = [], start
-    for switch in switches:
-        target = task.complete(switch.shape, base=previous)
-        task.check_change(previous, target)
-        plan.append((switch, target))
-        previous = target
-    config = {
-        "task": task.name, "shape": start, "budget_flops": budget_flops,
-        "switches": [dataclasses.asdict(s) for s in switches], "seed": seed, "lr": lr,
-        "warmup_steps": warmup_steps, "weight_decay": weight_decay,
-        "batch_lr_rule": batch_lr_rule, "evals": evals, "first_eval": first_eval,
-        "task_options": {k: v for k, v in (task_options or {}).items() if v is not None},
-    }
-    batch_lr_scale(1, 1, batch_lr_rule)  # rejects an unknown rule before any work
-    run = _Run(task, config, plan, _Devices(device, compile), run_dir, progress)
-    run.start(resume, checkpoint_every)
+    task = task if isinstance(task, Task) else make_task(task, **config.task_options)
+    start = task.complete(axes)
+    named = {name: task.complete(value) for name, value in
+             (shapes if shapes is not None else {shape_name(start): start}).items()}
+    first = next((name for name, value in named.items() if value == start), None)
+    if first is None:
+        raise InputError(f"the start shape {shape_name(start)} is none of the shapes "
+                         f"{', '.join(named)}")
+    policy = policy or Static(first)
+    _check_route(task, named, first, policy)
+    batch_lr_scale(1, 1, config.batch_lr_rule)  # rejects an unknown rule before any work
+    recorded = {"task": task.name, "shape": start, "budget_flops": budget_flops,
+                "shapes": named, "policy": _policy_record(policy), **config.recorded()}
+    run = _Run(task, config, recorded, first, policy, Devices(config.device, config.compile),
+               run_dir, progress)
+    run.start(resume)
     return run.execute()
 
 
-class _Devices:
-    """Where the run executes: device, autocast, compile and the DDP process group."""
+def _check_route(task: Task, shapes: dict[str, Axes], first: str, policy: Policy) -> None:
+    """For a static policy or a schedule: the shapes it names exist, and the task can switch
+    along its route from ``first`` (other policies choose as they go)."""
+    route = ([first, policy.shape] if isinstance(policy, Static) else
+             [first, *(step[0] for step in policy.schedule)]
+             if isinstance(policy, Scheduled) else [])
+    for name in route:
+        if name not in shapes:
+            raise InputError(f"the policy names the shape {name!r}; known: {', '.join(shapes)}")
+    for old, new in zip(route, route[1:], strict=False):
+        task.check_change(shapes[old], shapes[new])
 
-    def __init__(self, device: str, compile: bool) -> None:
-        self.world = int(os.environ.get("WORLD_SIZE", "1"))
-        self.rank = int(os.environ.get("RANK", "0"))
-        if device not in ("cpu", "cuda"):
-            raise InputError(f"--device {device!r}: use cpu or cuda")
-        if device == "cuda" and not torch.cuda.is_available():
-            raise InputError("--device cuda: no CUDA device is available")
-        if compile and device != "cuda":
-            raise InputError("--compile needs --device cuda")
-        self.compile = compile
-        self.device = torch.device(device)
-        if device == "cuda":
-            self.device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
-            torch.cuda.set_device(self.device)
-        self.owns_group = self.world > 1 and not dist.is_initialized()
-        if self.owns_group:
-            dist.init_process_group("nccl" if device == "cuda" else "gloo")
 
-    def autocast(self):
-        if self.device.type == "cuda":
-            return torch.autocast("cuda", dtype=torch.bfloat16)
-        return contextlib.nullcontext()
+def _policy_record(policy: Policy) -> dict:
+    """The policy as checkpoints and ``result.json`` record it: its name and, for a schedule,
+    its segments [shape, loss level, FLOP level] (None: no such level)."""
+    record: dict = {"name": policy.name}
+    if isinstance(policy, Scheduled):
+        record["schedule"] = [[shape, loss if loss > -math.inf else None,
+                               flops if flops < math.inf else None]
+                              for shape, loss, flops in policy.schedule]
+    return record
 
-    def wrap(self, model: nn.Module) -> nn.Module:
-        if self.world > 1:
-            ids = [self.device.index] if self.device.type == "cuda" else None
-            model = nn.parallel.DistributedDataParallel(model, device_ids=ids)
-        return torch.compile(model) if self.compile else model
 
-    def sum(self, *values: float) -> list[float]:
-        """Each value summed over the ranks."""
-        tensor = torch.tensor(values, dtype=torch.float64, device=self.device)
-        if self.world > 1:
-            dist.all_reduce(tensor)
-        return tensor.tolist()
+class _TaskAxis(Operator):
+    """One axis of a task's own model, changed by ``Task.change`` from the run's current axes
+    (``current()``) to the same axes with this one changed."""
 
-    def synchronize(self) -> None:
-        if self.device.type == "cuda":
-            torch.cuda.synchronize(self.device)
+    def __init__(self, task: Task, model: nn.Module, axis: str, generator: torch.Generator,
+                 current: Callable[[], Axes]) -> None:
+        self.task, self.model, self.axis = task, model, axis
+        self.generator, self.current = generator, current
+
+    def apply(self, optimizer: torch.optim.Optimizer | None, old: int, new: int) -> None:
+        axes = self.current()
+        self.task.change(self.model, optimizer, axes, {**axes, self.axis: new}, self.generator)
 
 
 class _Run:
-    def __init__(self, task: Task, config: dict, plan: list, devices: _Devices,
-                 run_dir: str | Path | None, progress: bool) -> None:
-        self.task, self.config, self.plan, self.devices = task, config, plan, devices
+    """One run's state: ``config`` says how it trains, ``recorded`` what must match to resume
+    it (the task, start, budget, shapes, policy and ``config.recorded()``); the controller holds
+    the progress (steps, FLOPs, shape, curve), ``loop`` the evaluation progress."""
+
+    def __init__(self, task: Task, config: TrainConfig, recorded: dict, first: str,
+                 policy: Policy, devices: Devices, run_dir: str | Path | None,
+                 progress: bool) -> None:
+        self.task, self.config, self.recorded = task, config, recorded
+        self.first, self.policy, self.devices = first, policy, devices
         self.run_dir = Path(run_dir) if run_dir is not None else None
         self.writes = self.run_dir is not None and devices.rank == 0
         self.progress = progress and devices.rank == 0
         self.provenance = task.provenance()  # loads the data: a missing data set fails here
-        self.step_flops_cache: dict = {}
+        self.controller: ShapeController | None = None
         self.wrapped: nn.Module | None = None
+        self.wrapped_shape: str | None = None
+        self.train_loss: torch.Tensor | float = 0.0
 
     # --- set-up, checkpoints and resuming ---
-    def start(self, resume: bool, checkpoint_every: int) -> None:
-        self.checkpoint_every = checkpoint_every
+    def start(self, resume: bool) -> None:
         checkpoint = self.run_dir / CHECKPOINT if self.run_dir else None
         exists = checkpoint is not None and checkpoint.is_file()
         if exists and not resume:
             raise InputError(f"{self.run_dir} already holds a run; pass --resume to continue "
                              "it or choose another output folder")
         saved = torch.load(checkpoint, weights_only=False) if exists else None
-        if saved is not None and saved["config"] != self.config:
-            differs = next(k for k in self.config if saved["config"].get(k) != self.config[k])
+        if saved is not None and saved["config"] != self.recorded:
+            differs = next(k for k in self.recorded
+                           if saved["config"].get(k) != self.recorded[k])
             raise InputError(f"{checkpoint} was made with another {differs!r}; resume it with "
                              "the options it was started with")
-        self.loop = saved["loop"] if saved else {
-            "step": 0, "flops": 0, "samples": 0, "time": 0.0, "shape": self.config["shape"],
-            "next_switch": 0, "next_eval": 0, "train_sum": 0.0, "train_steps": 0,
-        }
-        self.records = saved["records"] if saved else []
-        self.resumed_from_step = self.loop["step"]
-        torch.manual_seed(self.config["seed"])
-        self.model = self.task.build(self.loop["shape"]).to(self.devices.device)
-        self.optimizer = torch.optim.AdamW(
-            self.model.parameters(), lr=self.config["lr"], betas=(0.9, 0.95),
-            weight_decay=self.config["weight_decay"])
-        self.generator = torch.Generator().manual_seed(self.config["seed"] + 1)
+        config, start = self.config, self.recorded["shape"]
+        torch.manual_seed(config.seed)
+        self.model = self.task.build(start).to(self.devices.device)
+        self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=config.lr,
+                                           betas=(0.9, 0.95), weight_decay=config.weight_decay)
+        warmup = max(1, config.warmup_steps)
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(
+            self.optimizer, lambda step: min(1.0, (step + 1) / warmup))
+        self.generator = torch.Generator().manual_seed(config.seed + 1)
+        self.controller = ShapeController(
+            self.optimizer, self.policy, self.recorded["shapes"], self.operators(start),
+            shape=self.first, run_dir=self.run_dir if self.writes else None,
+            scheduler=self.scheduler, flops=self.step_flops, seed=config.seed)
+        self.loop = saved["loop"] if saved else {"next_eval": 0, "train_sum": 0.0,
+                                                 "train_steps": 0}
         if saved:
+            self.controller.load_state_dict(saved["controller"])  # the model at the saved shape
             self.model.load_state_dict(saved["model"])
             self.optimizer.load_state_dict(saved["optimizer"])
+            self.scheduler.load_state_dict(saved["scheduler"])
             self.generator.set_state(saved["generator"])
             torch.set_rng_state(saved["torch_rng"])
-        if self.writes:
-            lines = "".join(json.dumps(record) + "\n" for record in self.records)
-            write_text_atomic(self.run_dir / CURVE, lines)
-        self.enter_shape()
+        self.resumed_from_step = self.controller.steps
+
+    def operators(self, start: Axes) -> dict[str, Operator]:
+        """An operator per changeable axis, in the task's order of axes: the batch by its
+        learning-rate rule, the others by ``Task.change`` on this run's model."""
+        def current() -> Axes:  # the start until the controller exists (it may switch at once)
+            return self.controller.axes if self.controller is not None else dict(start)
+
+        return {axis: BatchSize(self.config.batch_lr_rule) if axis == "batch" else
+                _TaskAxis(self.task, self.model, axis, self.generator, current)
+                for axis in self.task.defaults if axis in self.task.changeable}
 
     def save_checkpoint(self) -> None:
         # Folded at every checkpoint step, written or not, so that all runs add alike.
@@ -245,157 +228,136 @@ class _Run:
         if not self.writes:
             return
         buffer = io.BytesIO()
-        torch.save({"config": self.config, "loop": self.loop, "records": self.records,
-                    "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+        torch.save({"config": self.recorded, "loop": self.loop,
+                    "controller": self.controller.state_dict(), "model": self.model.state_dict(),
+                    "optimizer": self.optimizer.state_dict(),
+                    "scheduler": self.scheduler.state_dict(),
                     "generator": self.generator.get_state(), "torch_rng": torch.get_rng_state()},
                    buffer)
         write_bytes_atomic(self.run_dir / CHECKPOINT, buffer.getvalue())
 
-    def log(self, record: dict) -> None:
-        self.records.append(record)
-        if self.writes:
-            with open(self.run_dir / CURVE, "a") as handle:
-                handle.write(json.dumps(record) + "\n")
-
     # --- shapes ---
-    def enter_shape(self) -> None:
-        """Measure the new shape's step FLOPs and (re)wrap the model for DDP and compile."""
+    def step_flops(self, name: str) -> float:
+        """FLOPs of one training step at shape ``name`` (the current one) on the global batch:
+        this rank's slice on a copy of the model (no DDP hooks, no stray gradients), times the
+        ranks."""
+        from validate.flops import measure_flops
+
+        axes, world = self.recorded["shapes"][name], self.devices.world
+        probe = copy.deepcopy(self.model)
+        batch = self.to_device(self.task.train_batch(axes, 0, 0, 0, world))
+        return world * measure_flops(lambda: self.mean_loss(probe, batch, axes).backward())
+
+    def wrap(self) -> None:
+        """Wrap the model at its current shape for DDP and compile."""
         self.wrapped = None
         gc.collect()  # an old DDP wrapper must be gone before a new one hooks the parameters
-        shape, world = self.loop["shape"], self.devices.world
-        key = (tuple(sorted(shape.items())), world)
-        if key not in self.step_flops_cache:
-            from validate.flops import measure_flops
-
-            probe = copy.deepcopy(self.model)  # no DDP hooks, no stray gradients
-            batch = self.to_device(self.task.train_batch(shape, 0, 0, 0, world))
-            self.step_flops_cache[key] = world * measure_flops(
-                lambda: self.mean_loss(probe, batch, shape).backward())
-        self.step_flops = self.step_flops_cache[key]
         self.wrapped = self.devices.wrap(self.model)
-
-    def maybe_switch(self, eval_loss: float | None) -> None:
-        if self.loop["next_switch"] >= len(self.plan):
-            return
-        switch, target = self.plan[self.loop["next_switch"]]
-        due = (self.loop["flops"] >= switch.at_flops if switch.at_flops is not None
-               else eval_loss is not None and eval_loss <= switch.at_loss)
-        if not due:
-            return
-        old = self.loop["shape"]
-        self.task.change(self.model, self.optimizer, old, target, self.generator)
-        self.loop.update(shape=target, next_switch=self.loop["next_switch"] + 1)
-        self.log({"event": "switch", "step": self.loop["step"], "flops": self.loop["flops"],
-                  "from": old, "to": target, "eval_loss": eval_loss})
-        self.enter_shape()
+        self.wrapped_shape = self.controller.shape_name
 
     # --- training ---
-    def to_device(self, batch):
+    def to_device(self, batch: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, ...]:
         return tuple(tensor.to(self.devices.device) for tensor in batch)
 
-    def mean_loss(self, model: nn.Module, batch, shape: Shape) -> torch.Tensor:
+    def mean_loss(self, model: nn.Module, batch, axes: Axes) -> torch.Tensor:
         with self.devices.autocast():
-            total, count = self.task.loss_sum(model, batch, shape)
+            total, count = self.task.loss_sum(model, batch, axes)
         return total / count
 
-    def train_step(self) -> None:
-        loop, config, shape = self.loop, self.config, self.loop["shape"]
-        batch = self.to_device(self.task.train_batch(
-            shape, config["seed"], loop["samples"], self.devices.rank, self.devices.world))
-        warmup = min(1.0, (loop["step"] + 1) / max(1, config["warmup_steps"]))
-        scale = batch_lr_scale(shape["batch"], config["shape"]["batch"], config["batch_lr_rule"])
-        for group in self.optimizer.param_groups:
-            group["lr"] = config["lr"] * warmup * scale
-        self.optimizer.zero_grad(set_to_none=True)
-        loss = self.mean_loss(self.wrapped, batch, shape)
-        loss.backward()
-        nn.utils.clip_grad_norm_(self.model.parameters(), 1.0)
-        self.optimizer.step()
-        self.train_loss = self.train_loss + loss.detach()
-        loop["train_steps"] += 1
-        loop["step"] += 1
-        loop["samples"] += shape["batch"]
-        loop["flops"] += self.step_flops
+    def train_step(self, synchronize: bool) -> None:
+        """One step on this rank's slice of the global batch at the data position; with
+        ``synchronize`` the step's time includes all its device work (before an evaluation)."""
+        controller, devices = self.controller, self.devices
+        if self.wrapped_shape != controller.shape_name:
+            self.wrap()
+        axes = controller.axes
+        with controller.step(samples=axes["batch"]):  # its FLOPs and seconds; may switch after
+            batch = self.to_device(self.task.train_batch(
+                axes, self.config.seed, controller.samples, devices.rank, devices.world))
+            self.optimizer.zero_grad(set_to_none=True)
+            loss = self.mean_loss(self.wrapped, batch, axes)
+            loss.backward()
+            nn.utils.clip_grad_norm_(self.model.parameters(), 1.0)
+            self.optimizer.step()
+            self.scheduler.step()
+            self.train_loss = self.train_loss + loss.detach()
+            self.loop["train_steps"] += 1
+            if synchronize:
+                devices.synchronize()
 
     @torch.no_grad()
     def evaluate(self) -> float:
         total, count = 0.0, 0
-        shape = self.loop["shape"]
-        for batch in self.task.eval_batches(shape, self.devices.rank, self.devices.world):
+        axes = self.controller.axes
+        for batch in self.task.eval_batches(axes, self.devices.rank, self.devices.world):
             with self.devices.autocast():
-                loss_sum, terms = self.task.loss_sum(self.model, self.to_device(batch), shape)
+                loss_sum, terms = self.task.loss_sum(self.model, self.to_device(batch), axes)
             total += loss_sum.item()
             count += terms
         total, count = self.devices.sum(total, count)
         return total / count
 
-    def record(self) -> float:
-        loop = self.loop
+    def observe(self, final: bool = False) -> None:
+        """Evaluate, and give the evaluation to the controller (which may switch, unless the
+        run ends here: ``final``)."""
+        loop, controller = self.loop, self.controller
         loop["train_sum"] += float(self.train_loss)
         self.train_loss = 0.0
         train_sum, steps = self.devices.sum(loop["train_sum"], loop["train_steps"])
         eval_loss = self.evaluate()
-        self.log({"event": "eval", "step": loop["step"], "flops": loop["flops"],
-                  "samples": loop["samples"], "time": round(loop["time"], 6),
-                  "shape": loop["shape"], "lr": self.optimizer.param_groups[0]["lr"],
-                  "train_loss": train_sum / steps if steps else None, "eval_loss": eval_loss})
-        loop.update(train_sum=0.0, train_steps=0)
         if self.progress:
-            axes = ",".join(f"{k}={v}" for k, v in loop["shape"].items())
+            axes = ",".join(f"{k}={v}" for k, v in controller.axes.items())
             train = f"{train_sum / steps:.4f}" if steps else "-"
-            print(f"step {loop['step']:>6}  flops {loop['flops']:.3e}  train {train}  "
-                  f"eval {eval_loss:.4f}  {axes}", file=sys.stderr, flush=True)
-        return eval_loss
+            print(f"step {controller.steps:>6}  flops {controller.trained_flops:.3e}  train "
+                  f"{train}  eval {eval_loss:.4f}  {axes}", file=sys.stderr, flush=True)
+        controller.observe(eval_loss, train_sum / steps if steps else None, final=final)
+        loop.update(train_sum=0.0, train_steps=0)
+
+    def evaluation_due(self, flops: float, levels: list[float]) -> bool:
+        """Whether ``flops`` reaches the next evaluation level (passing every level it does)."""
+        due = False
+        while self.loop["next_eval"] < len(levels) and flops >= levels[self.loop["next_eval"]]:
+            self.loop["next_eval"] += 1
+            due = True
+        return due
 
     def execute(self) -> RunResult:
-        loop, budget = self.loop, self.config["budget_flops"]
-        count, first = self.config["evals"], self.config["first_eval"]
-        levels = [budget * first ** (1 - i / max(1, count - 1)) for i in range(count)]
-        self.train_loss = 0.0
-        if not self.records:
-            self.maybe_switch(self.record())
-        while True:
-            self.maybe_switch(None)
-            if loop["flops"] + self.step_flops > budget:
-                break
-            started = time.perf_counter()
-            self.train_step()
-            evaluate = False
-            while loop["next_eval"] < count and loop["flops"] >= levels[loop["next_eval"]]:
-                loop["next_eval"] += 1
-                evaluate = True
-            if evaluate:
-                self.devices.synchronize()
-            loop["time"] += time.perf_counter() - started
-            if evaluate:
-                self.maybe_switch(self.record())
-            if loop["step"] % self.checkpoint_every == 0:
+        controller, config = self.controller, self.config
+        budget, count = self.recorded["budget_flops"], config.evals
+        levels = [budget * config.first_eval ** (1 - i / max(1, count - 1)) for i in range(count)]
+        if controller.evaluations == 0:
+            self.observe()  # the initial model
+        while (after := controller.trained_flops + controller.next_step_flops()) <= budget:
+            due = self.evaluation_due(after, levels)  # the FLOPs after the next step
+            self.train_step(synchronize=due)
+            if due:
+                self.observe()
+            if controller.steps % config.checkpoint_every == 0:
                 self.save_checkpoint()
-        self.devices.synchronize()
-        if self.records[-1]["step"] != loop["step"] or self.records[-1].get("event") != "eval":
-            self.record()
+        last = controller.records[-1]
+        if last["event"] != "eval" or last["step"] != controller.steps:
+            self.observe(final=True)
         self.save_checkpoint()
         return self.finish()
 
     def finish(self) -> RunResult:
-        curve = [r for r in self.records if r["event"] == "eval"]
-        switches = [r for r in self.records if r["event"] == "switch"]
-        seconds = self.loop["time"]
+        records, controller = self.controller.records, self.controller
+        curve = [r for r in records if r["event"] == "eval"]
+        switches = [r for r in records if r["event"] == "switch"]
+        seconds = controller.seconds
         result = RunResult(curve, switches, curve[-1],
-                           self.loop["flops"] / seconds if seconds else 0.0,
+                           controller.trained_flops / seconds if seconds else 0.0,
                            self.resumed_from_step, self.run_dir, self.provenance)
         if self.writes:
-            summary = {"config": self.config, "final": result.final, "switches": switches,
+            summary = {"config": self.recorded, "final": result.final, "switches": switches,
                        "flops_per_second": result.flops_per_second,
                        "resumed_from_step": result.resumed_from_step,
                        "device": str(self.devices.device), "world_size": self.devices.world,
                        "torch": torch.__version__, "data": self.provenance}
             write_text_atomic(self.run_dir / RESULT, json.dumps(summary, indent=2) + "\n")
-        if self.devices.owns_group:
-            # Tear down together: destroying the group while a rank still writes can hang
-            # (pytorch/pytorch#75097).
-            dist.barrier()
-            dist.destroy_process_group()
+        # The DDP wrapper (its Reducer holds the process group) must be gone before the group.
+        self.wrapped = self.wrapped_shape = None
+        self.devices.close()
         return result
 
 
@@ -403,8 +365,8 @@ def format_result(result: RunResult) -> str:
     """The curve as an aligned table, then the switches and the FLOP/s reached."""
     from laws.tables import format_table
 
-    def axes(shape: dict) -> str:
-        return ",".join(f"{k}={v}" for k, v in shape.items())
+    def axes(values: Axes) -> str:
+        return ",".join(f"{k}={v}" for k, v in values.items())
 
     rows = [[r["step"], r["flops"], r["train_loss"], r["eval_loss"], axes(r["shape"])]
             for r in result.curve]

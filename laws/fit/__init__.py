@@ -1,5 +1,9 @@
 """Fitting scaling laws to measured curves: robust objective, multi-start L-BFGS-B, joint fits,
-bootstrap intervals and an extrapolation check.
+bootstrap samples and intervals (``laws.fit.uncertainty``) and an extrapolation check.
+
+A fitted law set records, per shape, what it was fitted on (``Shape.measured``) and, with a
+bootstrap, the refitted laws (``Shape.samples``; ``LawSet.samples()`` gives one law set per
+resample).
 
 >>> import numpy as np
 >>> compute = np.logspace(18, 20, 10)

@@ -1,5 +1,8 @@
 """Fit a whole set of curves to a law set: laws, fit metrics, bootstrap intervals.
 
+Every fitted shape records what it was fitted on (``Shape.measured``); with a bootstrap it also
+carries the refitted laws (``Shape.samples``, see ``laws.fit.uncertainty`` for the method).
+
 >>> from laws.io.curves import Curve, Curves
 >>> compute = np.logspace(18, 20, 8)
 >>> curve = Curve("s", {"width": 8}, compute, 2.0 + 5e5 * compute ** -0.3, tuple(range(8)))
@@ -17,10 +20,10 @@ import numpy as np
 from laws.errors import InputError
 from laws.fit.objective import HUBER_DELTA, huber
 from laws.fit.problem import FITTED_PARAMS, solve
-from laws.fit.uncertainty import Progress, bootstrap_laws, percentile_intervals
+from laws.fit.uncertainty import BLOCKS, Progress, bootstrap_laws, percentile_intervals
 from laws.forms import Law
 from laws.io.curves import Curve, Curves
-from laws.lawset import LawSet, Shape
+from laws.lawset import LawSet, Measured, Shape
 
 
 @dataclass(frozen=True)
@@ -31,6 +34,8 @@ class FitResult:
     log-loss), RMSE and mean absolute relative error of loss. ``shared`` holds the law-file
     values of parameters common to all shapes. ``intervals`` (with a bootstrap) maps each shape
     to parameter -> (low, high), including ``compute``: the compute to reach ``target_loss``.
+    The bootstrap's laws themselves are the shapes' ``samples`` in ``laws``; ``bootstrap``
+    says how they were drawn (method, resamples, seed, level; empty without a bootstrap).
     """
 
     laws: LawSet
@@ -42,6 +47,7 @@ class FitResult:
     intervals: dict[str, dict[str, tuple[float, float]]] = field(default_factory=dict)
     target_loss: dict[str, float] = field(default_factory=dict)
     dropped: int = 0
+    bootstrap: dict[str, object] = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         """JSON-ready summary (infinite bounds become None)."""
@@ -49,6 +55,7 @@ class FitResult:
             "form": self.form, "share": list(self.share), "objective": self.objective,
             "dropped_points": self.dropped, "shared": self.shared, "metrics": self.metrics,
             "target_loss": self.target_loss,
+            **({"bootstrap": self.bootstrap} if self.bootstrap else {}),
             "intervals": {shape: {k: [_finite_or_none(v) for v in pair]
                                   for k, pair in params.items()}
                           for shape, params in self.intervals.items()},
@@ -71,20 +78,35 @@ def fit_curves(curves: Curves, form: str = "power", share: tuple[str, ...] = (),
     solved = solve(kept, form, tuple(share), curves.source, delta)
     laws = solved.laws
     pairs = list(zip(kept, laws, strict=True))
-    law_set = LawSet(name, tuple(Shape(curve.name, curve.axes, law,
-                                       _throughput(curve, time_column)) for curve, law in pairs))
     metrics = {curve.name: loss_errors(law, curve, delta) for curve, law in pairs}
     metrics["all"] = pooled_errors(list(metrics.values()))
     targets = {curve.name: float(np.min(curve.loss)) if target_loss is None else target_loss
                for curve in kept}
     intervals: dict[str, dict[str, tuple[float, float]]] = {}
+    samples: list[list[Law]] = []
+    drawn: dict[str, object] = {}
     if bootstrap > 0:
-        samples = bootstrap_laws(solved, bootstrap, np.random.default_rng(seed), progress)
+        samples = bootstrap_laws(solved, bootstrap, np.random.default_rng(seed), progress,
+                                 BLOCKS)
+        drawn = {"method": BLOCKS, "resamples": bootstrap, "seed": seed, "level": level}
         per_curve = percentile_intervals(samples, FITTED_PARAMS[form], list(targets.values()),
                                          level)
         intervals = dict(zip(targets, per_curve, strict=True))
+    law_set = LawSet(name, tuple(
+        Shape(curve.name, curve.axes, law, _throughput(curve, time_column),
+              samples=tuple(sample[i] for sample in samples), measured=measured(curve))
+        for i, (curve, law) in enumerate(pairs)))
     return FitResult(law_set, form, tuple(share), float(sum(solved.values)), metrics,
-                     solved.shared, intervals, targets, dropped)
+                     solved.shared, intervals, targets, dropped, drawn)
+
+
+def measured(curve: Curve) -> Measured:
+    """What a fit of ``curve`` measured: the loss of its point of lowest compute (the first
+    of equal ones, in file order), its compute range and points, its grouped axes' ranges."""
+    first = int(np.argmin(curve.compute))
+    return Measured(float(curve.loss[first]),
+                    (float(np.min(curve.compute)), float(np.max(curve.compute))), len(curve),
+                    dict(curve.grouped))
 
 
 def drop_highest_losses(curves: list[Curve], count: int) -> tuple[list[Curve], int]:

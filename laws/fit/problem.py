@@ -196,15 +196,7 @@ def _solve_shared(curves: list[Curve], form: str, per_shape: Solved, share: tupl
 
 
 def _solve_chinchilla(curves: list[Curve], source: str, delta: float) -> Solved:
-    sizes = []
-    for curve in curves:
-        if curve.n_params is None:
-            raise InputError("the chinchilla form needs the model size N of every point: "
-                             "give the params column")
-        if not np.allclose(curve.n_params, curve.n_params[0], rtol=1e-9):
-            raise InputError(f"{source}: shape {curve.name!r}: the params column varies "
-                             "within the shape")
-        sizes.append(float(curve.n_params[0]))
+    sizes = [_model_size(curve, source) for curve in curves]
     total = sum(len(curve) for curve in curves)
     if total < 5:
         raise InputError(f"{source}: {total} point(s); the chinchilla form needs at least 5")
@@ -217,7 +209,21 @@ def _solve_chinchilla(curves: list[Curve], source: str, delta: float) -> Solved:
                           delta=delta)
     theta, value = minimize_multistart(objective, grid_starts(EPOCH_GRID), polish=8)
     # Points are resampled across all shapes, as in Epoch AI's bootstrap (a shape may be a
-    # single point).
+    # single point); every point keeps its own N, also in a shape of grouped sizes.
     return Solved([objective], [theta], [value], [np.zeros(total, dtype=int)],
                   lambda ts: [model.law(ts[0], n) for n in sizes],
                   lambda ts: model.law_params(ts[0]))
+
+
+def _model_size(curve: Curve, source: str) -> float:
+    """The N of a shape's chinchilla law: its points' N, or, for a shape of grouped model
+    sizes, their geometric mean (the points themselves keep their own N in the fit)."""
+    if curve.n_params is None:
+        raise InputError("the chinchilla form needs the model size N of every point: "
+                         "give the params column")
+    if np.allclose(curve.n_params, curve.n_params[0], rtol=1e-9):
+        return float(curve.n_params[0])
+    if not curve.grouped:
+        raise InputError(f"{source}: shape {curve.name!r}: the params column varies within "
+                         "the shape (group the shape column to fit sizes that vary)")
+    return float(np.exp(np.mean(np.log(curve.n_params))))

@@ -44,6 +44,11 @@ def format_fit(result: FitResult, holdout: HoldoutReport | None = None) -> str:
         lines.append("shared: " + "  ".join(
             f"{k}={_with_interval(v, first.get(k))}" for k, v in result.shared.items()))
     overall = result.metrics["all"]
+    lines.append(f"measured start loss: {format_number(result.laws.measured_start_loss())} "
+                 "(the highest loss at a shape's lowest fitted compute)")
+    if result.bootstrap:
+        lines.append(f"bootstrap: {result.bootstrap['resamples']} joint resamples "
+                     f"({result.bootstrap['method']}), kept as the shapes' samples")
     lines.append(f"all points: {overall['points']}  objective={format_number(overall['objective'])}"
                  f"  rmse={format_number(overall['rmse'])}  mare={format_number(overall['mare'])}")
     if holdout is not None:

@@ -3,8 +3,9 @@
 A column mapping says which columns name the shape (several for multi-axis shapes such as
 width x depth), which hold the loss, and either the compute or the tokens D and parameters N
 from which compute is derived as C = 6 N D. A column may be a product of columns,
-``step*seconds_per_step``. Rows can be filtered with ``COL=VALUE``. Every problem is an
-``InputError`` naming the file, the line and the column.
+``step*seconds_per_step``. Rows can be filtered with ``COL=VALUE``. A numeric shape column
+with many nearly equal values (model sizes read off a figure) can be grouped into log-spaced
+bins (``LogBins``). Every problem is an ``InputError`` naming the file, the line and the column.
 
 >>> import tempfile, os
 >>> path = os.path.join(tempfile.mkdtemp(), "runs.csv")
@@ -23,6 +24,7 @@ import math
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -32,12 +34,59 @@ TOKENS_TO_FLOP = 6.0  # C = 6 N D: forward and backward pass of a dense transfor
 
 
 @dataclass(frozen=True)
+class LogBins:
+    """Group the values of a numeric shape column into ``per_decade`` bins per factor of ten.
+
+    Bin k holds the values v with 10^(k / per_decade) <= v < 10^((k + 1) / per_decade): every
+    bin spans the same ratio (a factor 1.78 at 4 per decade), and the edges sit at fixed powers
+    of ten, not at places that depend on the data, so two files bin alike. (Rounding to K
+    significant digits instead would make bins of uneven ratio: 1 to 2 is a factor 2, 9 to 10 a
+    factor 1.1.) A shape's value on a grouped axis is the geometric mean of its points' values,
+    to 3 significant digits; the range its points covered is kept (``Curve.grouped``).
+
+    >>> LogBins.parse("Model Size=4"), LogBins.parse("width").per_decade
+    (LogBins(column='Model Size', per_decade=4), 4)
+    >>> LogBins("N", 4).index(np.array([1e9, 1.7e9, 1.8e9])).tolist()
+    [36, 36, 37]
+    """
+
+    column: str
+    per_decade: int = 4
+
+    def __post_init__(self) -> None:
+        if isinstance(self.per_decade, bool) or not isinstance(self.per_decade, int) \
+                or self.per_decade < 1:
+            raise InputError(f"grouping {self.column!r}: bins per decade must be a whole number "
+                             f">= 1, got {self.per_decade!r}")
+
+    @classmethod
+    def parse(cls, text: str) -> LogBins:
+        """``COL`` (4 bins per decade) or ``COL=K`` (K bins per decade)."""
+        column, sep, count = text.rpartition("=") if "=" in text else (text, "", "")
+        if not column:
+            raise InputError(f"grouping {text!r}: expected COL or COL=BINS_PER_DECADE")
+        if not sep:
+            return cls(column)
+        try:
+            per_decade = int(count)
+        except ValueError:
+            raise InputError(f"grouping {text!r}: bins per decade must be a whole number, got "
+                             f"{count!r}") from None
+        return cls(column, per_decade)
+
+    def index(self, values: np.ndarray) -> np.ndarray:
+        """The bin of each (positive) value; a value within rounding of an edge goes up."""
+        return np.floor(np.log10(values) * self.per_decade + 1e-9).astype(int)
+
+
+@dataclass(frozen=True)
 class ColumnMap:
     """Which columns hold what. Give ``compute``, or ``tokens`` with ``params``.
 
     ``params`` alone with ``compute`` gives the model size N that the ``chinchilla`` form
     needs; ``extra`` names further numeric columns to keep (a hold-out column, a time column).
     ``shape_name`` formats the shape's name from its columns, e.g. ``"w{width}-d{depth}"``.
+    ``bins`` groups shape columns into log-spaced bins (each must be one of ``shape``).
     """
 
     shape: tuple[str, ...]
@@ -48,13 +97,28 @@ class ColumnMap:
     filters: tuple[tuple[str, str], ...] = ()
     extra: tuple[str, ...] = ()
     shape_name: str | None = None
+    bins: tuple[LogBins, ...] = ()
 
     def __post_init__(self) -> None:
+        for grouping in self.bins:
+            if grouping.column not in self.shape:
+                raise InputError(f"cannot group {grouping.column!r}: it is not a shape column "
+                                 f"(shape columns: {', '.join(self.shape) or 'none'})")
         if (self.compute is None) == (self.tokens is None):
             raise InputError("give the compute column, or the tokens column with the params "
                              "column (C = 6 N D), exactly one of them")
         if self.tokens is not None and self.params is None:
             raise InputError("the tokens column needs the params column to derive C = 6 N D")
+
+    def options(self) -> dict[str, Any]:
+        """The columns given, as a law file's provenance records them (the command line's
+        names; hold-out and time columns belong to the fit's options)."""
+        given = {"shape_col": list(self.shape), "shape_name": self.shape_name,
+                 "group": [f"{b.column}={b.per_decade}" for b in self.bins],
+                 "compute_col": self.compute, "tokens_col": self.tokens,
+                 "params_col": self.params, "loss_col": self.loss,
+                 "filter": [f"{key}={value}" for key, value in self.filters]}
+        return {key: value for key, value in given.items() if value not in (None, [])}
 
     def named(self) -> list[str]:
         """Every column the mapping reads (the factors of product columns one by one)."""
@@ -65,7 +129,10 @@ class ColumnMap:
 
 @dataclass(frozen=True)
 class Curve:
-    """The points of one shape, sorted by compute; ``lines`` are the source line numbers."""
+    """The points of one shape, sorted by compute; ``lines`` are the source line numbers.
+
+    ``grouped`` maps each axis grouped into bins to the (lowest, highest) value its points had.
+    """
 
     name: str
     axes: dict
@@ -74,6 +141,7 @@ class Curve:
     lines: tuple[int, ...]
     n_params: np.ndarray | None = None
     extra: dict[str, np.ndarray] = field(default_factory=dict)
+    grouped: dict[str, tuple[float, float]] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return int(self.compute.size)
@@ -83,7 +151,7 @@ class Curve:
         return Curve(self.name, self.axes, self.compute[mask], self.loss[mask],
                      tuple(np.asarray(self.lines)[mask].tolist()),
                      None if self.n_params is None else self.n_params[mask],
-                     {k: v[mask] for k, v in self.extra.items()})
+                     {k: v[mask] for k, v in self.extra.items()}, self.grouped)
 
 
 @dataclass(frozen=True)
@@ -114,15 +182,38 @@ def load_curves(path: str | os.PathLike, columns: ColumnMap, fmt: str | None = N
         raise InputError(f"{path}: empty file (no data rows)")
     for col in columns.named():
         _require_column(records, col, path)
+    bins = {grouping.column: grouping for grouping in columns.bins}
     points: dict[tuple, list] = {}
     for line, record in records:
         if all(_matches(record.get(col), value) for col, value in columns.filters):
-            key = tuple(_axis_value(_cell(record, col, path, line)) for col in columns.shape)
+            key = tuple(_bin_key(record, bins[col], path, line) if col in bins
+                        else _axis_value(_cell(record, col, path, line))
+                        for col in columns.shape)
             points.setdefault(key, []).append((line, record))
     if not points:
         filters = ", ".join(f"{c}={v}" for c, v in columns.filters)
         raise InputError(f"{path}: no rows match the filters {filters}")
     return Curves(path, tuple(_curve(key, rows, columns, path) for key, rows in points.items()))
+
+
+def _bin_key(record: dict, grouping: LogBins, path: str, line: int) -> tuple[str, int]:
+    value = _positive(record, grouping.column, "a grouped shape value", path, line)
+    return ("bin", int(grouping.index(np.array(value))))
+
+
+def _grouped_axes(key: tuple, rows: list[tuple[int, dict]], columns: ColumnMap,
+                  path: str) -> tuple[tuple, dict[str, tuple[float, float]]]:
+    """The key with each bin replaced by its points' geometric mean (3 significant digits),
+    and the range of values each grouped axis covered."""
+    binned = {grouping.column for grouping in columns.bins}
+    grouped, values = {}, list(key)
+    for position, col in enumerate(columns.shape):
+        if col in binned:
+            raw = np.array([_positive(r, col, "a grouped shape value", path, line)
+                            for line, r in rows])
+            values[position] = _axis_value(float(f"{np.exp(np.mean(np.log(raw))):.3g}"))
+            grouped[col] = (float(raw.min()), float(raw.max()))
+    return tuple(values), grouped
 
 
 def _format_from_suffix(path: str) -> str:
@@ -167,6 +258,10 @@ def _require_column(records: list[tuple[int, dict]], col: str, path: str) -> Non
 def _cell(record: dict, col: str, path: str, line: int) -> object:
     if col not in record or record[col] is None:
         raise InputError(f"{path}: line {line}: missing column {col!r}")
+    if isinstance(record[col], (dict, list)):
+        raise InputError(f"{path}: line {line}: column {col!r} holds a JSON "
+                         f"{type(record[col]).__name__}, not a value (validate's curve.jsonl "
+                         "names its shapes in 'shape_name')")
     return record[col]
 
 
@@ -207,6 +302,7 @@ def _axis_value(raw: object) -> object:
 
 
 def _curve(key: tuple, rows: list[tuple[int, dict]], columns: ColumnMap, path: str) -> Curve:
+    key, grouped = _grouped_axes(key, rows, columns, path)
     axes = dict(zip(columns.shape, key, strict=True))
     if columns.shape_name:
         try:
@@ -235,7 +331,7 @@ def _curve(key: tuple, rows: list[tuple[int, dict]], columns: ColumnMap, path: s
     order = np.argsort(compute, kind="stable")
     return Curve(name, axes, compute[order], loss[order], tuple(np.array(lines)[order].tolist()),
                  None if n_params is None else n_params[order],
-                 {k: v[order] for k, v in extra.items()})
+                 {k: v[order] for k, v in extra.items()}, grouped)
 
 
 def _positive(record: dict, spec: str, what: str, path: str, line: int) -> float:

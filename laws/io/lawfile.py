@@ -1,10 +1,25 @@
 """Law files (JSON, see DESIGN.md "File formats"): read with validation, write atomically.
 
+A fitted shape may carry ``measured`` (what it was fitted on) and ``samples`` (bootstrap refits
+of its parameters, each an object like ``params``; sample k of every shape is one joint
+resample). Files without them stay valid. Containers of plain values are written on one line
+each, so that a thousand samples take a thousand lines.
+
 >>> from laws.forms import PowerLaw
->>> from laws.lawset import LawSet, Shape
->>> laws = LawSet("toy", (Shape("s", {"width": 8}, PowerLaw(a=2.0, b=0.3, c=1.0)),))
+>>> from laws.lawset import LawSet, Measured, Shape
+>>> laws = LawSet("toy", (Shape("s", {"width": 8}, PowerLaw(a=2.0, b=0.3, c=1.0),
+...                             samples=(PowerLaw(a=2.1, b=0.3, c=1.0),),
+...                             measured=Measured(2.9, (1e15, 1e17), 6)),))
 >>> law_set_from_dict(law_set_to_dict(laws), "toy.json") == laws
 True
+>>> print(_dumps({"params": {"a": 1, "b": 2}, "samples": [{"a": 1}, {"a": 2}]}))
+{
+  "params": {"a": 1, "b": 2},
+  "samples": [
+    {"a": 1},
+    {"a": 2}
+  ]
+}
 """
 
 from __future__ import annotations
@@ -14,12 +29,12 @@ import os
 from typing import Any
 
 from laws.errors import InputError
-from laws.forms import make_law
+from laws.forms import Law, make_law
 from laws.io.atomic import write_text_atomic
 from laws.io.jsonfile import read_json_object
-from laws.lawset import LawSet, Shape, Transitions
+from laws.lawset import LawSet, Measured, Shape, Transitions
 
-_SHAPE_KEYS = {"name", "axes", "form", "params", "throughput"}
+_SHAPE_KEYS = {"name", "axes", "form", "params", "throughput", "samples", "measured"}
 _TRANSITION_KEYS = {"flops", "seconds", "loss_penalty", "allowed"}
 _TOP_KEYS = {"name", "compute_unit", "shapes", "transitions", "provenance"}
 
@@ -31,7 +46,19 @@ def read_law_file(path: str | os.PathLike) -> LawSet:
 
 def write_law_file(laws: LawSet, path: str | os.PathLike) -> None:
     """Write ``laws`` as a law file, atomically."""
-    write_text_atomic(path, json.dumps(law_set_to_dict(laws), indent=2) + "\n")
+    write_text_atomic(path, _dumps(law_set_to_dict(laws)) + "\n")
+
+
+def _dumps(value: Any, indent: str = "") -> str:
+    """JSON indented by two spaces, with every list or object that holds no list or object on
+    one line."""
+    inner = indent + "  "
+    if isinstance(value, dict) and any(isinstance(v, (dict, list)) for v in value.values()):
+        items = [f"{inner}{json.dumps(k)}: {_dumps(v, inner)}" for k, v in value.items()]
+        return "{\n" + ",\n".join(items) + f"\n{indent}}}"
+    if isinstance(value, list) and any(isinstance(v, (dict, list)) for v in value):
+        return "[\n" + ",\n".join(inner + _dumps(v, inner) for v in value) + f"\n{indent}]"
+    return json.dumps(value)
 
 
 def law_set_to_dict(laws: LawSet) -> dict[str, Any]:
@@ -46,6 +73,10 @@ def law_set_to_dict(laws: LawSet) -> dict[str, Any]:
         }
         if shape.throughput is not None:
             entry["throughput"] = shape.throughput
+        if shape.measured is not None:
+            entry["measured"] = _measured_to_dict(shape.measured)
+        if shape.samples:
+            entry["samples"] = [law.params() for law in shape.samples]
         shapes.append({**entry, **shape.extra})
     t = laws.transitions
     allowed = t.allowed if isinstance(t.allowed, str) else [list(pair) for pair in t.allowed]
@@ -64,14 +95,17 @@ def law_set_from_dict(data: Any, where: str) -> LawSet:
         raise InputError(f"{where}: shapes: needs at least one shape")
     shapes = tuple(_shape(entry, f"{where}: shapes[{i}]") for i, entry in enumerate(shapes_data))
     transitions = _transitions(data.get("transitions", {}), f"{where}: transitions")
-    return LawSet(
-        name=str(data.get("name", os.path.splitext(os.path.basename(where))[0])),
-        shapes=shapes,
-        compute_unit=str(data.get("compute_unit", "FLOP")),
-        transitions=transitions,
-        provenance=dict(data.get("provenance", {})),
-        extra={k: v for k, v in data.items() if k not in _TOP_KEYS},
-    )
+    try:
+        return LawSet(
+            name=str(data.get("name", os.path.splitext(os.path.basename(where))[0])),
+            shapes=shapes,
+            compute_unit=str(data.get("compute_unit", "FLOP")),
+            transitions=transitions,
+            provenance=dict(data.get("provenance", {})),
+            extra={k: v for k, v in data.items() if k not in _TOP_KEYS},
+        )
+    except InputError as err:
+        raise InputError(f"{where}: {err}") from None
 
 
 def _field(data: dict, key: str, kind: type, where: str) -> Any:
@@ -97,11 +131,15 @@ def _shape(entry: Any, where: str) -> Shape:
     name = _field(entry, "name", str, where)
     where = f"{where} ({name})"
     form = _field(entry, "form", str, where)
-    params = _field(entry, "params", dict, where)
-    try:
-        law = make_law(form, params)
-    except ValueError as err:
-        raise InputError(f"{where}.params: {err}") from None
+    law = _law(form, _field(entry, "params", dict, where), f"{where}.params")
+    samples = entry.get("samples", [])
+    if not isinstance(samples, list):
+        raise InputError(f"{where}.samples: expected a list of parameter objects like params")
+    sample_laws = tuple(_law(form, sample, f"{where}.samples[{k}]")
+                        for k, sample in enumerate(samples))
+    measured = entry.get("measured")
+    if measured is not None:
+        measured = _measured(measured, f"{where}.measured")
     throughput = entry.get("throughput")
     if throughput is not None:
         throughput = _number(throughput, f"{where}.throughput", minimum=0.0)
@@ -111,7 +149,53 @@ def _shape(entry: Any, where: str) -> Shape:
     if not isinstance(axes, dict):
         raise InputError(f"{where}.axes: expected an object such as {{\"patch\": 16}}")
     return Shape(name, axes, law, throughput,
-                 extra={k: v for k, v in entry.items() if k not in _SHAPE_KEYS})
+                 extra={k: v for k, v in entry.items() if k not in _SHAPE_KEYS},
+                 samples=sample_laws, measured=measured)
+
+
+def _law(form: str, params: Any, where: str) -> Law:
+    if not isinstance(params, dict):
+        raise InputError(f"{where}: expected an object of parameters")
+    try:
+        return make_law(form, params)
+    except ValueError as err:
+        raise InputError(f"{where}: {err}") from None
+
+
+def _measured_to_dict(measured: Measured) -> dict[str, Any]:
+    data: dict[str, Any] = {"first_loss": measured.first_loss,
+                            "compute_range": list(measured.compute_range),
+                            "points": measured.points}
+    if measured.axes_range:
+        data["axes_range"] = {axis: list(pair) for axis, pair in measured.axes_range.items()}
+    return data
+
+
+def _measured(data: Any, where: str) -> Measured:
+    if not isinstance(data, dict):
+        raise InputError(f"{where}: expected an object with first_loss, compute_range, points")
+    first_loss = _number(_field(data, "first_loss", object, where), f"{where}.first_loss")
+    if not first_loss > 0:
+        raise InputError(f"{where}.first_loss: must be positive, got {first_loss!r}")
+    points = _field(data, "points", object, where)
+    if isinstance(points, bool) or not isinstance(points, int) or points < 1:
+        raise InputError(f"{where}.points: expected a whole number >= 1, got {points!r}")
+    axes_range = data.get("axes_range", {})
+    if not isinstance(axes_range, dict):
+        raise InputError(f"{where}.axes_range: expected an object of [low, high] pairs")
+    return Measured(first_loss, _range(_field(data, "compute_range", object, where),
+                                       f"{where}.compute_range"), points,
+                    {axis: _range(pair, f"{where}.axes_range.{axis}")
+                     for axis, pair in axes_range.items()})
+
+
+def _range(pair: Any, where: str) -> tuple[float, float]:
+    if not isinstance(pair, list) or len(pair) != 2:
+        raise InputError(f"{where}: expected [low, high]")
+    low, high = (_number(v, where, minimum=0.0) for v in pair)
+    if not low <= high:
+        raise InputError(f"{where}: low {low!r} is above high {high!r}")
+    return low, high
 
 
 def _transitions(data: Any, where: str) -> Transitions:

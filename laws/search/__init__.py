@@ -1,16 +1,20 @@
 """Search the shape graph: the optimal traversal, the greedy rule, static shapes, the bound C*.
 
-``plan`` is the entry point (the plan object of DESIGN.md); ``loss_grid`` and
-``inverse_gradients`` are the building blocks a report needs to draw the laws' |dC/dE|.
+A ``PlanRequest`` says what is asked; ``plan`` answers it with the plan object of DESIGN.md.
+By topic: ``grid`` (loss levels and the laws on them), ``switches`` (which switches exist),
+``problem`` (the graph as arrays), ``solvers`` (shortest paths), ``rules`` (greedy and C*),
+``export`` (networkx and GraphML).
 """
 
-from laws.graph import build_problem, inverse_gradients, loss_grid
-from laws.search.plan import describe_route, law_set_digest, plan, plan_for_problem
+from laws.search.grid import inverse_gradients, loss_grid
+from laws.search.plan import describe_route, plan, plan_for_problem
+from laws.search.problem import Problem, build_problem
+from laws.search.request import PlanRequest
 from laws.search.rules import greedy_route, lower_bound
 from laws.search.solvers import Route, solve, solve_layers, solve_networkx, solve_sparse
 
 __all__ = [
-    "Route", "build_problem", "describe_route", "greedy_route", "inverse_gradients",
-    "law_set_digest", "loss_grid", "lower_bound", "plan", "plan_for_problem", "solve",
+    "PlanRequest", "Problem", "Route", "build_problem", "describe_route", "greedy_route",
+    "inverse_gradients", "loss_grid", "lower_bound", "plan", "plan_for_problem", "solve",
     "solve_layers", "solve_networkx", "solve_sparse",
 ]

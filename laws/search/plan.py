@@ -1,65 +1,58 @@
 """The plan: the optimal schedule of shapes to a target loss, with what it is measured against.
 
 >>> from laws.presets import load_preset
->>> result = plan(load_preset("demo"), 2.2, levels=500)
->>> [segment["shape"] for segment in result["optimal"]["schedule"]]
-['p32', 'p16', 'p8']
+>>> from laws.search.request import PlanRequest, describe_request
+>>> laws = load_preset("demo")
+>>> result = plan(laws, PlanRequest.for_laws(laws, 2.2, levels=500))
 >>> result["optimal"]["cost"] <= result["static_best"]["cost"]
 True
+>>> result["request"]["target"], result["request"]["levels"]
+(2.2, 500)
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
-from collections.abc import Sequence
+import os
 from typing import Any
 
 import numpy as np
 
-from laws.graph import Problem, build_problem
-from laws.io.lawfile import law_set_to_dict
-from laws.lawset import LawSet, Transitions
+from laws.io.atomic import write_text_atomic
+from laws.io.jsonfile import read_json_object
+from laws.io.source import law_set_digest
+from laws.lawset import LawSet
+from laws.search.problem import Problem, build_problem
+from laws.search.request import PlanRequest, describe_request
 from laws.search.rules import greedy_route, lower_bound
 from laws.search.solvers import Route, solve
+from laws.search.uncertainty import plan_uncertainty
 from laws.version import shapeshift_version
 
 
-def plan(laws: LawSet, target_loss: float, *, start_loss: float | None = None,
-         levels: int = 2000, transitions: Transitions | None = None,
-         only_grow: Sequence[str] = (), only_shrink: Sequence[str] = (),
-         max_switches: int | None = None, objective: str = "flops",
-         price_per_hour: float | None = None) -> dict[str, Any]:
-    """The JSON-ready plan object of DESIGN.md ("File formats") for ``laws`` and ``target_loss``.
-
-    ``transitions`` replaces the law set's own (cost in FLOPs and seconds, loss penalty, and
-    ``allowed``: "all", "one-axis" or (from, to) pairs); ``only_grow``/``only_shrink`` name axes
-    that may never decrease/increase; ``max_switches`` limits the switches (exactly);
-    ``objective`` is "flops", "seconds" (needs every shape's throughput) or "money" (seconds
-    times ``price_per_hour`` / 3600). Raises ``InputError`` on a bad option or unreachable target.
+def plan(laws: LawSet, request: PlanRequest) -> dict[str, Any]:
+    """The JSON-ready plan object of DESIGN.md ("File formats") that ``request`` asks of
+    ``laws``. Raises ``InputError`` on an unreachable target or options the laws cannot meet
+    (a throughput missing for ``--objective seconds``, an unknown shape in ``allowed``).
     """
-    problem = build_problem(laws, target_loss, start_loss=start_loss, levels=levels,
-                            transitions=transitions, only_grow=only_grow,
-                            only_shrink=only_shrink, max_switches=max_switches,
-                            objective=objective, price_per_hour=price_per_hour)
-    return plan_for_problem(laws, problem)
+    return plan_for_problem(laws, build_problem(laws, request))
 
 
 def plan_for_problem(laws: LawSet, problem: Problem) -> dict[str, Any]:
-    """The plan object for a problem built by ``laws.graph.build_problem`` from ``laws``."""
+    """The plan object for a problem built by ``build_problem`` from ``laws``."""
     optimal = solve(problem)
     static_cost = problem.scale * problem.compute[:, -1]
     best = int(np.argmin(static_cost))
     static = {name: _finite(c)
               for name, c in zip(problem.names, problem.compute[:, -1], strict=True)}
-    return {
+    result = {
         "target_loss": float(problem.grid[-1]),
         "start_loss": float(problem.grid[0]),
-        "objective": problem.options["objective"],
+        "objective": problem.request.objective,
         "compute_unit": laws.compute_unit,
         "levels": int(problem.grid.size),
         "laws": {"name": laws.name, "shapes": list(problem.names), "digest": law_set_digest(laws)},
-        "options": problem.options,
+        "request": problem.request.to_dict(),
         "solver": "sparse-dijkstra" if problem.penalised else "layered-dp",
         "optimal": describe_route(problem, optimal),
         "greedy": describe_route(problem, greedy_route(problem)),
@@ -70,6 +63,9 @@ def plan_for_problem(laws: LawSet, problem: Problem) -> dict[str, Any]:
         "lower_bound": lower_bound(laws, problem.scale, problem.grid),
         "produced_by": {"tool": "shapeshift search", "version": shapeshift_version()},
     }
+    if laws.shapes[0].samples or problem.request.robust is not None:
+        result["uncertainty"] = plan_uncertainty(laws, problem, result, problem.request.robust)
+    return result
 
 
 def describe_route(problem: Problem, route: Route) -> dict[str, Any]:
@@ -102,12 +98,6 @@ def describe_route(problem: Problem, route: Route) -> dict[str, Any]:
             "schedule": schedule}
 
 
-def law_set_digest(laws: LawSet) -> str:
-    """SHA-256 of the law set's canonical JSON: a plan names the exact laws it was made for."""
-    canonical = json.dumps(law_set_to_dict(laws), sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(canonical.encode()).hexdigest()
-
-
 def _finite(value: float) -> float | None:
     return float(value) if np.isfinite(value) else None
 
@@ -130,6 +120,7 @@ def format_plan(result: dict[str, Any]) -> str:
         f"{result['laws']['name']}: from loss {format_number(result['start_loss'])} to "
         f"{format_number(result['target_loss'])}, {result['levels']} levels, objective "
         f"{result['objective']}, {optimal['switches']} switch(es)",
+        f"search options: {describe_request(result['request'])}",
         "",
         format_table(["shape", "loss from", "loss to", "compute (FLOPs)", "share"], rows),
         "",
@@ -139,4 +130,43 @@ def format_plan(result: dict[str, Any]) -> str:
         f"greedy rule {'stuck' if greedy is None else format_number(greedy) + ' ' + unit}; "
         f"lower bound C* {format_number(result['lower_bound'])} {unit}",
     ]
+    if "uncertainty" in result:
+        lines += ["", *format_uncertainty(result["uncertainty"])]
     return "\n".join(lines)
+
+
+def format_uncertainty(report: dict[str, Any]) -> list[str]:
+    """The ``uncertainty`` entry of a plan for people: the interval, the odds, the schedules."""
+    from laws.tables import format_percent
+
+    def interval(stats: dict[str, float | None]) -> str:
+        p5, p50, p95 = (format_percent(stats[k], "n/a") for k in ("p5", "p50", "p95"))
+        return f"{p50} [{p5}, {p95}]"
+
+    schedules = ", ".join(f"{order} {format_percent(share)}"
+                          for order, share in list(report["schedules"].items())[:3])
+    lines = [
+        f"fit uncertainty ({report['samples']} bootstrap samples, {report['level']}% "
+        f"intervals): optimal saving {interval(report['saving'])}; this plan saves "
+        f"{interval(report['plan_saving'])} over its static shape",
+        f"this plan beats every sample's best static shape in "
+        f"{format_percent(report['p_beats_static'])} of samples; optimal orders: {schedules}",
+    ]
+    robust = report.get("robust")
+    if robust:
+        order = " > ".join(step["shape"] for step in robust["schedule"])
+        lines.append(f"robust choice (best saving at the {robust['quantile']:g}th percentile): "
+                     f"{order}, saves {format_percent(robust['saving_at_quantile'])} there; "
+                     f"costs {format_percent(robust['point_cost_over_optimal'])} more than the "
+                     "optimum at the point estimate")
+    return lines
+
+
+def write_plan(result: dict[str, Any], path: str | os.PathLike) -> None:
+    """Write a plan object as JSON (atomically), for ``simulate --plan`` and ``compare --plan``."""
+    write_text_atomic(path, json.dumps(result, indent=2, allow_nan=False) + "\n")
+
+
+def read_plan(path: str | os.PathLike) -> dict[str, Any]:
+    """A plan object written by ``write_plan``."""
+    return read_json_object(path, "plan")

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from laws.graph import Problem, compute_grid, inverse_gradients
 from laws.lawset import LawSet
+from laws.search.grid import compute_grid, inverse_gradients
+from laws.search.problem import Problem
 from laws.search.solvers import Route
 
 

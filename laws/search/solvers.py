@@ -1,13 +1,13 @@
 """Shortest paths through the shape graph: a layered dynamic programme, csgraph, networkx.
 
-All three solve the same graph (``laws.graph.Problem``) and return a ``Route``. Without a loss
-penalty the graph is a DAG in loss order and ``solve_layers`` sweeps blocks of levels with
-cumulative minima (vectorised over levels). A loss penalty makes switches land on earlier
-(higher-loss) levels, so ``solve_sparse`` runs Dijkstra from scipy.sparse.csgraph on edge arrays
-built directly. ``solve_networkx`` is the reference. ``solve`` picks the fast one.
+All three solve the same graph (``laws.search.problem.Problem``) and return a ``Route``.
+Without a loss penalty the graph is a DAG in loss order and ``solve_layers`` sweeps blocks of
+levels with cumulative minima (vectorised over levels). A loss penalty makes switches land on
+earlier (higher-loss) levels, so ``solve_sparse`` runs Dijkstra from scipy.sparse.csgraph on
+edge arrays built directly. ``solve_networkx`` is the reference. ``solve`` picks the fast one.
 
 >>> import numpy as np
->>> from laws.graph import Problem
+>>> from laws.search.problem import Problem
 >>> compute = np.array([[1.0, 2.0, 9.0], [3.0, 4.5, 5.0]])  # shape 0 cheap early, 1 late
 >>> inf = np.inf
 >>> problem = Problem(("a", "b"), np.array([3.0, 2.0, 1.0]), compute, np.ones(2),
@@ -25,7 +25,8 @@ from itertools import pairwise
 
 import numpy as np
 
-from laws.graph import Problem, switch_levels, to_networkx
+from laws.search.export import to_networkx
+from laws.search.problem import Problem, switch_levels
 
 Node = tuple[int, int, int]  # (shape, level, switches made)
 
@@ -178,7 +179,9 @@ def _arrivals(switch_cost: np.ndarray) -> Callable[[np.ndarray], tuple[np.ndarra
             rest = sources.copy()
             rest[best, columns] = np.inf
             origin = np.where(best == ids, rest.argmin(axis=0), best)
-            return sources[origin, columns] + by_destination[:, None], origin
+            # Where every other shape is +inf, argmin names the shape itself: no switch in.
+            arrival = np.where(origin == ids, np.inf, sources[origin, columns])
+            return arrival + by_destination[:, None], origin
         return arrive
 
     def arrive_any(sources: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -9,63 +9,69 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Executor
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from laws.errors import InputError
-from laws.io.atomic import file_sha256, write_bytes_atomic, write_text_atomic
+from laws.io.atomic import check_replaceable, write_folder_atomic
+from laws.io.source import LawSource, law_set_digest
 from laws.lawset import LawSet
-from laws.presets import preset_path
-from laws.search import law_set_digest, plan
+from laws.search import PlanRequest, plan
 from sim.config import SimConfig
 from sim.montecarlo import simulate
+from sim.policy_spec import with_baseline
 from sim.report.document import FIGURES, report_blocks, to_html, to_markdown
 from sim.results import SimResults, summarise
 
 DEFAULT_POLICIES = ("static", "greedy", "planned", "online", "random")
-PRESET_PREFIX = "preset:"
+REPORT_FILES = ("report.md", "report.html", "summary.json", "runs.csv",
+                *(f"figures/{name}.png" for name in FIGURES))
 
 
-def compare(laws: LawSet, target: float | None, policies: Sequence[str] = DEFAULT_POLICIES,
+def compare(laws: LawSet, request: PlanRequest, policies: Sequence[str] = DEFAULT_POLICIES,
             config: SimConfig | None = None, *, out_dir: str | Path, runs: int = 20,
             seed: int = 0, workers: int = 1, truth: LawSet | None = None,
-            search: Mapping[str, Any] | None = None, sources: Mapping[str, str] | None = None,
-            progress: Callable[[int], None] | None = None) -> Path:
-    """Write the comparison report of ``policies`` on ``laws`` into ``out_dir``; return the
-    path of ``report.html``.
+            plan_object: dict[str, Any] | None = None,
+            sources: Mapping[str, LawSource] | None = None,
+            progress: Callable[[int], None] | None = None,
+            executor: str | Executor = "local") -> dict[str, Any]:
+    """Write the comparison report of ``policies`` on ``laws`` into ``out_dir`` (as a unit,
+    replacing an earlier report there); return its ``summary.json`` object.
 
-    ``target`` None takes the law set's ``default_target``. The best static shape always
-    runs too, as the baseline of the savings. ``search`` holds options of
-    ``laws.search.plan`` (levels, start_loss, only_grow, ...); the transitions come from
-    ``config`` (the law set's, with its overrides), so that the plan and the simulated runs
-    pay the same switches. ``sources`` names where each law set came
-    from, ``{"laws": "PATH" or "preset:NAME", "truth": ...}``, to record the files' hashes.
+    The best static shape always runs too, as the baseline of the savings. ``plan_object``
+    is a plan made for ``request`` (default: the search runs here); the plan and the simulated
+    runs pay the same switches, the request's. ``sources`` names where each law set came
+    from (``{"laws": ..., "truth": ...}``), to record the files' hashes. ``executor`` runs the
+    simulation (as in ``simulate``).
 
     >>> import tempfile
     >>> from laws.presets import load_preset
-    >>> out = tempfile.mkdtemp()
-    >>> compare(load_preset("demo"), 2.1, ["static", "planned"], runs=2, out_dir=out,
-    ...         search={"levels": 200}).name
-    'report.html'
+    >>> laws = load_preset("demo")
+    >>> request = PlanRequest.for_laws(laws, 2.1, levels=200)
+    >>> summary = compare(laws, request, ["static", "planned"], runs=2,
+    ...                   out_dir=tempfile.mkdtemp())
+    >>> summary["options"]["search"]["levels"], summary["simulation"]["baseline"]["shape"]
+    (200, 'p16')
     """
-    target = default_target(laws) if target is None else target
-    policies = list(policies)
-    if not any(p.startswith("static") for p in policies):
-        policies.append("static")
+    check_replaceable(out_dir, REPORT_FILES)
+    policies = with_baseline(policies)
     config = replace(config or SimConfig(), trajectories=True)  # the figures draw them
-    plan_object = plan(laws, target, transitions=config.transitions(laws), **(search or {}))
-    results = simulate(laws, target, policies, config, runs=runs, seed=seed,
-                       workers=workers, truth=truth, plan=plan_object, progress=progress)
-    inputs = {"laws": _input_record(laws, (sources or {}).get("laws"))}
+    if plan_object is None:
+        plan_object = plan(laws, request)
+    results = simulate(laws, request, policies, config, runs=runs, seed=seed,
+                       workers=workers, truth=truth, plan=plan_object, progress=progress,
+                       executor=executor)
+    sources = sources or {}
+    inputs = {"laws": _input_record(laws, sources.get("laws"))}
     if truth is not None:
-        inputs["truth"] = _input_record(truth, (sources or {}).get("truth"))
+        inputs["truth"] = _input_record(truth, sources.get("truth"))
     summary = {
         "produced_by": {"tool": "shapeshift compare",
                         "version": plan_object["produced_by"]["version"]},
         "inputs": inputs,
-        "options": {"target_loss": target, "policies": policies, "runs": runs,
-                    "seed": seed, "search": plan_object["options"], "config": config.to_dict()},
+        "options": {"target_loss": request.target, "policies": policies, "runs": runs,
+                    "seed": seed, "search": plan_object["request"], "config": config.to_dict()},
         "plan": plan_object,
         "simulation": {key: value for key, value in results.to_dict(trajectories=False).items()
                        if key in ("baseline", "plan_saving", "settings", "summary")},
@@ -78,14 +84,12 @@ def compare(laws: LawSet, target: float | None, policies: Sequence[str] = DEFAUL
     }
     images = draw_figures(laws, plan_object, results)
     blocks = report_blocks(summary)
-    out = Path(out_dir)
-    for name, data in images.items():
-        write_bytes_atomic(out / "figures" / f"{name}.png", data)
-    write_text_atomic(out / "summary.json", json.dumps(summary, indent=2, allow_nan=False) + "\n")
-    write_text_atomic(out / "runs.csv", results.runs_csv())
-    write_text_atomic(out / "report.md", to_markdown(blocks))
-    write_text_atomic(out / "report.html", to_html(blocks, images))
-    return out / "report.html"
+    files: dict[str, str | bytes] = {f"figures/{name}.png": data for name, data in images.items()}
+    files.update({"summary.json": json.dumps(summary, indent=2, allow_nan=False) + "\n",
+                  "runs.csv": results.runs_csv(), "report.md": to_markdown(blocks),
+                  "report.html": to_html(blocks, images)})
+    write_folder_atomic(out_dir, files)
+    return summary
 
 
 def draw_figures(laws: LawSet, plan_object: dict[str, Any],
@@ -103,27 +107,9 @@ def draw_figures(laws: LawSet, plan_object: dict[str, Any],
     return {name: figures.png_bytes(drawn[name]) for name in FIGURES}
 
 
-def default_target(laws: LawSet) -> float:
-    """The target loss a law set suggests (its ``default_target`` key), for demos.
-
-    >>> from laws.presets import load_preset
-    >>> default_target(load_preset("demo"))
-    2.1
-    """
-    target = laws.extra.get("default_target")
-    if isinstance(target, bool) or not isinstance(target, (int, float)):
-        raise InputError(f"give --target LOSS (law set {laws.name!r} has no default_target)")
-    return float(target)
-
-
-def _input_record(laws: LawSet, source: str | None) -> dict[str, Any]:
+def _input_record(laws: LawSet, source: LawSource | None) -> dict[str, Any]:
     """Name, origin, file hash and canonical digest of a law set."""
-    record: dict[str, Any] = {"name": laws.name, "source": "in memory", "sha256": None,
-                              "digest": law_set_digest(laws),
-                              "provenance": laws.provenance.get("source")}
     if source is not None:
-        preset = source.removeprefix(PRESET_PREFIX) if source.startswith(PRESET_PREFIX) else None
-        path = preset_path(preset) if preset else Path(source)
-        record.update(source=f"preset {preset}" if preset else f"file {source}",
-                      sha256=file_sha256(path))
-    return record
+        return source.record(laws)
+    return {"name": laws.name, "source": "in memory", "sha256": None,
+            "digest": law_set_digest(laws), "provenance": laws.provenance.get("source")}

@@ -20,6 +20,7 @@ import html
 from dataclasses import dataclass
 from typing import Any
 
+from laws.search.request import describe_request
 from laws.tables import format_number, format_percent, format_spread
 
 FIGURES = {
@@ -133,8 +134,7 @@ def inputs_table(summary: dict[str, Any]) -> Table:
              ["policies", ", ".join(options["policies"])],
              ["runs per policy", str(options["runs"])],
              ["seed", str(options["seed"])],
-             ["search", ", ".join(f"{k}={v}" for k, v in options["search"].items()
-                                  if v not in (None, [], ()))]]
+             ["search", describe_request(options["search"])]]
     config = dict(options["config"])
     faults = config.pop("faults", None)
     rows.append(["simulation", ", ".join(f"{k}={v}" for k, v in config.items()
@@ -144,6 +144,42 @@ def inputs_table(summary: dict[str, Any]) -> Table:
     produced = summary["produced_by"]
     rows.append(["produced by", f"{produced['tool']} {produced['version']}"])
     return Table(["input", "value"], rows)
+
+
+def verdict(summary: dict[str, Any]) -> str:
+    """Whether the plan's saving is distinguishable from zero, given the fit's uncertainty
+    (the plan's bootstrap interval, when the laws carry samples) and the evaluation noise (the
+    simulated planned runs' paired saving over the static baseline)."""
+    fit = summary["plan"].get("uncertainty")
+    runs = summary["simulation"]["summary"].get("planned", {}).get("paired_saving")
+    parts, doubts = [], []
+    if fit:
+        saving = fit["plan_saving"]
+        parts.append(f"the fit's uncertainty puts the plan's saving at {percent(saving['p50'])} "
+                     f"[{percent(saving['p5'])}, {percent(saving['p95'])}] ({fit['level']}%, "
+                     f"{fit['samples']} bootstrap samples)")
+        if saving["p5"] is None or saving["p5"] <= 0:
+            doubts.append("the fit's interval")
+    if runs:
+        parts.append(f"the simulated runs measure {percent(runs['mean'])} "
+                     f"[{percent(runs['low'])}, {percent(runs['high'])}] "
+                     f"({round(100 * runs['level'])}%, {runs['pairs']} paired runs)")
+        if runs["low"] <= 0:
+            doubts.append("the runs' interval")
+    if not parts:
+        return ("Whether the saving is distinguishable from zero is not known here: the laws "
+                "carry no bootstrap samples and no planned runs were paired with static ones.")
+    if doubts:
+        verb = "reach" if len(doubts) > 1 else "reaches"
+        conclusion = (f"so the saving is not distinguishable from zero ({' and '.join(doubts)} "
+                      f"{verb} 0)")
+    else:
+        conclusion = "so the saving is distinguishable from zero"
+        if not fit:
+            conclusion += " given the evaluation noise (the laws carry no bootstrap samples, " \
+                          "so the fit's own uncertainty is not counted)"
+    sentence = "; ".join(parts)
+    return f"Is it real? {sentence[0].upper()}{sentence[1:]}; {conclusion}."
 
 
 def report_blocks(summary: dict[str, Any]) -> list[Block]:
@@ -158,7 +194,8 @@ def report_blocks(summary: dict[str, Any]) -> list[Block]:
             f"The plan trains {' → '.join(s['shape'] for s in plan['optimal']['schedule'])} and "
             f"needs {percent(plan['saving_vs_static'])} less compute than the best static shape "
             f"({plan['static_best']['shape']}) on exact laws. Savings below are measured against "
-            f"the best static shape's mean compute to target ({baseline['source']}).")
+            f"the best static shape's mean compute to target ({baseline['source']}). "
+            f"{verdict(summary)}")
     return [
         Heading(f"Adaptive vs static training: {name}"),
         Paragraph(lead),
@@ -178,8 +215,8 @@ def report_blocks(summary: dict[str, Any]) -> list[Block]:
         Heading("The plan", 2),
         Paragraph(f"Optimal schedule found by the search on {plan['levels']} loss levels from "
                   f"{format_number(plan['start_loss'])} to {format_number(plan['target_loss'])} "
-                  f"(objective {plan['objective']}); the lower bound C* is "
-                  f"{format_number(plan['lower_bound'])}."),
+                  f"(objective {plan['objective']}; {describe_request(plan['request'])}); "
+                  f"the lower bound C* is {format_number(plan['lower_bound'])}."),
         schedule_table(plan),
         plan_table(plan),
         Figure("laws", FIGURES["laws"]),
@@ -190,8 +227,8 @@ def report_blocks(summary: dict[str, Any]) -> list[Block]:
     ]
 
 
-def to_markdown(blocks: list[Block]) -> str:
-    """GitHub-flavoured Markdown; figures link to ``figures/NAME.png``."""
+def to_markdown(blocks: list[Block], figures: str = "figures/") -> str:
+    """GitHub-flavoured Markdown; figures link to ``{figures}NAME.png``."""
     def table(block: Table) -> str:
         lines = [_md_row(block.headers), _md_row(["---"] * len(block.headers))]
         return "\n".join(lines + [_md_row(row) for row in block.rows]) + "\n"
@@ -200,7 +237,7 @@ def to_markdown(blocks: list[Block]) -> str:
         Heading: lambda b: f"{'#' * b.level} {b.text}\n",
         Paragraph: lambda b: f"{b.text}\n",
         Table: table,
-        Figure: lambda b: f"![{b.caption}](figures/{b.name}.png)\n\n*{b.caption}*\n",
+        Figure: lambda b: f"![{b.caption}]({figures}{b.name}.png)\n\n*{b.caption}*\n",
     }))
 
 

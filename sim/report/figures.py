@@ -28,8 +28,9 @@ from matplotlib.ticker import (  # noqa: E402
     ScalarFormatter,
 )
 
-from laws.graph import inverse_gradients, loss_grid, objective_scale  # noqa: E402
 from laws.lawset import LawSet  # noqa: E402
+from laws.search.grid import inverse_gradients, loss_grid  # noqa: E402
+from laws.search.problem import objective_scale  # noqa: E402
 from sim.results import RunRecord, SimResults  # noqa: E402
 
 DPI = 100

@@ -16,7 +16,8 @@ from click.testing import CliRunner
 
 from cli import main
 from laws.fit import fit_curves
-from laws.io.curves import ColumnMap, load_curves
+from laws.io.curves import ColumnMap, LogBins, load_curves
+from laws.io.lawfile import read_law_file
 
 DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
 CSV = DATA / "chinchilla_epoch" / "svg_extracted_data.csv"
@@ -70,3 +71,48 @@ def test_cli_reproduction(tmp_path) -> None:
         "--drop-highest", "5", "-o", str(out)])
     assert res.exit_code == 0, res.output
     assert "shared: E0=1.817" in res.output and "alpha=0.3473" in res.output
+
+
+def test_grouped_sizes_give_a_handful_of_shapes_and_the_same_fit(result) -> None:
+    columns = ColumnMap(shape=("Model Size",), loss="loss", compute="Training FLOP",
+                        params="Model Size", bins=(LogBins("Model Size", 4),))
+    grouped = fit_curves(load_curves(CSV, columns), form="chinchilla", drop_highest=5,
+                         bootstrap=20)
+    with open(CSV, newline="") as handle:
+        sizes = sorted({float(row["Model Size"]) for row in csv.DictReader(handle)})
+    assert len(sizes) > 100 and len(grouped.laws.shapes) <= 12
+    ranges = sorted(shape.measured.axes_range["Model Size"] for shape in grouped.laws.shapes)
+    for (low, high), (next_low, _) in zip(ranges, ranges[1:], strict=False):
+        assert high < next_low and high / low < 10 ** 0.25
+    assert all(any(low <= n <= high for low, high in ranges) for n in sizes)
+    # Every point keeps its own N: the objective is the ungrouped one, and so is its minimum.
+    assert _their_objective(grouped.shared) == pytest.approx(grouped.objective, rel=1e-9)
+    for key, value in result.shared.items():
+        assert grouped.shared[key] == pytest.approx(value, rel=1e-4), key
+    assert all(len(shape.samples) == 20 for shape in grouped.laws.shapes)
+    low, high = grouped.intervals[grouped.laws.shapes[0].name]["alpha"]
+    assert low < grouped.shared["alpha"] < high
+
+
+def test_cli_grouped_fit_with_bootstrap(tmp_path) -> None:
+    out = tmp_path / "chinchilla.json"
+    res = CliRunner().invoke(main, [
+        "fit", str(CSV), "--shape-col", "Model Size", "--compute-col", "Training FLOP",
+        "--params-col", "Model Size", "--loss-col", "loss", "--form", "chinchilla",
+        "--drop-highest", "5", "--group", "Model Size", "--bootstrap", "20", "-o", str(out)])
+    assert res.exit_code == 0, res.output
+    laws = read_law_file(out)
+    assert len(laws.shapes) <= 12 and len(laws.samples()) == 20
+    # The start: per bin of 10^(k/4) <= N < 10^((k+1)/4), the loss at the lowest compute of
+    # the points kept (the five highest losses dropped); the highest of those.
+    with open(CSV, newline="") as handle:
+        rows = [(float(r["Model Size"]), float(r["Training FLOP"]), float(r["loss"]))
+                for r in csv.DictReader(handle)]
+    cut = sorted(loss for _, _, loss in rows)[-5]
+    first: dict[int, tuple[float, float]] = {}
+    for n, c, loss in rows:
+        k = int(np.floor(np.log10(n) * 4 + 1e-9))
+        if loss < cut and (k not in first or c < first[k][0]):
+            first[k] = (c, loss)
+    assert len(laws.shapes) == len(first)
+    assert laws.measured_start_loss() == max(loss for _, loss in first.values())

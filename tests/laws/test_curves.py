@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from laws.errors import InputError
-from laws.io.curves import ColumnMap, load_curves
+from laws.io.curves import ColumnMap, LogBins, load_curves
 
 CSV = """run,width,depth,tokens,params,loss,split
 a,512,12,1e9,1e8,3.2,train
@@ -120,6 +120,10 @@ def test_bad_jsonl(tmp_path) -> None:
                           "runs.jsonl"), columns)
     with pytest.raises(InputError, match=r"line 1: column 'loss': 'NaN' is not finite"):
         load_curves(_file(tmp_path, '{"s": 1, "C": 1, "loss": "NaN"}\n', "runs.jsonl"), columns)
+    # validate's curve.jsonl: "shape" is an object of axes (was a TypeError traceback).
+    with pytest.raises(InputError, match=r"line 1: column 's' holds a JSON dict, not a value"):
+        load_curves(_file(tmp_path, '{"s": {"patch": 7}, "C": 1, "loss": 2}\n', "runs.jsonl"),
+                    columns)
 
 
 def test_column_map_needs_compute_or_tokens_with_params() -> None:
@@ -139,3 +143,48 @@ def test_unknown_suffix_and_missing_file(tmp_path) -> None:
                            fmt="csv")) == 1
     with pytest.raises(InputError, match="no such file"):
         load_curves(tmp_path / "absent.csv", columns)
+
+
+def test_log_bins_group_a_numeric_shape_column(tmp_path) -> None:
+    sizes = [7.38e7, 7.39e7, 9.9e7, 1.0e8, 1.5e8, 5e8, 3.1e9]
+    rows = [f"{n},{c},{3.0 - 0.1 * i}" for n in sizes for i, c in enumerate((1e18, 2e18))]
+    path = _file(tmp_path, "N,C,loss\n" + "\n".join(rows) + "\n")
+    columns = ColumnMap(shape=("N",), loss="loss", compute="C", params="N",
+                        bins=(LogBins("N", 4),))
+    curves = load_curves(path, columns).curves
+    # Bins by brute force: bin k holds 10^(k/4) <= N < 10^((k+1)/4).
+    edges = 10.0 ** (np.arange(0, 60) / 4)
+    expected: dict[int, list[float]] = {}
+    for n in sizes:
+        expected.setdefault(int(np.flatnonzero(edges <= n)[-1]), []).append(n)
+    assert len(curves) == len(expected) == 4
+    for curve, members in zip(curves, expected.values(), strict=True):
+        mean = float(np.exp(np.mean(np.log(members))))
+        assert curve.axes["N"] == pytest.approx(mean, rel=5e-3)  # 3 significant digits
+        assert curve.name == str(curve.axes["N"])
+        assert curve.grouped == {"N": (min(members), max(members))}
+        assert len(curve) == 2 * len(members)
+        np.testing.assert_allclose(np.sort(curve.n_params), np.sort(np.repeat(members, 2)))
+    # 1.0e8 is an edge (10^(32/4)): it opens its bin rather than closing the one below.
+    assert curves[0].grouped == {"N": (7.38e7, 9.9e7)}
+    assert curves[1].grouped == {"N": (1.0e8, 1.5e8)}
+
+
+@pytest.mark.parametrize(("text", "pattern"), [
+    ("N=0", r"grouping 'N': bins per decade must be a whole number >= 1, got 0"),
+    ("N=four", r"grouping 'N=four': bins per decade must be a whole number, got 'four'"),
+    ("=4", r"grouping '=4': expected COL or COL=BINS_PER_DECADE"),
+])
+def test_bad_grouping_options(text, pattern) -> None:
+    with pytest.raises(InputError, match=pattern):
+        LogBins.parse(text)
+
+
+def test_grouping_needs_a_positive_shape_column(tmp_path) -> None:
+    with pytest.raises(InputError, match=r"cannot group 'loss': it is not a shape column"):
+        ColumnMap(shape=("N",), loss="loss", compute="C", bins=(LogBins("loss"),))
+    path = _file(tmp_path, "N,C,loss\n1e8,1e18,3.0\n-2e8,1e18,3.0\n")
+    with pytest.raises(InputError, match=r"runs\.csv: line 3: column 'N': a grouped shape value "
+                                         r"must be positive"):
+        load_curves(path, ColumnMap(shape=("N",), loss="loss", compute="C",
+                                    bins=(LogBins("N"),)))

@@ -3,6 +3,8 @@ bootstrap intervals, the extrapolation check and bad input."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -209,3 +211,38 @@ def test_holdout_without_points_above_is_an_input_error() -> None:
     with pytest.raises(InputError, match="no points lie above"):
         holdout_check(_curves({"x": PowerLaw(a=2e6, b=0.3, c=2.0)}), 1e30)
 
+
+
+def test_fit_records_what_it_measured_after_drops() -> None:
+    laws = {"x": PowerLaw(a=2e6, b=0.3, c=2.0), "y": PowerLaw(a=5e6, b=0.3, c=2.0)}
+    curves = _curves(laws, noise=0.01)
+    result = fit_curves(curves, drop_highest=3)
+    every_loss = np.sort(np.concatenate([c.loss for c in curves.curves]))
+    for curve in curves.curves:
+        kept = curve.loss < every_loss[-3]
+        measured = result.laws.shape(curve.name).measured
+        assert measured.points == int(kept.sum())
+        assert measured.first_loss == curve.loss[kept][np.argmin(curve.compute[kept])]
+        assert measured.compute_range == (curve.compute[kept].min(), curve.compute[kept].max())
+    first_losses = [result.laws.shape(c.name).measured.first_loss for c in curves.curves]
+    assert result.laws.measured_start_loss() == max(first_losses)
+
+
+def test_chinchilla_points_of_grouped_sizes_keep_their_own_n() -> None:
+    truth = dict(E0=1.8, A=480.0, B=2100.0, alpha=0.35, beta=0.37)
+    compute = np.logspace(18, 22, 12)
+    sizes = np.array([5e7, 6e7, 1e9, 1.2e9])  # two groups of two sizes
+    points = [ChinchillaLaw(**truth, N=n).loss(compute) for n in sizes]
+    grouped = tuple(
+        Curve(name, {"N": n}, np.tile(compute, 2), np.concatenate(points[2 * g:2 * g + 2]),
+              tuple(range(24)), np.repeat(sizes[2 * g:2 * g + 2], 12),
+              grouped={"N": (sizes[2 * g], sizes[2 * g + 1])})
+        for g, (name, n) in enumerate([("small", 5.5e7), ("large", 1.1e9)]))
+    result = fit_curves(Curves("grouped.csv", grouped), form="chinchilla")
+    for key, value in truth.items():  # exact data: the per-point N recover the truth
+        assert result.shared[key] == pytest.approx(value, rel=1e-3)
+    assert np.isclose(result.laws.shape("small").law.N, np.sqrt(5e7 * 6e7), rtol=1e-12)
+    assert np.isclose(result.laws.shape("large").law.N, np.sqrt(1e9 * 1.2e9), rtol=1e-12)
+    ungrouped = tuple(dataclasses.replace(curve, grouped={}) for curve in grouped)
+    with pytest.raises(InputError, match="'small': the params column varies within the shape"):
+        fit_curves(Curves("mixed.csv", ungrouped), form="chinchilla")

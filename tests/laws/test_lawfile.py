@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
 from laws.errors import InputError
 from laws.forms import ChinchillaLaw, PowerLaw, SaturatingLaw, TableLaw
 from laws.io.lawfile import read_law_file, write_law_file
-from laws.lawset import LawSet, Shape, Transitions
+from laws.lawset import LawSet, Measured, Shape, Transitions
 
 GOOD = {
     "name": "toy",
@@ -110,3 +111,82 @@ def test_malformed_parameters_name_file_and_shape(tmp_path, form, params) -> Non
     path = _write(tmp_path, data)
     with pytest.raises(InputError, match=rf"{path}.*shapes\[0\].*must be numbers"):
         read_law_file(path)
+
+
+FITTED = LawSet("fitted", (
+    Shape("a", {"N": 1e8}, PowerLaw(a=2.0, b=0.3, c=1.0),
+          samples=(PowerLaw(a=2.1, b=0.31, c=1.0), PowerLaw(a=1.9, b=0.29, c=1.01)),
+          measured=Measured(3.25, (1e15, 1e18), 7, {"N": (9e7, 1.1e8)})),
+    Shape("b", {"N": 1e9}, SaturatingLaw(a=5.0, b=0.3, c=0.5, d=1e12),
+          samples=(SaturatingLaw(a=5.2, b=0.3, c=0.5, d=1e12),
+                   SaturatingLaw(a=4.8, b=0.3, c=0.5, d=2e12)),
+          measured=Measured(2.5, (1e16, 1e19), 9)),
+))
+
+
+def test_samples_and_measured_round_trip_one_line_each(tmp_path) -> None:
+    path = tmp_path / "fitted.json"
+    write_law_file(FITTED, path)
+    assert read_law_file(path) == FITTED
+    data = json.loads(path.read_text())
+    assert data["shapes"][0]["measured"] == {"first_loss": 3.25, "compute_range": [1e15, 1e18],
+                                             "points": 7, "axes_range": {"N": [9e7, 1.1e8]}}
+    assert data["shapes"][1]["samples"][1] == {"a": 4.8, "b": 0.3, "c": 0.5, "d": 2e12}
+    lines = path.read_text().splitlines()
+    assert sum('"a": ' in line for line in lines) == 6  # params and 2 samples, 2 shapes
+
+
+def test_files_without_samples_or_measured_stay_as_they_were(tmp_path) -> None:
+    laws = read_law_file(_write(tmp_path, GOOD))
+    assert laws.shapes[0].samples == () and laws.shapes[0].measured is None
+    assert laws.samples() == [] and laws.measured_start_loss() is None
+    write_law_file(laws, tmp_path / "again.json")
+    assert set(json.loads((tmp_path / "again.json").read_text())["shapes"][0]) == {
+        "name", "axes", "form", "params", "throughput"}
+
+
+def _fitted_with(shape: int, key: str, value) -> dict:
+    data = json.loads(json.dumps(
+        {"name": "fitted", "shapes": [
+            {"name": "a", "form": "power", "params": {"a": 2.0, "b": 0.3, "c": 1.0},
+             "samples": [{"a": 2.1, "b": 0.3, "c": 1.0}],
+             "measured": {"first_loss": 3.0, "compute_range": [1.0, 2.0], "points": 3}},
+            {"name": "b", "form": "power", "params": {"a": 3.0, "b": 0.3, "c": 1.0},
+             "samples": [{"a": 3.1, "b": 0.3, "c": 1.0}]}]}))
+    data["shapes"][shape][key] = value
+    return data
+
+
+@pytest.mark.parametrize(("shape", "key", "value", "pattern"), [
+    (0, "samples", [{"a": 2.1, "b": -0.3, "c": 1.0}],
+     r"shapes\[0\] \(a\)\.samples\[0\]: b must be a positive"),
+    (0, "samples", [{"a": 2.1, "c": 1.0}], r"shapes\[0\] \(a\)\.samples\[0\]: .*b"),
+    (0, "samples", {"a": [2.1]}, r"shapes\[0\] \(a\)\.samples: expected a list"),
+    (1, "samples", [{"a": 3.1, "b": 0.3, "c": 1.0}] * 2,
+     r"shape 'b' has 2 samples, shape 'a' 1; every shape needs the same number"),
+    (0, "measured", {"first_loss": -1.0, "compute_range": [1.0, 2.0], "points": 3},
+     r"shapes\[0\] \(a\)\.measured\.first_loss: must be positive"),
+    (0, "measured", {"first_loss": 3.0, "compute_range": [2.0, 1.0], "points": 3},
+     r"shapes\[0\] \(a\)\.measured\.compute_range: low 2\.0 is above high 1\.0"),
+    (0, "measured", {"first_loss": 3.0, "compute_range": [1.0], "points": 3},
+     r"measured\.compute_range: expected \[low, high\]"),
+    (0, "measured", {"first_loss": 3.0, "compute_range": [1.0, 2.0], "points": 0},
+     r"measured\.points: expected a whole number >= 1"),
+    (0, "measured", {"compute_range": [1.0, 2.0], "points": 3},
+     r"shapes\[0\] \(a\)\.measured: missing field 'first_loss'"),
+])
+def test_bad_samples_and_measured_name_file_and_field(tmp_path, shape, key, value,
+                                                      pattern) -> None:
+    path = _write(tmp_path, _fitted_with(shape, key, value))
+    with pytest.raises(InputError) as err:
+        read_law_file(path)
+    message = str(err.value)
+    assert message.startswith(str(path)) and "\n" not in message
+    assert re.search(pattern, message), message
+
+
+def test_measured_start_loss_is_the_highest_first_loss() -> None:
+    assert FITTED.measured_start_loss() == 3.25
+    partly = LawSet("p", (FITTED.shapes[0], Shape("c", {}, PowerLaw(a=2.0, b=0.3, c=1.0),
+                                                  samples=FITTED.shapes[0].samples)))
+    assert partly.measured_start_loss() == 3.25

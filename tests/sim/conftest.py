@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from laws.io.lawfile import read_law_file
-from laws.search import plan
+from laws.search import PlanRequest, plan
 
 FOUR_SHAPES = Path(__file__).parent / "data" / "four_shapes.json"
 TARGET = 1.45
@@ -26,5 +26,10 @@ def target():
 
 
 @pytest.fixture(scope="session")
-def four_plan(four):
-    return plan(four, TARGET)
+def four_request(four):
+    return PlanRequest.for_laws(four, TARGET)
+
+
+@pytest.fixture(scope="session")
+def four_plan(four, four_request):
+    return plan(four, four_request)

@@ -9,6 +9,7 @@ import pytest
 from laws.errors import InputError
 from laws.forms import PowerLaw
 from laws.lawset import LawSet, Shape
+from laws.search import PlanRequest
 from sim import SimConfig, simulate
 from sim.cluster import read_sweep
 
@@ -30,7 +31,8 @@ def test_runs_queue_first_come_first_served(tmp_path):
             {"policy": "static", "shape": "b", "accelerators": 1, "seed": 9},
             {"policy": "static", "shape": "b", "accelerators": 2},
             {"policy": "static", "shape": "b", "accelerators": 1}]
-    results = simulate(LAWS, 1.0, config=SimConfig(eval_every=DX, confirm=1, gpus=2), runs=1,
+    request = PlanRequest.for_laws(LAWS, 1.0)
+    results = simulate(LAWS, request, config=SimConfig(eval_every=DX, confirm=1, gpus=2), runs=1,
                        sweep=read_sweep(sweep_file(tmp_path, runs)))
     first, second, pair, last = results.runs
     alone = 4.0  # seconds on one accelerator
@@ -44,7 +46,8 @@ def test_runs_queue_first_come_first_served(tmp_path):
 
 def test_without_a_cluster_size_nobody_waits(tmp_path):
     runs = [{"policy": "static", "shape": "b", "accelerators": 3}] * 3
-    results = simulate(LAWS, 1.0, config=SimConfig(eval_every=DX), runs=2,
+    request = PlanRequest.for_laws(LAWS, 1.0)
+    results = simulate(LAWS, request, config=SimConfig(eval_every=DX), runs=2,
                        sweep=read_sweep(sweep_file(tmp_path, runs)))
     assert all(run.queue_seconds == 0 for run in results.runs)
 
@@ -52,7 +55,9 @@ def test_without_a_cluster_size_nobody_waits(tmp_path):
 def test_a_run_larger_than_the_cluster_is_refused(tmp_path):
     runs = [{"policy": "static", "shape": "b", "accelerators": 8}]
     with pytest.raises(InputError, match="asks for 8 accelerators but the cluster has only 4"):
-        simulate(LAWS, 1.0, config=SimConfig(gpus=4), sweep=read_sweep(sweep_file(tmp_path, runs)))
+        request = PlanRequest.for_laws(LAWS, 1.0)
+        simulate(LAWS, request, config=SimConfig(gpus=4),
+                 sweep=read_sweep(sweep_file(tmp_path, runs)))
     with pytest.raises(InputError, match="cluster has only 2"):
         SimConfig(gpus=2, accelerators=3)
     with pytest.raises(InputError, match="--gpus must be at least 1"):

@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from laws.errors import InputError
 from laws.forms import PowerLaw
 from laws.lawset import LawSet, Shape, Transitions
+from laws.search import PlanRequest
 from sim import FaultModel, SimConfig, simulate
 from sim.policies import Scheduled
 
@@ -51,10 +52,11 @@ def test_every_second_and_flop_is_accounted_for(mtbf_s, repair_s, ckpt_s, interv
                         checkpoint_seconds=ckpt_s, interval_seconds=interval_s)
     dx = 0.02
     config = SimConfig(noise=noise, eval_every=dx, eval_seconds=eval_s, confirm=2,
-                       accelerators=accelerators, switch_flops=switch_flops,
-                       switch_seconds=switch_s, switch_penalty=penalty,
-                       penalty_decay_flops=decay, faults=faults, max_compute=60.0)
-    results = simulate(toy(), 1.0, [POLICIES[policy]], config, runs=2, seed=seed)
+                       accelerators=accelerators, penalty_decay_flops=decay, faults=faults,
+                       max_compute=60.0)
+    request = PlanRequest.for_laws(toy(), 1.0, switch_flops=switch_flops,
+                                   switch_seconds=switch_s, switch_penalty=penalty)
+    results = simulate(toy(), request, [POLICIES[policy]], config, runs=2, seed=seed)
     for run in results.runs:
         ledger = run.ledger
         for unit in ("seconds", "flops"):
@@ -78,9 +80,10 @@ def test_every_second_and_flop_is_accounted_for(mtbf_s, repair_s, ckpt_s, interv
 
 def test_category_sums_hold_with_unequal_throughputs():
     faults = FaultModel(mtbf_hours=2 / 3600, repair_hours=0.5 / 3600, checkpoint_seconds=0.1)
-    config = SimConfig(noise=0.02, eval_every=0.02, eval_seconds=0.01, switch_seconds=0.2,
-                       switch_flops=0.1, faults=faults)
-    results = simulate(toy((3.0, 0.7)), 1.0, [POLICIES["switch"], "random"], config, runs=5)
+    config = SimConfig(noise=0.02, eval_every=0.02, eval_seconds=0.01, faults=faults)
+    laws = toy((3.0, 0.7))
+    request = PlanRequest.for_laws(laws, 1.0, switch_seconds=0.2, switch_flops=0.1)
+    results = simulate(laws, request, [POLICIES["switch"], "random"], config, runs=5)
     assert sum(run.failures for run in results.runs) > 10
     for run in results.runs:
         ledger = run.ledger
@@ -92,7 +95,7 @@ def test_category_sums_hold_with_unequal_throughputs():
 def test_failures_arrive_at_rate_accelerators_over_mtbf():
     mtbf_s, accelerators = 3.0, 2
     faults = FaultModel(mtbf_hours=mtbf_s / 3600, checkpoint_seconds=0.05)
-    results = simulate(toy(), 1.0, ["static:b"],
+    results = simulate(toy(), PlanRequest.for_laws(toy(), 1.0), ["static:b"],
                        SimConfig(eval_every=0.02, faults=faults, accelerators=accelerators),
                        runs=150, seed=11)
     busy = sum(run.ledger["spent_seconds"] for run in results.runs)
@@ -106,7 +109,7 @@ def test_young_daly_interval_and_checkpoint_spacing():
     faults = FaultModel(mtbf_hours=1000.0, checkpoint_seconds=0.04)
     assert faults.checkpoint_interval(4) == pytest.approx(math.sqrt(2 * 0.04 * 1000 * 3600 / 4))
     spaced = FaultModel(mtbf_hours=1e6, checkpoint_seconds=0.04, interval_seconds=0.5)
-    (run,) = simulate(toy(), 1.0, ["static:b"],
+    (run,) = simulate(toy(), PlanRequest.for_laws(toy(), 1.0), ["static:b"],
                       SimConfig(eval_every=0.01, faults=spaced), runs=1).runs
     times = [t for t, kind, _ in run.events if kind == "checkpoint"]
     gaps = [b - a for a, b in zip(times, times[1:], strict=False)]
@@ -125,3 +128,86 @@ def test_young_daly_interval_and_checkpoint_spacing():
 def test_bad_fault_settings_are_input_errors(kwargs, message):
     with pytest.raises(InputError, match=message):
         FaultModel(**kwargs)
+
+
+def restarts(run) -> list[float]:
+    return [t for t, kind, _ in run.events if kind == "restart"]
+
+
+def test_a_run_that_fails_faster_than_it_evaluates_stops_at_its_time_limit():
+    """`shapeshift simulate --preset demo --target 2.0 --runs 1 --mtbf 0.001 --max-hours 1`
+    (issue 17): a chunk takes minutes, a failure comes every 3.6 s of work, so no chunk ever
+    completes; the run must stop at the first restart past the hour, not reached."""
+    from laws.presets import load_preset
+
+    demo = load_preset("demo")
+    # Best static compute to 2.0 by hand, C = (a / (E - c))^(1/b); a chunk is a thousandth.
+    best = min((s.law.a / (2.0 - s.law.c)) ** (1 / s.law.b) for s in demo.shapes
+               if s.law.c < 2.0)
+    assert min(best / 1000 / s.throughput for s in demo.shapes) > 60  # >> 3.6 s between failures
+    config = SimConfig(max_hours=1, faults=FaultModel(mtbf_hours=0.001))
+    request = PlanRequest.for_laws(demo, 2.0)
+    results = simulate(demo, request, ["planned", "static"], config, runs=1, seed=0)
+    for run in results.runs:
+        assert not run.reached and run.compute_to_target is None
+        assert run.events[-1][1] == "budget" and run.evaluations == 0
+        times = restarts(run)
+        assert times[-2] < 3600.0 <= times[-1] == run.events[-1][0]
+        expected = 3600.0 / 3.6  # failures in an hour of work (repair takes no time here)
+        assert abs(run.failures - 1 - expected) < 4 * math.sqrt(expected)
+        assert run.ledger["lost_flops"] == pytest.approx(run.ledger["spent_flops"], rel=1e-12)
+
+
+def test_a_run_that_fails_faster_than_it_evaluates_stops_at_its_compute_budget():
+    # A chunk takes 1 / 1.5 s of work, failures come every 0.01 s: nothing ever completes.
+    faults = FaultModel(mtbf_hours=0.01 / 3600)
+    (run,) = simulate(toy(), PlanRequest.for_laws(toy(), 1.0), ["static:b"],
+                      SimConfig(eval_every=1.0, max_compute=3.0, faults=faults), runs=1).runs
+    assert not run.reached and run.events[-1][1] == "budget" and run.evaluations == 0
+    # Without repair, work is the clock: it stops at the first failure past 3 FLOPs / 1.5 FLOP/s.
+    times = restarts(run)
+    assert SPEED * times[-2] < 3.0 <= SPEED * times[-1]
+    assert run.ledger["spent_flops"] == pytest.approx(SPEED * times[-1], rel=1e-9)
+
+
+def test_repair_does_not_age_the_failure_clock():
+    mtbf_s, repair_s = 3.0, 30.0
+    faults = FaultModel(mtbf_hours=mtbf_s / 3600, repair_hours=repair_s / 3600,
+                        checkpoint_seconds=0.05)
+    request = PlanRequest.for_laws(toy(), 1.0)
+    results = simulate(toy(), request, ["static:b"], SimConfig(eval_every=0.02, faults=faults),
+                       runs=100, seed=3)
+    busy = sum(run.ledger["spent_seconds"] for run in results.runs)
+    expected = busy / mtbf_s  # Poisson mean over working time only
+    observed = sum(run.failures for run in results.runs)
+    assert expected > 100
+    assert abs(observed - expected) < 4 * math.sqrt(expected)
+    assert sum(run.ledger["repair_seconds"] for run in results.runs) > 5 * busy
+
+
+def test_a_failure_keeps_the_evaluations_before_it_and_restarts_from_the_checkpoint():
+    """One segment to the target (the policy is never consulted: long stretches) and no
+    checkpoint after the start, so every failure sends the run back to zero compute. Between a
+    (re)start at r and the next failure at f exactly floor((f - r) / chunk) evaluations
+    happened, the k-th at r + k chunk with the loss of b after k dx, 0.5 + 2 / (k dx)."""
+    dx, chunk = 0.02, 0.02 / SPEED
+    faults = FaultModel(mtbf_hours=1.0 / 3600, interval_seconds=1e9)  # 2.7 s to the target
+    config = SimConfig(eval_every=dx, confirm=1, faults=faults)
+    request = PlanRequest.for_laws(toy(), 1.0)
+    (run,) = simulate(toy(), request, [Scheduled("b-only", [("b", 1.0)])], config, runs=1,
+                      seed=4).runs
+    failures = [t for t, kind, _ in run.events if kind == "failure"]
+    assert run.reached and len(failures) >= 2
+    rows = run.trajectory
+    assert len(rows) == run.evaluations
+    starts = [0.0, *restarts(run)]
+    for start, failure in zip(starts, [*failures, math.inf], strict=True):
+        kept = [row for row in rows if start <= row[0] < failure]
+        if failure < math.inf:
+            assert len(kept) == math.floor((failure - start) / chunk)
+        for k, (time, _, true_loss, observed, shape) in enumerate(kept, start=1):
+            assert time == pytest.approx(start + k * chunk, rel=1e-9)
+            assert true_loss == observed == pytest.approx(0.5 + 2.0 / (k * dx), rel=1e-9)
+            assert shape == "b"
+    assert sum(len([r for r in rows if s <= r[0] < f])
+               for s, f in zip(starts, [*failures, math.inf], strict=True)) == len(rows)

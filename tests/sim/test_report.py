@@ -14,14 +14,16 @@ import pytest
 
 from laws.errors import InputError
 from laws.forms import PowerLaw
+from laws.io.source import LawSource
 from laws.lawset import LawSet, Shape
 from laws.presets import load_preset, preset_path
-from laws.search import plan
+from laws.search import PlanRequest, plan
+from laws.search.request import default_target
 from laws.tables import format_number
 from sim import FaultModel, SimConfig
 from sim.report import compare
-from sim.report.compare import default_target
 from sim.report.document import FIGURES
+from tests.closed_forms import greedy_order, power_params
 
 TARGET = 2.1
 POLICIES = ["static", "greedy", "planned", "online", "random"]
@@ -35,10 +37,14 @@ def report(tmp_path_factory):
     config = SimConfig(noise=0.01, eval_every=1e17,
                        faults=FaultModel(mtbf_hours=6.0, repair_hours=0.5,
                                          checkpoint_seconds=120.0))
-    path = compare(load_preset("demo"), None, POLICIES, config, out_dir=out, runs=RUNS, seed=3,
-                   search={"levels": LEVELS}, sources={"laws": "preset:demo"})
+    source = LawSource.named(None, "demo")
+    laws = source.load()
+    request = PlanRequest.for_laws(laws, default_target(laws), levels=LEVELS)
+    returned = compare(laws, request, POLICIES, config, out_dir=out, runs=RUNS, seed=3,
+                       sources={"laws": source})
     summary = json.loads((out / "summary.json").read_text())
-    return out, path, summary
+    assert returned == summary
+    return out, out / "report.html", summary
 
 
 def markdown_tables(text: str) -> list[tuple[list[str], list[list[str]]]]:
@@ -180,12 +186,15 @@ def test_summary_statistics_follow_from_runs_csv(report):
 
 def test_plan_tables_match_the_search(report):
     out, _, summary = report
-    fresh = plan(load_preset("demo"), TARGET, levels=LEVELS)
+    demo = load_preset("demo")
+    fresh = plan(demo, PlanRequest.for_laws(demo, TARGET, levels=LEVELS))
     assert summary["plan"]["optimal"] == fresh["optimal"]
     tables = markdown_tables((out / "report.md").read_text())
     columns, _ = table_with(tables, "shape", "loss from")
     schedule = fresh["optimal"]["schedule"]
-    assert list(columns["shape"]) == [s["shape"] for s in schedule] == ["p32", "p16", "p8"]
+    # The paper's rule, from the written-out derivative: with free transitions it is optimal.
+    owners, _ = greedy_order(power_params(load_preset("demo")), fresh["start_loss"], TARGET)
+    assert list(columns["shape"]) == [s["shape"] for s in schedule] == owners
     for row, step in enumerate(schedule):
         assert float(columns["loss to"][row]) == pytest.approx(step["loss_to"], rel=1e-3)
         spent = step["compute"] + step["switch_compute"]
@@ -213,8 +222,9 @@ def test_inputs_record_hashes_options_seed_and_version(report):
 
 
 def test_best_static_runs_as_the_baseline_even_when_not_asked(tmp_path):
-    compare(load_preset("demo"), TARGET, ["planned"], SimConfig(eval_every=2e17),
-            out_dir=tmp_path, runs=1, search={"levels": 100})
+    demo = load_preset("demo")
+    compare(demo, PlanRequest.for_laws(demo, TARGET, levels=100), ["planned"],
+            SimConfig(eval_every=2e17), out_dir=tmp_path, runs=1)
     summary = json.loads((tmp_path / "summary.json").read_text())
     assert summary["options"]["policies"] == ["planned", "static"]
     assert summary["simulation"]["baseline"]["source"] == "simulated"
@@ -236,3 +246,47 @@ def test_committed_examples_come_from_the_current_presets(example):
     laws = summary["inputs"]["laws"]
     preset = laws["source"].removeprefix("preset ")
     assert laws["sha256"] == hashlib.sha256(preset_path(preset).read_bytes()).hexdigest()
+
+
+def verdict_summary(fit_p5: float | None, runs_low: float | None) -> dict:
+    fit = None if fit_p5 is None else {"plan_saving": {"p5": fit_p5, "p50": 0.1, "p95": 0.2},
+                                       "level": 90, "samples": 200}
+    runs = None if runs_low is None else {"mean": 0.08, "low": runs_low, "high": 0.12,
+                                          "pairs": 20, "level": 0.9}
+    return {"plan": {"uncertainty": fit} if fit else {},
+            "simulation": {"summary": {"planned": {"paired_saving": runs}}}}
+
+
+@pytest.mark.parametrize("fit_p5, runs_low, expected", [
+    (0.02, 0.05, "so the saving is distinguishable from zero."),
+    (-0.01, 0.05, "not distinguishable from zero (the fit's interval reaches 0)"),
+    (0.02, -0.03, "not distinguishable from zero (the runs' interval reaches 0)"),
+    (None, 0.05, "distinguishable from zero given the evaluation noise (the laws carry no"),
+    (None, None, "is not known here"),
+])
+def test_the_verdict_weighs_both_intervals(fit_p5, runs_low, expected):
+    from sim.report.document import verdict
+
+    text = verdict(verdict_summary(fit_p5, runs_low))
+    assert expected in text
+    if fit_p5 is not None:
+        assert f"[{100 * fit_p5:.1f}%, 20.0%] (90%, 200 bootstrap samples)" in text
+
+
+def test_paired_saving_is_the_t_interval_of_the_per_replication_savings(four, four_plan):
+    from scipy import stats
+
+    from sim import SimConfig, simulate
+
+    request = PlanRequest.for_laws(four, 1.45)
+    results = simulate(four, request, ["planned", "static"], SimConfig(noise=0.02), runs=8,
+                       seed=4, plan=four_plan)
+    static = {r.replication: r.compute_to_target for r in results.runs_of("static:w512")}
+    savings = [1 - r.compute_to_target / static[r.replication]
+               for r in results.runs_of("planned")]
+    low, high = stats.t.interval(0.9, len(savings) - 1, loc=np.mean(savings),
+                                 scale=stats.sem(savings))
+    paired = results.paired_saving("planned")
+    assert paired["pairs"] == 8
+    assert paired["mean"] == pytest.approx(np.mean(savings))
+    assert (paired["low"], paired["high"]) == pytest.approx((low, high))

@@ -3,4 +3,6 @@ in-process runs must add up exactly like the subprocess runs they are compared w
 
 import torch
 
+from tests.slurm_cluster import slurm_cluster  # noqa: F401 (the one-node Slurm fixture)
+
 torch.set_num_threads(1)

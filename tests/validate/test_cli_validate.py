@@ -68,3 +68,45 @@ def test_a_finished_run_folder_is_not_overwritten(tmp_path):
     resumed = _run(*args, "--resume")  # nothing left to do: the same final line
     assert resumed.exit_code == 0
     assert resumed.output.splitlines()[-2] == first.output.splitlines()[-2]
+
+
+def test_the_training_options_reach_the_run(tmp_path):
+    """The training options given on the command line are the ones the run recorded in
+    result.json (what a resumed run must match) and trained with."""
+    import json
+
+    result = _run("mlp-width", "--shape", "width=4,batch=8", "--budget", "2e5", "--evals", "3",
+                  "--seed", "3", "--lr", "0.002", "--warmup-steps", "7", "--weight-decay", "0.1",
+                  "--batch-lr-rule", "linear", "--widen-noise", "0.05", "--checkpoint-every", "9",
+                  "-o", str(tmp_path / "run"))
+    assert result.exit_code == 0, result.output
+    config = json.loads((tmp_path / "run" / "result.json").read_text())["config"]
+    assert {key: config[key] for key in ("seed", "lr", "warmup_steps", "weight_decay",
+                                         "batch_lr_rule", "evals", "task_options")} == {
+        "seed": 3, "lr": 0.002, "warmup_steps": 7, "weight_decay": 0.1,
+        "batch_lr_rule": "linear", "evals": 3, "task_options": {"noise": 0.05}}
+    assert config["shape"] == {"width": 4, "batch": 8} and config["budget_flops"] == 2e5
+    curve = [json.loads(line) for line in (tmp_path / "run" / "curve.jsonl").read_text()
+             .splitlines()]
+    assert curve[-1]["step"] > 7 and curve[-1]["lr"] == 0.002  # after the 7 warm-up steps
+
+
+def test_fit_reads_the_curve_by_shape_name(tmp_path):
+    """`shapeshift fit` reads a run's curve.jsonl by its `shape_name` column: each shape of the
+    schedule is a curve of its own, named as the run named it."""
+    import json
+
+    run = _run("mlp-width", "--shape", "width=4,batch=8", "--budget", "1e6", "--evals", "12",
+               "--switch-at", "0.1:width=8", "-o", str(tmp_path / "run"))
+    assert run.exit_code == 0, run.output
+    records = [json.loads(line) for line in (tmp_path / "run" / "curve.jsonl").open()]
+    names = [r["shape_name"] for r in records if r["event"] == "eval"]
+    assert names[0] == "width4-batch8" and names[-1] == "width8-batch8"
+    wide = [r for r in records if r.get("shape_name") == "width8-batch8"]
+    fitted = CliRunner().invoke(main, [
+        "fit", str(tmp_path / "run" / "curve.jsonl"), "--filter", "event=eval",
+        "--filter", "shape_name=width8-batch8", "--shape-col", "shape_name",
+        "--compute-col", "flops", "--loss-col", "eval_loss", "--json"])
+    assert fitted.exit_code == 0, fitted.output
+    (shape,) = json.loads(fitted.output)["laws"]["shapes"]
+    assert shape["name"] == "width8-batch8" and shape["measured"]["points"] == len(wide)

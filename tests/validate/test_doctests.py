@@ -6,7 +6,8 @@ import importlib
 import pytest
 
 MODULES = ["validate.reshape", "validate.data", "validate.flops", "validate.tasks",
-           "validate.train", "validate.models.mlp", "validate.models.vit", "validate.models.lm"]
+           "validate.config", "validate.train", "validate.loop", "validate.measured",
+           "validate.report", "validate.models.mlp", "validate.models.vit", "validate.models.lm"]
 
 
 @pytest.mark.parametrize("name", MODULES)

@@ -7,6 +7,7 @@ switch; what is checked is the pipeline, against numbers recomputed from the fil
 """
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -16,12 +17,13 @@ from click.testing import CliRunner
 import validate.loop as loop_module
 from cli import main
 from laws.io.lawfile import read_law_file
+from validate.config import TrainConfig
 from validate.data import FASHION_MNIST_DIR
 from validate.loop import LoopConfig, run_loop
 
 CONFIG = LoopConfig(
     "mlp-width", ({"width": 4}, {"width": 32}), budget=1e8, common={"batch": 32},
-    train_options={"evals": 16, "warmup_steps": 20}, task_options={"noise": 0.05})
+    train=TrainConfig(evals=16, warmup_steps=20, task_options={"noise": 0.05}))
 
 
 def _records(path):
@@ -105,8 +107,16 @@ def test_summary_and_report_match_the_curves(loop_dir):
     target = plan["target_loss"]
     static = {name: [r for r in _records(folder / "static" / name / "seed0" / "curve.jsonl")
                      if r["event"] == "eval"] for name in ("width4", "width32")}
-    # Default target: the best static run's final loss.
-    assert target == pytest.approx(min(c[-1]["eval_loss"] for c in static.values()))
+    # Default target: the lowest loss a static curve reads at 70% of the budget (1e8 FLOPs),
+    # linear in log FLOPs between the evaluations around it; not a curve's final loss.
+    at = []
+    for curve in static.values():
+        after = next(i for i, p in enumerate(curve) if p["flops"] >= 0.7e8)
+        low, high = curve[after - 1], curve[after]
+        t = (np.log(0.7e8) - np.log(low["flops"])) / (np.log(high["flops"]) - np.log(low["flops"]))
+        at.append(low["eval_loss"] + t * (high["eval_loss"] - low["eval_loss"]))
+    assert target == pytest.approx(min(at), rel=1e-9)
+    assert all(target != pytest.approx(c[-1]["eval_loss"]) for c in static.values())
     adaptive = [r for r in _records(folder / "adaptive" / "seed0" / "curve.jsonl")
                 if r["event"] == "eval"]
     reached = {name: _first_crossing(curve, target) for name, curve in static.items()}
@@ -118,6 +128,9 @@ def test_summary_and_report_match_the_curves(loop_dir):
     adaptive_flops = summary["rows"]["adaptive"]["flops"]
     expected = None if adaptive_flops is None else 1 - adaptive_flops / reached[best]
     assert summary["measured_saving"] == (None if expected is None else pytest.approx(expected))
+    # One seed: its paired saving is the saving, and there is no interval over seeds.
+    assert summary["seeds"][0]["saving"] == summary["measured_saving"]
+    assert summary["measured_interval"]["low"] is None
     assert summary["predicted_saving"] == pytest.approx(plan["saving_vs_static"])
     report = (folder / "report.md").read_text()
     assert "| run | measured FLOPs | predicted FLOPs |" in report
@@ -190,10 +203,28 @@ def test_fit_stage_survives_a_degenerate_saturating_candidate(tmp_path):
             target.mkdir(parents=True)
             for name in ("curve.jsonl", "result.json"):
                 (target / name).write_text((run / name).read_text())
-    config = LoopConfig(**{**saved, "shapes": tuple(saved["shapes"])})
+    config = LoopConfig.from_dict(saved)
     run_loop(config, out, until="fit", progress=False)
     laws = read_law_file(out / "laws.json")
     assert [shape.name for shape in laws.shapes] == ["patch28", "patch14", "patch7"]
+
+
+def test_the_committed_command_continues_the_committed_loop(tmp_path):
+    """The command line of docs/examples/validate-vit-patch/merge-6e12 builds the config that
+    loop was made with (its loop.json predates the training config), so rerunning it continues
+    the loop (its static runs are finished: nothing trains); another option is refused."""
+    source = Path(__file__).resolve().parents[2] / "docs/examples/validate-vit-patch/merge-6e12"
+    out = tmp_path / "loop"
+    shutil.copytree(source / "static", out / "static")
+    shutil.copy(source / "loop.json", out / "loop.json")
+    command = ["validate", "run", "vit-patch", "--patch-resize", "merge", "--shapes",
+               "patch=28;patch=14;patch=7", "--budget", "6e12", "--adaptive-budget", "4.5e12",
+               "--eval-size", "3000", "--until", "static", "-o", str(out)]
+    result = CliRunner().invoke(main, [*command, "--evals", "24"])
+    assert result.exit_code == 0, result.output
+    assert (out / "loop.json").read_text() == (source / "loop.json").read_text()
+    other = CliRunner().invoke(main, [*command, "--evals", "25"])
+    assert other.exit_code == 2 and "another 'train'" in other.output
 
 
 def test_switch_cost_is_measured_and_planned_again(loop_dir):
@@ -254,8 +285,8 @@ def test_reduced_vit_patch_loop_with_merged_patches(tmp_path):
     config = LoopConfig(
         "vit-patch", ({"patch": 28}, {"patch": 14}, {"patch": 7}), budget=3e9,
         common={"dim": 16, "depth": 1, "heads": 2, "batch": 32},
-        train_options={"evals": 8, "warmup_steps": 5},
-        task_options={"patch_resize": "merge", "eval_size": 500})
+        train=TrainConfig(evals=8, warmup_steps=5,
+                          task_options={"patch_resize": "merge", "eval_size": 500}))
     summary = run_loop(config, tmp_path, progress=False)
     assert set(summary["rows"]) == {"patch28", "patch14", "patch7", "adaptive"}
     for result in tmp_path.glob("*/**/result.json"):

@@ -1,5 +1,6 @@
 """The training loop: switches, kill -9 and resume, DDP on two CPU processes."""
 
+import contextlib
 import json
 import os
 import signal
@@ -11,7 +12,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from validate.train import CHECKPOINT, RESULT, Switch, parse_switch, train
+from validate.commands import Switch, parse_switch, switch_schedule
+from validate.config import TrainConfig
+from validate.tasks import make_task
+from validate.train import CHECKPOINT, RESULT, train
 
 REPO = Path(__file__).resolve().parents[2]
 # One thread everywhere, so that in-process and subprocess runs add up alike.
@@ -22,14 +26,24 @@ def _metrics(curve):
     return [{k: v for k, v in record.items() if k != "time"} for record in curve]
 
 
+def _switching_run(axes, budget, switches, config, **options):
+    """``validate train --switch-at ...`` through the Python API."""
+    task = make_task("mlp-width", **config.task_options)
+    policy, shapes = switch_schedule(task, axes, switches)
+    return train(task, axes, budget, policy, config, shapes=shapes, progress=False, **options)
+
+
 def test_switches_fire_at_flops_and_loss_levels_and_rescale_the_lr():
-    result = train("mlp-width", {"width": 8, "batch": 32}, 4e6,
-                   [Switch({"width": 16}, at_loss=0.55), Switch({"batch": 128}, at_flops=2e6)],
-                   lr=1e-2, warmup_steps=1, batch_lr_rule="linear", evals=20, progress=False)
+    result = _switching_run(
+        {"width": 8, "batch": 32}, 4e6,
+        [Switch({"width": 16}, at_loss=0.55), Switch({"batch": 128}, at_flops=2e6)],
+        TrainConfig(lr=1e-2, warmup_steps=1, batch_lr_rule="linear", evals=20))
     by_loss, by_flops = result.switches
     first_below = next(r for r in result.curve if r["eval_loss"] <= 0.55)
     assert by_loss["step"] == first_below["step"] and by_loss["to"]["width"] == 16
-    assert by_flops["flops"] >= 2e6 and by_flops["flops"] - result.curve[0]["flops"] < 2e6 + 1e5
+    # The FLOP switch fires after the step that reaches its level, between evaluations.
+    step = make_task("mlp-width").analytic_flops({"width": 16, "batch": 32})  # closed form
+    assert 2e6 <= by_flops["flops"] < 2e6 + step and by_flops["eval_loss"] is None
     lrs = {r["shape"]["batch"]: r["lr"] for r in result.curve if r["step"] > 1}
     assert lrs[128] == pytest.approx(4 * lrs[32])  # linear rule: 4x the batch, 4x the rate
     assert result.final["flops"] <= 4e6
@@ -37,6 +51,9 @@ def test_switches_fire_at_flops_and_loss_levels_and_rescale_the_lr():
     # Every sample position is used once: the data position is the sum of the batches.
     steps_small = by_flops["step"]
     assert result.final["samples"] == 32 * steps_small + 128 * (result.final["step"] - steps_small)
+    # Each evaluation names its shape as the schedule does, for `shapeshift fit`.
+    assert {(r["shape_name"], r["shape"]["width"], r["shape"]["batch"]) for r in result.curve} == {
+        ("width8-batch32", 8, 32), ("width16-batch32", 16, 32), ("width16-batch128", 16, 128)}
 
 
 def test_parse_switch_in_absolute_flops():
@@ -50,14 +67,15 @@ SWITCHES = [Switch({"width": 12}, at_flops=0.02 * 3e7), Switch({"width": 20}, at
 
 
 def _api_run(run_dir, resume=False):
-    return train("mlp-width", {"width": 8, "batch": 32}, 3e7, SWITCHES, run_dir=run_dir,
-                 resume=resume, evals=6, checkpoint_every=25, task_options={"noise": 0.05},
-                 progress=False)
+    config = TrainConfig(evals=6, checkpoint_every=25, task_options={"noise": 0.05})
+    return _switching_run({"width": 8, "batch": 32}, 3e7, SWITCHES, config, run_dir=run_dir,
+                          resume=resume)
 
 
 @pytest.mark.slow
 def test_kill_and_resume_ends_exactly_like_an_uninterrupted_run(tmp_path):
     whole = _api_run(tmp_path / "whole")
+    assert [s["to"]["width"] for s in whole.switches] == [12, 20]
 
     killed_dir = tmp_path / "killed"
     process = subprocess.Popen([sys.executable, "-m", "cli", "validate", "train", *ARGS,
@@ -70,7 +88,7 @@ def test_kill_and_resume_ends_exactly_like_an_uninterrupted_run(tmp_path):
     assert process.wait() == -signal.SIGKILL  # killed mid-run, not finished
     assert not (killed_dir / RESULT).exists()
 
-    saved_step = torch.load(killed_dir / CHECKPOINT, weights_only=False)["loop"]["step"]
+    saved_step = torch.load(killed_dir / CHECKPOINT, weights_only=False)["controller"]["steps"]
     resumed = _api_run(killed_dir, resume=True)
     assert resumed.resumed_from_step == saved_step >= 25  # continued, did not start afresh
     assert resumed.final["step"] > saved_step
@@ -80,16 +98,48 @@ def test_kill_and_resume_ends_exactly_like_an_uninterrupted_run(tmp_path):
     assert _metrics([r for r in logged if r["event"] == "eval"]) == _metrics(whole.curve)
 
 
+def _descendants(pid: int) -> list[int]:
+    """Every process below ``pid``, from the parent links in /proc."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError):
+            parent = int(stat.read_text().rpartition(")")[2].split()[1])
+            children.setdefault(parent, []).append(int(stat.parent.name))
+    found, pending = [], [pid]
+    while pending:
+        for child in children.get(pending.pop(), []):
+            found.append(child)
+            pending.append(child)
+    return found
+
+
+def _run_or_kill(command: list[str], timeout: float) -> subprocess.CompletedProcess:
+    """``command`` to its end; past ``timeout``, it is killed with every process it started
+    and the test fails. torchrun starts each rank in a session of its own, so killing
+    torchrun's process group alone would leave the ranks running."""
+    process = subprocess.Popen(command, cwd=REPO, env=ENV, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        stdout, stderr = process.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        for pid in [*_descendants(process.pid), process.pid]:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        process.communicate()
+        pytest.fail(f"{' '.join(command[:6])} ... did not end within {timeout} s; killed it "
+                    "and every process it started")
+    return subprocess.CompletedProcess(command, process.returncode, stdout, stderr)
+
+
 @pytest.mark.slow
 def test_ddp_on_two_cpu_processes_follows_the_one_process_curve(tmp_path):
-    single = train("mlp-width", {"width": 8, "batch": 64}, 1e7, [Switch({"width": 16}, 5e6)],
-                   evals=5, progress=False)
+    single = _switching_run({"width": 8, "batch": 64}, 1e7, [Switch({"width": 16}, 5e6)],
+                            TrainConfig(evals=5))
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node",
                "2", "-m", "cli", "validate", "train", "mlp-width", "--shape", "width=8,batch=64",
                "--budget", "1e7", "--evals", "5", "--switch-at", "flops=5e6:width=16",
                "-o", str(tmp_path / "ddp")]
-    finished = subprocess.run(command, cwd=REPO, env=ENV, capture_output=True, text=True,
-                              timeout=120)
+    finished = _run_or_kill(command, timeout=120)
     assert finished.returncode == 0, finished.stderr[-2000:]
     result = json.loads((tmp_path / "ddp" / RESULT).read_text())
     assert result["world_size"] == 2
@@ -98,6 +148,8 @@ def test_ddp_on_two_cpu_processes_follows_the_one_process_curve(tmp_path):
     evals = [r for r in curve if r["event"] == "eval"]
     assert [r["step"] for r in evals] == [r["step"] for r in single.curve]
     assert [r["flops"] for r in evals] == [r["flops"] for r in single.curve]
+    assert [r["shape_name"] for r in evals] == [r["shape_name"] for r in single.curve]
+    assert {r["shape"]["width"] for r in evals} == {8, 16}  # the switch happened
     for ddp, one in zip(evals, single.curve, strict=True):
         assert ddp["eval_loss"] == pytest.approx(one["eval_loss"], rel=1e-5)
         if one["train_loss"] is not None:

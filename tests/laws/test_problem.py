@@ -1,6 +1,8 @@
-"""The loss grid, the switch rules and the graph's networkx form."""
+"""The loss grid, the switch rules, the plan request and the graph's networkx form."""
 
 from __future__ import annotations
+
+import re
 
 import networkx as nx
 import numpy as np
@@ -8,18 +10,12 @@ import pytest
 
 from laws.errors import InputError
 from laws.forms import PowerLaw, SaturatingLaw
-from laws.graph import (
-    START_COMPUTE_FRACTION,
-    allowed_switches,
-    build_problem,
-    inverse_gradients,
-    landing_levels,
-    loss_grid,
-    parse_allowed,
-    to_networkx,
-    write_graphml,
-)
-from laws.lawset import LawSet, Shape, Transitions
+from laws.lawset import LawSet, Shape
+from laws.search.export import to_networkx, write_graphml
+from laws.search.grid import START_COMPUTE_FRACTION, inverse_gradients, loss_grid
+from laws.search.problem import build_problem
+from laws.search.request import PlanRequest
+from laws.search.switches import allowed_switches, landing_levels, parse_allowed
 
 
 def two_shapes(**first) -> LawSet:
@@ -92,8 +88,9 @@ def test_switch_rules():
 
 def test_problem_costs_are_exact_law_differences_in_objective_units():
     laws = two_shapes()
-    problem = build_problem(laws, 2.3, start_loss=4.0, levels=30, objective="seconds",
-                            transitions=Transitions(flops=1e17, seconds=60.0))
+    problem = build_problem(laws, PlanRequest.for_laws(
+        laws, 2.3, start_loss=4.0, levels=30, objective="seconds", switch_flops=1e17,
+        switch_seconds=60.0))
     e = problem.grid
     for s, shape in enumerate(laws.shapes):
         by_law = (shape.law.compute(e[1:]) - shape.law.compute(e[:-1])) / shape.throughput
@@ -106,8 +103,8 @@ def test_problem_costs_are_exact_law_differences_in_objective_units():
 @pytest.mark.parametrize("limit", [None, 2])
 def test_networkx_graph_has_the_designed_nodes_and_edges(tmp_path, limit):
     laws = two_shapes()
-    problem = build_problem(laws, 2.3, start_loss=4.0, levels=12, max_switches=limit,
-                            transitions=Transitions(loss_penalty=0.05))
+    problem = build_problem(laws, PlanRequest.for_laws(
+        laws, 2.3, start_loss=4.0, levels=12, max_switches=limit, switch_penalty=0.05))
     graph = to_networkx(problem)
     depth = 1 if limit is None else limit + 1
     levels = 12
@@ -131,20 +128,51 @@ def test_networkx_graph_has_the_designed_nodes_and_edges(tmp_path, limit):
 def test_options_errors_are_one_line_input_errors():
     laws = two_shapes()
     cases = [
-        (dict(target_loss=1.8), "small > 2.2, large > 1.9"),
-        (dict(target_loss=2.0, start_loss=1.95), "start loss"),
-        (dict(target_loss=2.0, transitions=Transitions(flops=-1.0)), "switch flops"),
-        (dict(target_loss=2.0, transitions=Transitions(seconds=-1.0)), "switch seconds"),
-        (dict(target_loss=2.0, transitions=Transitions(loss_penalty=-0.1)), "penalty"),
-        (dict(target_loss=2.0, objective="money"), "--price-per-hour"),
-        (dict(target_loss=2.0, max_switches=-1), "--max-switches"),
-        (dict(target_loss=2.0, levels=1), "levels"),
-        (dict(target_loss=2.0, only_grow=("patch",)), "no numeric axis 'patch'"),
+        (dict(target=1.8), "small > 2.2, large > 1.9"),
+        (dict(target=float("nan")), "target loss must be a finite number"),
+        (dict(target=2.0, start_loss=1.95), "start loss"),
+        (dict(target=2.0, switch_flops=-1.0), "--switch-flops"),
+        (dict(target=2.0, switch_seconds=float("inf")), "--switch-seconds"),
+        (dict(target=2.0, switch_penalty=-0.1), "--switch-penalty"),
+        (dict(target=2.0, objective="money"), "--price-per-hour"),
+        (dict(target=2.0, objective="speed"), "objective must be one of"),
+        (dict(target=2.0, max_switches=-1), "--max-switches"),
+        (dict(target=2.0, max_switches=True), "--max-switches"),
+        (dict(target=2.0, levels=1), "levels"),
+        (dict(target=2.0, only_grow=("patch",)), "no numeric axis 'patch'"),
     ]
-    for kwargs, fragment in cases:
+    for options, fragment in cases:
         with pytest.raises(InputError, match=fragment.replace("+", r"\+")) as err:
-            build_problem(laws, **kwargs)
+            build_problem(laws, PlanRequest.for_laws(laws, **options))
         assert "\n" not in str(err.value)
     no_throughput = LawSet("bare", (Shape("a", {}, PowerLaw(a=1.0, b=0.5, c=0.0)),))
     with pytest.raises(InputError, match="throughput .* missing for: a"):
-        build_problem(no_throughput, 0.5, objective="seconds")
+        build_problem(no_throughput, PlanRequest.for_laws(no_throughput, 0.5,
+                                                          objective="seconds"))
+
+
+def test_a_request_survives_its_json_round_trip_and_names_what_differs():
+    laws = two_shapes()
+    request = PlanRequest.for_laws(laws, 2.3, levels=40, allowed=(("small", "large"),),
+                                   only_grow=("width",), switch_flops=1e15)
+    assert PlanRequest.from_dict(request.to_dict()) == request
+    plan = {"request": request.to_dict()}
+    request.check(plan)
+    for change, message in [
+        (dict(target=2.4), "plan was made for target 2.3, this command asks for target 2.4"),
+        (dict(levels=41), "made for levels 40, this command asks for levels 41"),
+        (dict(switch_flops=None), "switch flops 1e+15, this command asks for switch flops "
+                                  "none (the law set's)"),
+        (dict(laws_digest="0" * 64), "made for other laws"),
+    ]:
+        with pytest.raises(InputError, match=re.escape(message)):
+            PlanRequest(**{**request.__dict__, **change}).check(plan)
+    with pytest.raises(InputError, match="expected an object with the fields"):
+        request.check({"options": {}})
+
+
+def test_a_problem_refuses_a_request_for_other_laws():
+    laws = two_shapes()
+    other = LawSet("other", laws.shapes[:1])
+    with pytest.raises(InputError, match="other laws than 'two'"):
+        build_problem(laws, PlanRequest.for_laws(other, 2.3))

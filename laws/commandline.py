@@ -1,0 +1,180 @@
+"""The click plumbing every ``shapeshift`` command shares: errors as exit 2, the law-set
+source, JSON output, option groups and the progress bar.
+
+Commands live beside the library functions they wrap (``laws/commands.py``,
+``sim/commands.py``, ``validate/commands.py``); ``cli.py`` loads each on first use.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import json
+import sys
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
+
+import click
+
+from laws.errors import InputError
+
+
+class Group(click.Group):
+    """Turns an ``InputError`` or a usage error anywhere below into one line on stderr and exit
+    code 2 (the usage errors of options, such as a value not among the choices, included)."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except InputError as err:
+            click.echo(f"error: {err}", err=True)
+            ctx.exit(2)
+        except click.UsageError as err:
+            where = f" (see `{err.ctx.command_path} --help`)" if err.ctx else ""
+            click.echo(f"error: {err.format_message()}{where}", err=True)
+            ctx.exit(2)
+
+
+def all_of(options: Sequence[Callable]) -> Callable:
+    """One decorator that applies ``options`` in the order listed (as ``--help`` shows them)."""
+    def decorate(command: Callable) -> Callable:
+        for option in reversed(options):
+            command = option(command)
+        return command
+
+    return decorate
+
+
+def option_group(options: Sequence[Callable], build: Callable[..., Any], name: str) -> Callable:
+    """Options that build one config object: the command receives ``build(**their values)``
+    as its parameter ``name`` instead of the loose values (click's option groups)."""
+    keys = [_parameter_name(option) for option in options]
+
+    def decorate(command: Callable) -> Callable:
+        @functools.wraps(command)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            kwargs[name] = build(**{key: kwargs.pop(key) for key in keys})
+            return command(*args, **kwargs)
+
+        return all_of(options)(wrapper)
+
+    return decorate
+
+
+def _parameter_name(option: Callable) -> str:
+    """The Python name click gives the option that ``option`` (a ``click.option`` decorator)
+    declares."""
+    probe = option(lambda: None)
+    return probe.__click_params__[-1].name
+
+
+def laws_source(command: Callable) -> Callable:
+    """The ``[LAWS.json] | --preset NAME`` pair that every law-consuming command takes; the
+    command receives the loaded ``LawSet`` as ``laws`` and where it came from as ``source``."""
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, laws_file: str | None, preset: str | None, **kwargs: Any) -> Any:
+        from laws.io.source import LawSource
+
+        source = LawSource.named(laws_file, preset)
+        return command(*args, laws=source.load(), source=source, **kwargs)
+
+    wrapper = click.option("--preset", metavar="NAME",
+                           help="A built-in law set (see `presets`).")(wrapper)
+    return click.argument("laws_file", metavar="[LAWS.json]", required=False,
+                          type=click.Path(dir_okay=False))(wrapper)
+
+
+def echo_json(data: object) -> None:
+    """One JSON object on stdout, for machines."""
+    click.echo(json.dumps(data, indent=2, allow_nan=False))
+
+
+def json_flag(help_text: str = "Print one JSON object.") -> Callable:
+    return click.option("--json", "as_json", is_flag=True, help=help_text)
+
+
+def key_values(items: Sequence[str], option: str) -> list[tuple[str, str]]:
+    """``KEY=VALUE`` option values as pairs; an ``InputError`` names a malformed one."""
+    pairs = []
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise InputError(f"{option} {item!r}: expected KEY=VALUE")
+        pairs.append((key, value))
+    return pairs
+
+
+@contextlib.contextmanager
+def progress_bar(length: int, label: str) -> Iterator[Callable[[int], None]]:
+    """A progress callback (items done so far) drawing a bar on stderr. The bar appears with
+    the first report, so that an error found before any work stays the only line on stderr."""
+    with contextlib.ExitStack() as stack:
+        bar = None
+
+        def update(done: int) -> None:
+            nonlocal bar
+            if bar is None:
+                bar = stack.enter_context(click.progressbar(length=length, label=label,
+                                                            file=sys.stderr))
+            bar.update(done - bar.pos)
+
+        yield update
+
+
+def plan_request(*, target_default: bool = False) -> Callable:
+    """The law set and every search option, built into the objects commands take: the command
+    receives ``laws`` (a ``LawSet``), ``source`` (its ``LawSource``) and ``request`` (the
+    ``PlanRequest``). With ``target_default`` an omitted ``--target`` takes the law set's
+    ``default_target``."""
+    target_help = ("Loss to reach (default: the law set's default_target, when it has one)."
+                   if target_default else "Loss to reach.")
+    options = [
+        click.option("--target", type=float, required=not target_default, metavar="LOSS",
+                     help=target_help),
+        click.option("--start-loss", type=float, metavar="E0",
+                     help="Loss where the schedule starts (default: the highest first measured "
+                          "loss of fitted laws, else where every shape's law starts)."),
+        click.option("--levels", type=int, default=2000, show_default=True,
+                     help="Loss grid levels of the search."),
+        click.option("--switch-flops", type=float, metavar="X",
+                     help="FLOPs per switch (default: the law set's transitions)."),
+        click.option("--switch-seconds", type=float, metavar="S",
+                     help="Seconds per switch (seconds and money objectives)."),
+        click.option("--switch-penalty", type=float, metavar="D", help="Loss added by a switch."),
+        click.option("--allowed", metavar="SPEC", help="all, one-axis, or FROM:TO,FROM:TO,..."),
+        click.option("--only-grow", multiple=True, metavar="AXIS",
+                     help="Axis that may only grow (repeatable)."),
+        click.option("--only-shrink", multiple=True, metavar="AXIS",
+                     help="Axis that may only shrink (repeatable)."),
+        click.option("--max-switches", type=int, metavar="K", help="At most K switches."),
+        click.option("--objective", type=click.Choice(["flops", "seconds", "money"]),
+                     default="flops", show_default=True,
+                     help="What the search minimises; seconds need throughputs, money "
+                          "--price-per-hour."),
+        click.option("--price-per-hour", type=float, metavar="PRICE",
+                     help="Price per accelerator-hour."),
+        click.option("--robust", type=float, metavar="PERCENTILE",
+                     help="On laws fitted with --bootstrap: also pick the route whose saving at "
+                          "this percentile of the bootstrap samples is highest (e.g. 10)."),
+    ]
+    keys = [_parameter_name(option) for option in options]
+
+    def decorate(command: Callable) -> Callable:
+        @functools.wraps(command)
+        def wrapper(*args: Any, laws: Any, source: Any, **kwargs: Any) -> Any:
+            from laws.search.request import PlanRequest, default_target
+            from laws.search.switches import parse_allowed
+
+            given = {key: kwargs.pop(key) for key in keys}
+            target = given.pop("target")
+            if target is None:
+                target = default_target(laws)
+            if given["allowed"] is not None:
+                given["allowed"] = parse_allowed(given["allowed"])
+            request = PlanRequest.for_laws(laws, target, **given)
+            return command(*args, laws=laws, source=source, request=request, **kwargs)
+
+        return laws_source(all_of(options)(wrapper))
+
+    return decorate

@@ -1,0 +1,171 @@
+"""The commands over law sets: ``presets``, ``laws show``, ``fit`` and ``search``.
+
+Each is a thin wrapper: parse, call a library function, print. Heavy imports (numpy, scipy)
+happen inside the commands, so that ``shapeshift --help`` starts fast.
+"""
+
+from __future__ import annotations
+
+import click
+
+from laws.commandline import (
+    Group,
+    echo_json,
+    json_flag,
+    key_values,
+    laws_source,
+    option_group,
+    plan_request,
+)
+
+
+@click.command()
+@json_flag()
+def presets(as_json: bool) -> None:
+    """List the built-in law sets."""
+    from laws.presets import load_preset, preset_names
+
+    rows = [(name, load_preset(name)) for name in preset_names()]
+    if as_json:
+        echo_json({"presets": [{"name": name, "shapes": len(laws.shapes),
+                                "source": laws.provenance.get("source"),
+                                "default_target": laws.extra.get("default_target")}
+                               for name, laws in rows]})
+        return
+    width = max((len(name) for name, _ in rows), default=4)
+    for name, laws in rows:
+        source = laws.provenance.get("source", "")
+        click.echo(f"{name:<{width}}  {len(laws.shapes):>3} shapes  {source}")
+
+
+@click.group(name="laws", cls=Group)
+def laws_group() -> None:
+    """Inspect law files."""
+
+
+@laws_group.command(name="show")
+@laws_source
+@json_flag("Print the law set as its law-file JSON.")
+def laws_show(laws, source, as_json: bool) -> None:
+    """Print the shapes, forms and parameters of a law file or preset."""
+    from laws.io.lawfile import law_set_to_dict
+    from laws.tables import format_law_set
+
+    if as_json:
+        echo_json(law_set_to_dict(laws))
+    else:
+        click.echo(format_law_set(laws))
+
+
+def _column_map(*, shape_col, shape_name, groups, compute_col, tokens_col, params_col,
+                loss_col, filters) -> object:
+    from laws.io.curves import ColumnMap, LogBins
+
+    return ColumnMap(shape=shape_col, loss=loss_col, compute=compute_col, tokens=tokens_col,
+                     params=params_col, filters=tuple(key_values(filters, "--filter")),
+                     shape_name=shape_name, bins=tuple(LogBins.parse(g) for g in groups))
+
+
+column_options = option_group([
+    click.option("--shape-col", multiple=True, metavar="COL",
+                 help="Column naming the shape; repeat for multi-axis shapes (width, depth)."),
+    click.option("--shape-name", metavar="TEMPLATE",
+                 help='Shape names from the shape columns, e.g. "w{width}-d{depth}".'),
+    click.option("--group", "groups", multiple=True, metavar="COL[=K]",
+                 help="Group the numeric shape column COL into K log-spaced bins per decade "
+                      "(default 4), e.g. model sizes read off a figure (repeatable)."),
+    click.option("--compute-col", metavar="COL", help="Training compute C (FLOPs)."),
+    click.option("--tokens-col", metavar="COL", help="Tokens D; with --params-col, C = 6 N D."),
+    click.option("--params-col", metavar="COL",
+                 help="Parameters N (needed by --form chinchilla)."),
+    click.option("--loss-col", required=True, metavar="COL", help="Loss."),
+    click.option("--filter", "filters", multiple=True, metavar="COL=VALUE",
+                 help="Keep only rows where COL equals VALUE (repeatable)."),
+], _column_map, "columns")
+
+
+def _fit_request(**options) -> object:
+    from laws.fit.request import FitRequest
+
+    return FitRequest(share=tuple(options.pop("share")), **options)
+
+
+fit_options = option_group([
+    click.option("--form", type=click.Choice(["power", "saturating", "chinchilla"]),
+                 default="power", show_default=True, help="Law form to fit."),
+    click.option("--share", multiple=True, type=click.Choice(["floor", "exponent"]),
+                 help="Parameter shared by all shapes in a joint fit (repeatable)."),
+    click.option("--drop-highest", type=click.IntRange(min=0), default=0, metavar="K",
+                 help="Drop the points of the K highest losses first (Epoch AI's recipe: 5)."),
+    click.option("--holdout-above", type=float, metavar="X",
+                 help="Extrapolation check: fit on points with compute (or --holdout-col) <= "
+                      "X, report the error above."),
+    click.option("--holdout-col", "holdout_column", metavar="COL",
+                 help="Column for --holdout-above (e.g. tokens)."),
+    click.option("--bootstrap", type=click.IntRange(min=0), default=0, metavar="N",
+                 help="Joint bootstrap resamples: intervals, and samples kept in the law file "
+                      "for the search's uncertainty."),
+    click.option("--seed", type=int, default=0, show_default=True, help="Bootstrap seed."),
+    click.option("--target-loss", type=float, metavar="LOSS",
+                 help="Loss for the compute interval (default: each shape's lowest loss)."),
+    click.option("--time-col", "time_column", metavar="COL",
+                 help="Seconds to reach each point (a product such as step*seconds_per_step "
+                      "is allowed): gives each shape a throughput, compute per second."),
+    click.option("--name", help="Name of the law set (default: the file's stem)."),
+], _fit_request, "request")
+
+
+@click.command()
+@click.argument("curves_file", metavar="CURVES", type=click.Path(dir_okay=False))
+@click.option("--format", "fmt", type=click.Choice(["csv", "jsonl"]),
+              help="Input format (default: from the file suffix).")
+@column_options
+@fit_options
+@click.option("--provenance", "provenance_items", multiple=True, metavar="KEY=VALUE",
+              help="Extra provenance entry, e.g. licence=MIT (repeatable).")
+@json_flag()
+@click.option("-o", "--output", type=click.Path(dir_okay=False), metavar="LAWS.json",
+              help="Write the fitted law file.")
+def fit(curves_file, fmt, columns, request, provenance_items, as_json, output) -> None:
+    """Fit scaling laws to measured curves and write a law file."""
+    from laws.fit.report import format_fit
+    from laws.fit.request import fit_file
+    from laws.io.lawfile import law_set_to_dict, write_law_file
+
+    def progress(done: int, total: int) -> None:
+        click.echo(f"\rbootstrap {done}/{total}", err=True, nl=done == total)
+
+    outcome = fit_file(curves_file, columns, request, fmt,
+                       dict(key_values(provenance_items, "--provenance")), progress)
+    if output:
+        write_law_file(outcome.laws, output)
+    if as_json:
+        echo_json({"laws": law_set_to_dict(outcome.laws), "fit": outcome.result.to_dict(),
+                   "holdout": None if outcome.holdout is None else outcome.holdout.to_dict()})
+    else:
+        click.echo(format_fit(outcome.result, outcome.holdout))
+
+
+@click.command()
+@plan_request()
+@json_flag("Print the plan object as JSON.")
+@click.option("--graphml", type=click.Path(dir_okay=False), help="Write the graph as GraphML.")
+@click.option("-o", "--output", type=click.Path(dir_okay=False), metavar="PLAN.json",
+              help="Write the plan object to a file.")
+def search(laws, source, request, as_json: bool, graphml: str | None,
+           output: str | None) -> None:
+    """Find the schedule of shapes that reaches --target cheapest, and what it saves."""
+    from laws.search.export import write_graphml
+    from laws.search.plan import format_plan, plan_for_problem, write_plan
+    from laws.search.problem import build_problem
+
+    problem = build_problem(laws, request)
+    result = plan_for_problem(laws, problem)
+    if graphml:
+        write_graphml(problem, graphml)
+    if output:
+        write_plan(result, output)
+    if as_json:
+        echo_json(result)
+    else:
+        click.echo(format_plan(result))

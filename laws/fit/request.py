@@ -1,0 +1,84 @@
+"""The fit request: how to fit a curve file, as one object, and the one function that does it.
+
+The ``fit`` command builds a ``ColumnMap`` (which columns hold what) and a ``FitRequest`` (the
+form and its options, the bootstrap, the hold-out check) from its options; ``fit_file`` loads,
+fits, checks and records what produced the law set.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+from typing import Any
+
+from laws.fit.curveset import FitResult, fit_curves
+from laws.fit.holdout import HoldoutReport, holdout_check
+from laws.fit.report import with_provenance
+from laws.io.curves import ColumnMap, load_curves
+from laws.lawset import LawSet
+
+
+@dataclass(frozen=True)
+class FitRequest:
+    """``form`` fitted per shape (``share``: parameters shared by all shapes), after dropping
+    the points of the ``drop_highest`` highest losses; ``bootstrap`` joint resamples (seeded);
+    ``target_loss`` for the compute interval; ``time_column`` gives throughputs;
+    ``holdout_above`` (on ``holdout_column``, default compute) adds the extrapolation check;
+    ``name`` names the law set (default: the file's stem)."""
+
+    form: str = "power"
+    share: tuple[str, ...] = ()
+    drop_highest: int = 0
+    bootstrap: int = 0
+    seed: int = 0
+    target_loss: float | None = None
+    time_column: str | None = None
+    holdout_above: float | None = None
+    holdout_column: str | None = None
+    name: str | None = None
+
+    def extra_columns(self) -> tuple[str, ...]:
+        """Columns beyond the ColumnMap's that this fit reads (hold-out and time)."""
+        return tuple(c for c in (self.holdout_column, self.time_column) if c)
+
+    def options(self) -> dict[str, Any]:
+        """The options that differ from the defaults, as the law file's provenance records
+        them (the command line's names).
+
+        >>> FitRequest(form="chinchilla", drop_highest=5).options()
+        {'form': 'chinchilla', 'drop_highest': 5}
+        """
+        names = {"time_column": "time_col", "holdout_column": "holdout_col"}
+        return {names.get(f.name, f.name): list(value) if isinstance(value, tuple) else value
+                for f in fields(self) if f.name != "name"
+                for value in [getattr(self, f.name)] if value != f.default}
+
+
+@dataclass(frozen=True)
+class FitOutcome:
+    laws: LawSet
+    result: FitResult
+    holdout: HoldoutReport | None
+
+
+def fit_file(path: str | os.PathLike, columns: ColumnMap, request: FitRequest,
+             file_format: str | None = None, provenance: dict[str, str] | None = None,
+             progress: Callable[[int, int], None] | None = None) -> FitOutcome:
+    """Fit the curves of ``path`` as ``request`` says; the law set records its input, the
+    options, the fit metrics, the hold-out check and the ``provenance`` entries given."""
+    columns = replace(columns, extra=tuple(dict.fromkeys((*columns.extra,
+                                                         *request.extra_columns()))))
+    curves = load_curves(path, columns, file_format)
+    result = fit_curves(curves, request.form, request.share, request.drop_highest,
+                        request.bootstrap, request.seed, request.target_loss,
+                        time_column=request.time_column, name=request.name or Path(path).stem,
+                        progress=progress)
+    holdout = None
+    if request.holdout_above is not None:
+        holdout = holdout_check(curves, request.holdout_above, request.holdout_column,
+                                request.form, request.share, request.drop_highest)
+    laws = with_provenance(result, path, {**columns.options(), **request.options()}, holdout,
+                           provenance)
+    return FitOutcome(laws, result, holdout)

@@ -1,0 +1,97 @@
+"""A shape policy (``validate.controller``) inside the Hugging Face ``Trainer``.
+
+    callback = ShapeTrainerCallback(planned(plan, laws), laws,
+                                    lambda model: {"context": Gpt2Context(model)},
+                                    shape="ctx64", run_dir="runs/a")
+    trainer = ShapeTrainer(model=model, args=args, train_dataset=windows, eval_dataset=held_out,
+                           shape_callback=callback)
+    trainer.train()
+
+The callback makes each optimizer step one controller step (FLOPs counted from
+``on_step_begin`` to ``on_step_end``; gradient accumulation is inside it) and hands every
+``eval_loss`` of ``on_evaluate`` to the controller, which may switch the model there, between
+an optimizer step and the next. A switch needs no new optimizer: the operators move replaced
+parameters and their state inside the optimizer the Trainer holds (accelerate's wrapper passes
+``param_groups`` and ``state`` through to it), and the learning-rate factor of a switch reaches
+the Trainer's scheduler's base rates.
+
+The subclass is needed for the data: the Trainer fetches batches ahead (accelerate prefetches
+one, gradient accumulation several), so a batch drawn before a switch is trained after it.
+``ShapeTrainer`` cuts every sequence tensor of a batch (training and evaluation) to the current
+``context`` axis before the Trainer counts its tokens; the datasets yield sequences at least as
+long as the longest context of the plan. Without a ``context`` axis it cuts nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import torch
+from transformers import Trainer, TrainerCallback
+
+from laws.lawset import LawSet
+from sim.policies import Policy
+from validate.controller import ShapeController
+from validate.operators.base import Operator
+
+
+class ShapeTrainerCallback(TrainerCallback):
+    """Runs ``policy`` on ``laws``' shapes; ``operators(model)`` gives the operators per axis
+    (called once, when training begins). The controller is ``callback.controller`` then."""
+
+    def __init__(self, policy: Policy, laws: LawSet,
+                 operators: Callable[[torch.nn.Module], Mapping[str, Operator]], *, shape: str,
+                 run_dir: str | Path | None = None,
+                 flops: Callable[[str], float] | None = None) -> None:
+        self.policy, self.laws, self.make_operators = policy, laws, operators
+        self.shape, self.run_dir, self.flops = shape, run_dir, flops
+        self.controller: ShapeController | None = None
+
+    def on_train_begin(self, args, state, control, model=None, optimizer=None,
+                       lr_scheduler=None, **kwargs) -> None:
+        if args.world_size > 1:
+            raise NotImplementedError("ShapeTrainerCallback supports one process")
+        self.controller = ShapeController(
+            optimizer, self.policy, self.laws, self.make_operators(model), shape=self.shape,
+            run_dir=self.run_dir, scheduler=lr_scheduler, flops=self.flops)
+
+    def on_step_begin(self, args, state, control, **kwargs) -> None:
+        self.controller.begin_step()
+
+    def on_step_end(self, args, state, control, **kwargs) -> None:
+        self.controller.end_step(args.train_batch_size * args.gradient_accumulation_steps)
+
+    def on_evaluate(self, args, state, control, metrics=None, **kwargs) -> None:
+        if self.controller is not None and metrics and "eval_loss" in metrics:
+            self.controller.observe(metrics["eval_loss"])
+
+    @property
+    def context(self) -> int | None:
+        """The current context length, when the shapes have one and training has begun."""
+        return self.controller.axes.get("context") if self.controller is not None else None
+
+
+class ShapeTrainer(Trainer):
+    """A ``Trainer`` that runs ``shape_callback`` and cuts batches to its current context."""
+
+    def __init__(self, *args: Any, shape_callback: ShapeTrainerCallback, **kwargs: Any) -> None:
+        kwargs["callbacks"] = [shape_callback, *(kwargs.get("callbacks") or [])]
+        super().__init__(*args, **kwargs)
+        self.shape_callback = shape_callback
+
+    def fit_batch(self, batch: Mapping[str, Any]) -> dict[str, Any]:
+        """``batch`` with every (batch, sequence, ...) tensor cut to the current context."""
+        context = self.shape_callback.context
+        if context is None:
+            return dict(batch)
+        return {key: value[:, :context] if torch.is_tensor(value) and value.dim() >= 2 else value
+                for key, value in batch.items()}
+
+    def get_batch_samples(self, epoch_iterator: Any, *args: Any, **kwargs: Any) -> Any:
+        return super().get_batch_samples(map(self.fit_batch, epoch_iterator), *args, **kwargs)
+
+    def prediction_step(self, model: torch.nn.Module, inputs: dict, *args: Any,
+                        **kwargs: Any) -> Any:
+        return super().prediction_step(model, self.fit_batch(inputs), *args, **kwargs)

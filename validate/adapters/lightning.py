@@ -1,0 +1,97 @@
+"""A Lightning ``Callback`` that runs a shape policy (``validate.controller``) in ``Trainer.fit``.
+
+    callback = ShapeCallback(planned(plan, laws), laws,
+                             lambda module: {"patch": VitPatch(module.vit)}, shape="patch7",
+                             run_dir="runs/a")
+    trainer = Trainer(callbacks=[callback], val_check_interval=20, ...)
+
+Each training batch is one controller step (its FLOPs counted, its samples the batch's
+length); after each validation the monitored metric (``val_loss`` by default, logged by the
+module's ``validation_step``) is the evaluation the policy sees, and a switch happens there,
+before training goes on.
+
+How a switch reaches Lightning's optimizer: Lightning declined to support replacing or
+resetting optimizers mid-run (its issue 9982), and does not need to here. The operators change
+the module in place and move every replaced parameter, with its state, inside the optimizer
+object Lightning already holds (``validate.reshape.swap_parameter``); a patch-size change
+replaces no parameter at all. So ``trainer.optimizers``, the learning-rate scheduler configs and
+the ``LightningOptimizer`` wrappers stay valid, and the learning-rate factor of a switch reaches
+the scheduler's base rates. Strategies that wrap the module around its parameters (DDP, FSDP,
+DeepSpeed) would have to wrap it again: the callback accepts single-device strategies only.
+
+Resuming (``fit(ckpt_path=...)``): the callback's state goes into Lightning's checkpoint and
+brings the module back to the saved shape when training starts. That works for switches that
+replace no parameter (patch size, batch size). After a width or context change Lightning
+restores the module's weights before any callback runs, into a module of the start shape, and
+fails on the shapes: such runs resume through ``ShapeController.load_state_dict`` in a plain
+loop for now.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import lightning.pytorch as pl
+import torch
+
+from laws.lawset import LawSet
+from sim.policies import Policy
+from validate.controller import ShapeController
+from validate.operators.base import Operator
+
+
+class ShapeCallback(pl.Callback):
+    """Runs ``policy`` on ``laws``' shapes; ``operators(module)`` gives the operators per axis
+    for the ``LightningModule`` (called once, when training starts). The controller is
+    ``callback.controller`` from then on."""
+
+    def __init__(self, policy: Policy, laws: LawSet,
+                 operators: Callable[[pl.LightningModule], Mapping[str, Operator]], *,
+                 shape: str, monitor: str = "val_loss", run_dir: str | Path | None = None,
+                 flops: Callable[[str], float] | None = None) -> None:
+        self.policy, self.laws, self.make_operators = policy, laws, operators
+        self.shape, self.monitor, self.run_dir, self.flops = shape, monitor, run_dir, flops
+        self.controller: ShapeController | None = None
+        self._saved: dict | None = None
+
+    def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if not isinstance(trainer.strategy, pl.strategies.SingleDeviceStrategy):
+            raise NotImplementedError(f"ShapeCallback supports single-device training, not "
+                                      f"{type(trainer.strategy).__name__}")
+        if len(trainer.optimizers) != 1:
+            raise NotImplementedError("ShapeCallback supports one optimizer")
+        schedulers = trainer.lr_scheduler_configs
+        self.controller = ShapeController(
+            trainer.optimizers[0], self.policy, self.laws, self.make_operators(pl_module),
+            shape=self.shape, run_dir=self.run_dir, flops=self.flops,
+            scheduler=schedulers[0].scheduler if schedulers else None)
+        if self._saved is not None:
+            self.controller.load_state_dict(self._saved)
+
+    def on_train_batch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule,
+                             batch: Any, batch_idx: int) -> None:
+        self.controller.begin_step()
+
+    def on_train_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule,
+                           outputs: Any, batch: Any, batch_idx: int) -> None:
+        first = batch[0] if isinstance(batch, (list, tuple)) else batch
+        self.controller.end_step(len(first) if torch.is_tensor(first) else 0)
+
+    def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if trainer.sanity_checking or self.controller is None:
+            return
+        metrics = trainer.callback_metrics
+        if self.monitor not in metrics:
+            raise KeyError(f"ShapeCallback: the module logs no {self.monitor!r} in validation "
+                           f"(logged: {', '.join(metrics) or 'nothing'})")
+        train_loss = metrics.get("train_loss")
+        self.controller.observe(float(metrics[self.monitor]),
+                                None if train_loss is None else float(train_loss))
+
+    def state_dict(self) -> dict:
+        return self.controller.state_dict() if self.controller is not None else {}
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        self._saved = state_dict or None

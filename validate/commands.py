@@ -1,0 +1,278 @@
+"""The ``validate`` commands: real training with torch (``train``) and the whole
+measure -> fit -> search -> train -> compare loop (``run``). torch loads inside the commands.
+
+The training options build one ``TrainConfig`` (``validate train`` receives it as ``config``),
+``validate train``'s ``--switch-at`` options one policy (``switch_schedule``: a schedule of
+``sim.policies``, the vocabulary the simulator runs), and ``validate run``'s options one
+``LoopConfig`` holding its ``TrainConfig``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import click
+
+from laws.commandline import Group, echo_json, json_flag, option_group
+from laws.errors import InputError
+from validate.config import TrainConfig
+from validate.slurm import SlurmConfig, executor_config
+
+if TYPE_CHECKING:
+    from sim.policies import Scheduled
+    from validate.loop import LoopConfig
+    from validate.tasks import Axes, Task
+
+# The options a task takes, for `validate train` and `validate run` alike.
+TASK_OPTIONS = [
+    click.option("--eval-size", type=int, default=None,
+                 help="vit-patch: test images evaluated (default 2000)."),
+    click.option("--data-dir", type=click.Path(file_okay=False), default=None,
+                 help="vit-patch: folder with Fashion-MNIST's four .gz files."),
+    click.option("--patch-resize", type=click.Choice(["pi", "merge"]), default=None,
+                 help="vit-patch: pi (FlexiViT, the default) or merge (a coarse token is "
+                      "the mean of the 7x7-patch tokens it covers; patches 7, 14, 28)."),
+    click.option("--corpus", type=click.Path(dir_okay=False), default=None,
+                 help="lm-context: text file to train on (default: the Python standard "
+                      "library)."),
+    click.option("--widen-noise", "noise", type=float, default=None,
+                 help="mlp-width, lm-context: symmetry-breaking noise when widening."),
+]
+# Where a run executes and how fast it learns, for both commands.
+DEVICE_OPTIONS = [
+    click.option("--device", type=click.Choice(["cpu", "cuda"]), default="cpu",
+                 show_default=True),
+    click.option("--compile", "compile", is_flag=True, help="torch.compile (CUDA only)."),
+]
+LEARNING_RATE_OPTIONS = [
+    click.option("--lr", type=float, default=1e-3, show_default=True,
+                 help="Constant after the warm-up, so every static curve is a law at every "
+                      "compute."),
+    click.option("--warmup-steps", type=int, default=50, show_default=True),
+]
+TRAIN_OPTIONS = [
+    *DEVICE_OPTIONS,
+    click.option("--seed", type=int, default=0, show_default=True),
+    *LEARNING_RATE_OPTIONS,
+    click.option("--weight-decay", type=float, default=0.0, show_default=True),
+    click.option("--batch-lr-rule", type=click.Choice(["sqrt", "linear", "none"]),
+                 default="sqrt", show_default=True,
+                 help="Learning-rate rescaling when the batch size changes."),
+    click.option("--evals", type=click.IntRange(min=2), default=30, show_default=True,
+                 help="Evaluations, spaced geometrically from 1% of the budget to all of it."),
+    click.option("--checkpoint-every", type=click.IntRange(min=1), default=500,
+                 show_default=True, metavar="STEPS"),
+    *TASK_OPTIONS,
+]
+LOOP_OPTIONS = [
+    click.argument("task_name", metavar="TASK"),
+    click.option("--shapes", "shape_texts", required=True, multiple=True,
+                 metavar="AXIS=N,...;...",
+                 help="Candidate shapes, separated by ';' or given repeatedly, e.g. "
+                      "'patch=14;patch=7;patch=4'."),
+    click.option("--common", "common_text", default="", metavar="AXIS=N,...",
+                 help="Axes every shape shares, e.g. dim=64,depth=4 (else the task's "
+                      "defaults)."),
+    click.option("--budget", type=float, required=True, metavar="FLOPS",
+                 help="Training FLOPs of each static run."),
+    click.option("--target", type=float, metavar="LOSS",
+                 help="Loss to reach (default: the lowest loss a static shape's seed-mean "
+                      "curve reads at 70% of the budget)."),
+    click.option("--seeds", type=int, default=1, show_default=True,
+                 help="Static runs per shape."),
+    click.option("--adaptive-budget", type=float, metavar="FLOPS",
+                 help="Training FLOPs of the adaptive run (default: --budget)."),
+    click.option("--levels", type=int, default=2000, show_default=True,
+                 help="Search loss levels."),
+    # The training options of the loop's runs (the rest take TrainConfig's defaults).
+    *DEVICE_OPTIONS,
+    *LEARNING_RATE_OPTIONS,
+    click.option("--evals", type=click.IntRange(min=4), default=30, show_default=True,
+                 help="Evaluations per run, spaced geometrically from 1% of its budget."),
+    *TASK_OPTIONS,
+]
+
+
+@dataclass(frozen=True)
+class Switch:
+    """Change the axes in ``axes`` (only those that change) at a FLOP or an eval-loss level:
+    one ``--switch-at`` (``switch_schedule`` makes the policy of a list of them).
+
+    >>> Switch({"patch": 4}, at_loss=0.6)
+    Switch(axes={'patch': 4}, at_flops=None, at_loss=0.6)
+    """
+
+    axes: Axes
+    at_flops: float | None = None
+    at_loss: float | None = None
+
+    def __post_init__(self) -> None:
+        if (self.at_flops is None) == (self.at_loss is None):
+            raise InputError("a switch needs exactly one of a FLOP level and a loss level")
+
+
+def parse_switch(text: str, budget_flops: float) -> Switch:
+    """``FRACTION:SHAPE`` (of the budget), ``flops=F:SHAPE`` or ``loss=L:SHAPE``, the shape
+    given as the axes that change (``AXIS=N,...``).
+
+    >>> parse_switch("0.5:patch=4", 1e12)
+    Switch(axes={'patch': 4}, at_flops=500000000000.0, at_loss=None)
+    >>> parse_switch("loss=0.6:patch=4,batch=256", 1e12).at_loss
+    0.6
+    """
+    where, sep, axes_text = text.partition(":")
+    kind, _, number = where.rpartition("=")
+    try:
+        value = float(number)
+    except ValueError:
+        value = math.nan
+    if not sep or kind not in ("", "flops", "loss") or not math.isfinite(value) or value <= 0:
+        raise InputError(f"--switch-at {text!r}: expected FRACTION:SHAPE, flops=F:SHAPE or "
+                         "loss=L:SHAPE, e.g. 0.5:patch=4 or loss=0.6:patch=4")
+    from validate.tasks import parse_axes
+
+    axes = parse_axes(axes_text, option="--switch-at")
+    if kind == "loss":
+        return Switch(axes, at_loss=value)
+    if kind == "" and value >= 1:
+        raise InputError(f"--switch-at {text!r}: a fraction of the budget must be below 1")
+    return Switch(axes, at_flops=value * budget_flops if kind == "" else value)
+
+
+def switch_schedule(task: Task, axes: Axes, switches: Sequence[Switch]
+                    ) -> tuple[Scheduled, dict[str, Axes]]:
+    """The policy that ``switches`` write, starting from ``axes``: a schedule that leaves each
+    shape at its switch's loss or FLOP level, in order, and the shapes it names (complete
+    axes, named by ``shape_name``). Each switch is checked against the task up front.
+
+    >>> from validate.tasks import make_task
+    >>> policy, shapes = switch_schedule(make_task("mlp-width"), {"width": 8},
+    ...                                  [Switch({"batch": 256}, at_flops=1e9)])
+    >>> policy.schedule
+    [('width8-batch128', -inf, 1000000000.0), ('width8-batch256', -inf, inf)]
+    >>> shapes["width8-batch256"]
+    {'width': 8, 'batch': 256}
+    """
+    from sim.policies import Scheduled
+    from validate.train import shape_name
+
+    shape = task.complete(axes)
+    shapes, segments = {shape_name(shape): shape}, []
+    for switch in switches:
+        loss = -math.inf if switch.at_loss is None else switch.at_loss
+        flops = math.inf if switch.at_flops is None else switch.at_flops
+        segments.append((shape_name(shape), loss, flops))
+        shape = task.complete(switch.axes, base=shape)
+        shapes[shape_name(shape)] = shape
+    return Scheduled("switch-at", [*segments, (shape_name(shape), -math.inf)]), shapes
+
+
+def _train_config(*, eval_size: int | None, data_dir: str | None, patch_resize: str | None,
+                  corpus: str | None, noise: float | None, **settings) -> TrainConfig:
+    """The training options as one config; task options left unset take the task's defaults."""
+    given = {"eval_size": eval_size, "data_dir": data_dir, "patch_resize": patch_resize,
+             "corpus": corpus, "noise": noise}
+    return TrainConfig(**settings, task_options={key: value for key, value in given.items()
+                                                 if value is not None})
+
+
+def _loop_config(task_name: str, shape_texts: tuple[str, ...], common_text: str, budget: float,
+                 target: float | None, seeds: int, adaptive_budget: float | None, levels: int,
+                 **training) -> LoopConfig:
+    """The loop's options as one ``LoopConfig`` (with the ``TrainConfig`` of its runs)."""
+    from validate.loop import LoopConfig, parse_candidates
+    from validate.tasks import parse_axes
+
+    common = parse_axes(common_text, "--common") if common_text else {}
+    return LoopConfig(task_name, parse_candidates(shape_texts), budget, target=target,
+                      seeds=seeds, common=common, train=_train_config(**training),
+                      levels=levels, adaptive_budget=adaptive_budget)
+
+
+@click.group(name="validate", cls=Group)
+def validate_group() -> None:
+    """Real training with torch: models that change shape while they train."""
+
+
+@validate_group.command(name="train")
+@click.argument("task_name", metavar="TASK")
+@click.option("--shape", "shape_text", default="", metavar="AXIS=N,...",
+              help="Starting shape, e.g. patch=7,batch=128; unset axes take the task's defaults.")
+@click.option("--switch-at", "switch_texts", multiple=True, metavar="WHEN:AXIS=N,...",
+              help="Switch shape: 0.5:patch=4 (fraction of the budget), flops=3e12:patch=4, "
+                   "or loss=0.6:patch=4 (first eval at or below). Repeatable, in order.")
+@click.option("--budget", type=float, required=True, metavar="FLOPS", help="Training FLOPs.")
+@click.option("-o", "--out", "run_dir", required=True, type=click.Path(file_okay=False),
+              help="Run folder: curve.jsonl, checkpoint.pt, result.json.")
+@click.option("--resume", is_flag=True, help="Continue the run saved in the run folder.")
+@option_group(TRAIN_OPTIONS, _train_config, "config")
+@json_flag("One JSON object on stdout.")
+def validate_train(task_name: str, shape_text: str, switch_texts: tuple[str, ...], budget: float,
+                   run_dir: str, resume: bool, config: TrainConfig, as_json: bool) -> None:
+    """Train TASK (vit-patch, mlp-width, lm-context) for --budget FLOPs and log its curve."""
+    from dataclasses import asdict
+
+    from validate.tasks import make_task, parse_axes
+    from validate.train import format_result, train
+
+    axes = parse_axes(shape_text) if shape_text else {}
+    switches = [parse_switch(text, budget) for text in switch_texts]
+    task = make_task(task_name, **config.task_options)
+    policy, shapes = switch_schedule(task, axes, switches)
+    result = train(task, axes, budget, policy, config, shapes=shapes, run_dir=run_dir,
+                   resume=resume)
+    if as_json:
+        echo_json({**asdict(result), "run_dir": str(result.run_dir)})
+    else:
+        click.echo(format_result(result))
+
+
+# Where the loop's runs train: here, or each as a Slurm job (validate/slurm.py).
+EXECUTOR_OPTIONS = [
+    click.option("--executor", type=click.Choice(["local", "slurm"]), default="local",
+                 show_default=True,
+                 help="local: this machine's processes; slurm: every run a Slurm job "
+                      "(submitit), the static runs one job array."),
+    click.option("--partition", default=None, help="slurm: partition of the jobs."),
+    click.option("--account", default=None, help="slurm: account charged for the jobs."),
+    click.option("--time-limit", type=int, default=60, show_default=True, metavar="MINUTES",
+                 help="slurm: time limit per job; a job reaching it is requeued and resumes."),
+    click.option("--cpus-per-job", type=int, default=1, show_default=True,
+                 help="slurm: CPUs per process of a job (and torch's threads)."),
+    click.option("--gpus-per-job", type=int, default=0, show_default=True,
+                 help="slurm: GPUs per job (use with --device cuda)."),
+    click.option("--tasks-per-job", type=int, default=1, show_default=True,
+                 help="slurm: processes per job; more than one train in DDP."),
+]
+
+
+@validate_group.command(name="run")
+@option_group(LOOP_OPTIONS, _loop_config, "config")
+@option_group(EXECUTOR_OPTIONS, executor_config, "slurm")
+@click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Processes that train the static runs side by side (--executor local).")
+@click.option("--threads", type=click.IntRange(min=1), default=None,
+              help="CPU threads for torch (1 is fastest for small models on a busy machine).")
+@click.option("--until", type=click.Choice(["static", "fit", "plan", "adaptive", "report"]),
+              default="report", show_default=True, help="Stop after this stage.")
+@click.option("-o", "--out", "out_dir", required=True, type=click.Path(file_okay=False),
+              help="Loop folder; rerunning with the same options continues it.")
+@json_flag("The summary as one JSON object.")
+def validate_run(config: LoopConfig, slurm: SlurmConfig | None, workers: int,
+                 threads: int | None, until: str, out_dir: str, as_json: bool) -> None:
+    """Measure static runs of TASK, fit laws, plan, train the plan, and compare (resumable)."""
+    import torch
+
+    from validate.loop import run_loop
+    from validate.report import format_summary
+
+    if threads:
+        torch.set_num_threads(threads)
+    summary = run_loop(config, out_dir, until=until, workers=workers, slurm=slurm)
+    if as_json:
+        echo_json(summary)
+    elif summary:
+        click.echo(format_summary(summary))
