@@ -10,7 +10,14 @@ from typing import Any
 
 import click
 
-from laws.commandline import echo_json, json_flag, option_group, plan_request, progress_bar
+from laws.commandline import (
+    all_of,
+    echo_json,
+    json_flag,
+    option_group,
+    plan_request,
+    progress_bar,
+)
 from sim.executor import EXECUTORS
 
 
@@ -62,22 +69,17 @@ simulation_options = option_group([
 def monte_carlo_options(runs: int) -> Any:
     """Replications, seed, workers and where they run: how the simulation is run, not what it
     is (the results do not depend on the executor or the number of workers)."""
-    def decorate(command: Any) -> Any:
-        for option in reversed([
-            click.option("--runs", type=int, default=runs, show_default=True, metavar="R",
-                         help="Monte Carlo replications."),
-            click.option("--seed", type=int, default=0, show_default=True),
-            click.option("--workers", type=int, default=1, show_default=True, metavar="W",
-                         help="Worker processes (results do not depend on it)."),
-            click.option("--executor", type=click.Choice(EXECUTORS), default="local",
-                         show_default=True,
-                         help="Where the workers run: a local process pool, a Dask "
-                              "LocalCluster or Ray (the extras [dask], [ray])."),
-        ]):
-            command = option(command)
-        return command
-
-    return decorate
+    return all_of([
+        click.option("--runs", type=int, default=runs, show_default=True, metavar="R",
+                     help="Monte Carlo replications."),
+        click.option("--seed", type=int, default=0, show_default=True),
+        click.option("--workers", type=int, default=1, show_default=True, metavar="W",
+                     help="Worker processes (results do not depend on it)."),
+        click.option("--executor", type=click.Choice(EXECUTORS), default="local",
+                     show_default=True,
+                     help="Where the workers run: a local process pool, a Dask "
+                          "LocalCluster or Ray (the extras [dask], [ray])."),
+    ])
 
 
 def truth_option(command: Any) -> Any:

@@ -10,6 +10,7 @@ import csv
 import io
 import json
 import os
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -63,6 +64,21 @@ class RunRecord:
         out["trajectory"] = [list(row) for row in self.trajectory] if trajectory else []
         out["events"] = [list(row) for row in self.events]
         return out
+
+
+def t_interval(values: Sequence[float], level: float) -> tuple[float, float, float]:
+    """The mean of two or more ``values`` and its two-sided Student-t interval at ``level``
+    (a fraction): (mean, low, high).
+
+    >>> [round(x, 3) for x in t_interval([0.12, 0.31], 0.9)]  # t(0.95, 1) = 6.314, se 0.095
+    [0.215, -0.385, 0.815]
+    """
+    from scipy.stats import t
+
+    x = np.asarray(values, dtype=float)
+    half = float(t.ppf(0.5 + level / 2, x.size - 1) * x.std(ddof=1) / np.sqrt(x.size))
+    mean = float(x.mean())
+    return mean, mean - half, mean + half
 
 
 def summarise(values: list[float]) -> dict[str, float | None]:
@@ -125,8 +141,6 @@ class SimResults:
         (runs of one replication share their noise and failure streams): the mean of
         1 - compute / static compute over the pairs where both reached the target, with its
         ``level`` Student-t interval. None without a simulated baseline or two pairs."""
-        from scipy.stats import t
-
         baseline = f"static:{self.baseline['shape']}"
         if self.baseline["source"] != "simulated":
             return None
@@ -137,11 +151,9 @@ class SimResults:
                             if r.reached and (r.replication, r.seed) in static])
         if savings.size < 2:
             return None
-        half = t.ppf(0.5 + level / 2, savings.size - 1) * savings.std(ddof=1) / np.sqrt(
-            savings.size)
-        mean = float(savings.mean())
-        return {"mean": mean, "low": mean - float(half), "high": mean + float(half),
-                "pairs": int(savings.size), "level": level}
+        mean, low, high = t_interval(savings, level)
+        return {"mean": mean, "low": low, "high": high, "pairs": int(savings.size),
+                "level": level}
 
     def to_dict(self, trajectories: bool = True) -> dict[str, Any]:
         return {

@@ -12,6 +12,7 @@ import math
 import numpy as np
 
 from laws.lawset import LawSet
+from sim.results import t_interval
 
 
 def reach(curve: list[dict], target: float, key: str = "flops") -> float | None:
@@ -115,14 +116,10 @@ def mean_interval(values: list[float | None], level: float = INTERVAL) -> dict:
     empty = {"mean": None, "low": None, "high": None, "level": level, "n": len(values)}
     if not values or any(value is None for value in values):
         return empty
-    x = np.asarray(values, dtype=float)
-    if len(x) < 2:
-        return {**empty, "mean": float(x[0])}
-    from scipy import stats
-
-    half = float(stats.t.ppf(0.5 + level / 200, len(x) - 1) * x.std(ddof=1) / math.sqrt(len(x)))
-    return {**empty, "mean": float(x.mean()), "low": float(x.mean() - half),
-            "high": float(x.mean() + half)}
+    if len(values) < 2:
+        return {**empty, "mean": float(values[0])}
+    mean, low, high = t_interval(values, level / 100)
+    return {**empty, "mean": mean, "low": low, "high": high}
 
 
 def measured_switches(plan: dict, adaptive: list[list[dict]], laws: LawSet) -> list[dict]:

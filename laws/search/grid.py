@@ -10,9 +10,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 
 from laws.errors import InputError
+from laws.forms import Law
 from laws.lawset import LawSet
 
 # Where no shape's law starts at a finite loss, training starts at the loss the quickest shape
@@ -71,8 +74,13 @@ def loss_grid(laws: LawSet, target: float, start: float | None = None,
 
 def compute_grid(laws: LawSet, grid: np.ndarray) -> np.ndarray:
     """C_P(e_i), FLOPs from scratch to each grid loss, shape by shape (+inf below a floor)."""
+    return compute_rows([s.law for s in laws.shapes], grid)
+
+
+def compute_rows(laws: Sequence[Law], grid: np.ndarray) -> np.ndarray:
+    """(laws, losses): each law's C(E) at every loss of ``grid``, one row per law."""
     with np.errstate(over="ignore"):  # below a floor the laws overflow on their way to +inf
-        return np.array([np.asarray(s.law.compute(grid), dtype=float) for s in laws.shapes])
+        return np.array([np.asarray(law.compute(grid), dtype=float) for law in laws])
 
 
 def inverse_gradients(laws: LawSet, grid: np.ndarray) -> np.ndarray:

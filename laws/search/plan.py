@@ -20,7 +20,6 @@ import numpy as np
 
 from laws.io.atomic import write_text_atomic
 from laws.io.jsonfile import read_json_object
-from laws.io.source import law_set_digest
 from laws.lawset import LawSet
 from laws.search.problem import Problem, build_problem
 from laws.search.request import PlanRequest, describe_request
@@ -51,7 +50,9 @@ def plan_for_problem(laws: LawSet, problem: Problem) -> dict[str, Any]:
         "objective": problem.request.objective,
         "compute_unit": laws.compute_unit,
         "levels": int(problem.grid.size),
-        "laws": {"name": laws.name, "shapes": list(problem.names), "digest": law_set_digest(laws)},
+        # build_problem checked that the request was made for these laws
+        "laws": {"name": laws.name, "shapes": list(problem.names),
+                 "digest": problem.request.laws_digest},
         "request": problem.request.to_dict(),
         "solver": "sparse-dijkstra" if problem.penalised else "layered-dp",
         "optimal": describe_route(problem, optimal),

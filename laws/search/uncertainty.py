@@ -43,6 +43,7 @@ import numpy as np
 from laws.errors import InputError
 from laws.forms import offset_power_compute
 from laws.lawset import LawSet
+from laws.search.grid import compute_rows
 from laws.search.problem import Problem
 from laws.search.solvers import Route, solve
 
@@ -99,15 +100,11 @@ class SampleLaws:
         params = self._offset_power[shape]
         if params is not None:
             return offset_power_compute(np.asarray(losses)[None, :], *params)
-        with np.errstate(over="ignore"):
-            return np.array([np.asarray(law.compute(losses), dtype=float)
-                             for law in self._laws[shape]])
+        return compute_rows(self._laws[shape], losses)
 
     def grid(self, sample: int, losses: np.ndarray) -> np.ndarray:
         """(shapes, losses) for one sample: what ``Problem.compute`` holds."""
-        with np.errstate(over="ignore"):
-            return np.array([np.asarray(draws[sample].compute(losses), dtype=float)
-                             for draws in self._laws])
+        return compute_rows([draws[sample] for draws in self._laws], losses)
 
 
 def _free(problem: Problem) -> bool:
