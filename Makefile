@@ -15,9 +15,17 @@ $(CORE_STAMP): pyproject.toml | $(PY)
 	$(PY) -m pip install -q -e .
 	touch $@
 
-# The CPU build of torch: a bare `pip install torch` would pull a multi-GB CUDA build.
+# The torch build: TORCH is the requirement, TORCH_INDEX pip's options for where to find it,
+# installed first and alone (so that the index options apply to torch only). The default finds
+# the CPU build on this project's machines without a network; elsewhere a bare requirement
+# pulls a multi-GB CUDA build from PyPI, so choose one, on a fresh venv (`make clean` first):
+#   make test TORCH_INDEX='--index-url https://download.pytorch.org/whl/cpu'    # CPU
+#   make test TORCH_INDEX='--index-url https://download.pytorch.org/whl/cu126'  # CUDA 12.6
+TORCH ?= torch==2.13.0
+TORCH_INDEX ?=
 $(STAMP): $(CORE_STAMP)
-	$(PY) -m pip install -q torch==2.13.0 -e '.[validate,dev,lightning,hf,slurm,dask,ray]' && $(PY) -m pip install -q --no-deps 'timm>=1.0'
+	$(PY) -m pip install -q $(TORCH_INDEX) '$(TORCH)'
+	$(PY) -m pip install -q -e '.[validate,dev,lightning,hf,slurm,dask,ray]' && $(PY) -m pip install -q --no-deps 'timm>=1.0'
 	touch $@
 
 # The policy comparison on the measured vit-patch-fmnist preset (laws fitted by the CPU

@@ -136,7 +136,7 @@ def plan_request(*, target_default: bool = False) -> Callable:
                      help="Loss where the schedule starts (default: the highest first measured "
                           "loss of fitted laws, else where every shape's law starts)."),
         click.option("--levels", type=int, default=2000, show_default=True,
-                     help="Loss grid levels of the search."),
+                     help="Loss grid levels of the search (at most 1,000,000)."),
         click.option("--switch-flops", type=float, metavar="X",
                      help="FLOPs per switch (default: the law set's transitions)."),
         click.option("--switch-seconds", type=float, metavar="S",

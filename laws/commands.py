@@ -91,10 +91,16 @@ def _fit_request(**options) -> object:
 
 
 fit_options = option_group([
-    click.option("--form", type=click.Choice(["power", "saturating", "chinchilla"]),
-                 default="power", show_default=True, help="Law form to fit."),
-    click.option("--share", multiple=True, type=click.Choice(["floor", "exponent"]),
-                 help="Parameter shared by all shapes in a joint fit (repeatable)."),
+    click.option("--form", type=click.Choice(["auto", "power", "saturating", "chinchilla"]),
+                 default="auto", show_default=True,
+                 help="Law form to fit; auto chooses power or saturating by how well each, "
+                      "fitted below half of each curve's largest compute, predicts the rest."),
+    click.option("--strict", is_flag=True,
+                 help="Fail (exit 2) on any fit warning: a parameter at a bound, too few "
+                      "points, a poor extrapolation check, points the robust fit discounted."),
+    click.option("--share", multiple=True, type=click.Choice(["floor", "exponent", "alpha=beta"]),
+                 help="Parameter shared by all shapes in a joint fit (repeatable); for "
+                      "--form chinchilla, alpha=beta fits one exponent for N and D."),
     click.option("--drop-highest", type=click.IntRange(min=0), default=0, metavar="K",
                  help="Drop the points of the K highest losses first (Epoch AI's recipe: 5)."),
     click.option("--holdout-above", type=float, metavar="X",
@@ -105,7 +111,8 @@ fit_options = option_group([
     click.option("--bootstrap", type=click.IntRange(min=0), default=0, metavar="N",
                  help="Joint bootstrap resamples: intervals, and samples kept in the law file "
                       "for the search's uncertainty."),
-    click.option("--seed", type=int, default=0, show_default=True, help="Bootstrap seed."),
+    click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True,
+                 help="Bootstrap seed."),
     click.option("--target-loss", type=float, metavar="LOSS",
                  help="Loss for the compute interval (default: each shape's lowest loss)."),
     click.option("--time-col", "time_column", metavar="COL",
@@ -130,7 +137,11 @@ def fit(curves_file, fmt, columns, request, provenance_items, as_json, output) -
     """Fit scaling laws to measured curves and write a law file."""
     from laws.fit.report import format_fit
     from laws.fit.request import fit_file
+    from laws.io.atomic import check_writable
     from laws.io.lawfile import law_set_to_dict, write_law_file
+
+    if output:
+        check_writable(output)  # before the fit, which can take minutes with a bootstrap
 
     def progress(done: int, total: int) -> None:
         click.echo(f"\rbootstrap {done}/{total}", err=True, nl=done == total)
@@ -141,9 +152,12 @@ def fit(curves_file, fmt, columns, request, provenance_items, as_json, output) -
         write_law_file(outcome.laws, output)
     if as_json:
         echo_json({"laws": law_set_to_dict(outcome.laws), "fit": outcome.result.to_dict(),
-                   "holdout": None if outcome.holdout is None else outcome.holdout.to_dict()})
+                   "form_choice": None if outcome.choice is None else outcome.choice.to_dict(),
+                   "holdout": None if outcome.holdout is None else outcome.holdout.to_dict(),
+                   "warnings": [w.to_dict() for w in outcome.warnings]})
     else:
-        click.echo(format_fit(outcome.result, outcome.holdout))
+        click.echo(format_fit(outcome.result, outcome.holdout, outcome.choice,
+                              outcome.warnings))
 
 
 @click.command()
@@ -155,10 +169,14 @@ def fit(curves_file, fmt, columns, request, provenance_items, as_json, output) -
 def search(laws, source, request, as_json: bool, graphml: str | None,
            output: str | None) -> None:
     """Find the schedule of shapes that reaches --target cheapest, and what it saves."""
+    from laws.io.atomic import check_writable
     from laws.search.export import write_graphml
     from laws.search.plan import format_plan, plan_for_problem, write_plan
     from laws.search.problem import build_problem
 
+    for path in (output, graphml):
+        if path:
+            check_writable(path)
     problem = build_problem(laws, request)
     result = plan_for_problem(laws, problem)
     if graphml:

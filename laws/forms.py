@@ -14,6 +14,9 @@ over numpy arrays and return a float for scalar input.
 
 from __future__ import annotations
 
+import math
+import numbers
+import reprlib
 from abc import ABC, abstractmethod
 from dataclasses import MISSING, asdict, dataclass, field
 from typing import ClassVar
@@ -297,14 +300,41 @@ def make_law(form: str, params: dict) -> Law:
     unknown = set(params) - expected - optional
     if unknown:
         raise ValueError(f"form {form!r} has unknown parameter(s) {', '.join(sorted(unknown))}")
+    if form == "table":
+        table = (_numbers(params["compute"], "compute"), _numbers(params["loss"], "loss"),
+                 finite_number(params.get("floor", 0.0), "floor"))
+        return TableLaw(*table)
+    return FORMS[form](**{name: finite_number(value, name) for name, value in params.items()})
+
+
+def finite_number(value: object, name: str) -> float:
+    """``value`` as a float when it is a finite number; JSON's true, "0.3" and integers beyond
+    float range are not.
+
+    >>> finite_number(3, "a")
+    3.0
+    >>> finite_number(True, "b")
+    Traceback (most recent call last):
+    ...
+    ValueError: b: expected a number, got True
+    >>> finite_number(10**400, "a")
+    Traceback (most recent call last):
+    ...
+    ValueError: a: an integer of 401 digits is beyond the range of a float
+    """
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise ValueError(f"{name}: expected a number, got {reprlib.repr(value)}")
     try:
-        if form == "table":
-            table = (tuple(float(v) for v in params["compute"]),
-                     tuple(float(v) for v in params["loss"]),
-                     float(params.get("floor", 0.0)))
-        else:
-            values = {name: float(value) for name, value in params.items()}
-    except (TypeError, ValueError) as err:
-        raise ValueError(f"form {form!r}: parameters must be numbers (lists of numbers for "
-                         f"a table) ({err})") from None
-    return TableLaw(*table) if form == "table" else FORMS[form](**values)
+        number = float(value)
+    except OverflowError:
+        raise ValueError(f"{name}: an integer of {len(str(abs(value)))} digits is beyond the "
+                         "range of a float") from None
+    if not math.isfinite(number):
+        raise ValueError(f"{name}: expected a finite number, got {value!r}")
+    return number
+
+
+def _numbers(values: object, name: str) -> tuple[float, ...]:
+    if not isinstance(values, (list, tuple)):
+        raise ValueError(f"{name}: expected a list of numbers, got {reprlib.repr(values)}")
+    return tuple(finite_number(v, f"{name}[{i}]") for i, v in enumerate(values))

@@ -17,6 +17,7 @@ for ``static:SHAPE``; ``plan`` names the plan file the job's ``planned`` policy 
 
 from __future__ import annotations
 
+import reprlib
 from collections.abc import Generator
 from dataclasses import dataclass
 from typing import Any
@@ -64,14 +65,18 @@ def read_sweep(path: str) -> list[SweepEntry]:
         unknown = set(item) - {"policy", "shape", "seed", "accelerators", "plan"}
         if unknown:
             raise InputError(f"{where}: unknown field(s) {', '.join(sorted(unknown))}")
+        for key in ("shape", "plan"):
+            if key in item and not isinstance(item[key], str):
+                raise InputError(f"{where}.{key}: expected a string, got "
+                                 f"{reprlib.repr(item[key])}")
         policy = item["policy"]
         if "shape" in item:
             policy = f"{policy}:{item['shape']}"
-        for key in ("seed", "accelerators"):
+        for key, minimum in (("seed", 0), ("accelerators", 1)):
             if key in item and (not isinstance(item[key], int) or isinstance(item[key], bool)):
                 raise InputError(f"{where}.{key}: expected an integer, got {item[key]!r}")
-        if item.get("accelerators", 1) < 1:
-            raise InputError(f"{where}.accelerators: must be at least 1")
+            if item.get(key, minimum) < minimum:
+                raise InputError(f"{where}.{key}: must be at least {minimum}")
         entries.append(SweepEntry(policy, item.get("seed"), item.get("accelerators"),
                                   item.get("plan")))
     return entries

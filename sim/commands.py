@@ -41,7 +41,7 @@ simulation_options = option_group([
                  help="Relative evaluation noise."),
     click.option("--eval-every", type=float, metavar="FLOPS",
                  help="Training FLOPs between evaluations (default: best static compute / "
-                      "1000)."),
+                      "1000; at most 1,000,000 evaluations within the compute budget)."),
     click.option("--eval-seconds", type=float, default=0.0, show_default=True,
                  help="Wall time of one evaluation."),
     click.option("--confirm", type=int, default=3, show_default=True, metavar="K",
@@ -52,7 +52,8 @@ simulation_options = option_group([
     click.option("--penalty-decay", type=float, metavar="FLOPS",
                  help="Switch loss penalty fades over this compute (default: it stays)."),
     click.option("--mtbf", type=float, metavar="H",
-                 help="Mean time between failures per accelerator."),
+                 help="Mean time between failures per accelerator (refused when a run "
+                      "would fail over 10,000 times: give --max-hours to bound it)."),
     click.option("--repair", type=float, default=0.0, show_default=True, metavar="H",
                  help="Hours to repair after a failure."),
     click.option("--ckpt-cost", type=float, default=0.0, show_default=True, metavar="S",
@@ -72,7 +73,7 @@ def monte_carlo_options(runs: int) -> Any:
     return all_of([
         click.option("--runs", type=int, default=runs, show_default=True, metavar="R",
                      help="Monte Carlo replications."),
-        click.option("--seed", type=int, default=0, show_default=True),
+        click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True),
         click.option("--workers", type=int, default=1, show_default=True, metavar="W",
                      help="Worker processes (results do not depend on it)."),
         click.option("--executor", type=click.Choice(EXECUTORS), default="local",
@@ -128,7 +129,7 @@ def simulate(laws, source, request, policy_texts, plan_file, truth, config, runs
     from sim import simulate as run_simulation
     from sim.cluster import read_sweep
     from sim.policy_spec import split_policies, with_baseline
-    from sim.results import RESULT_FILES, format_summary
+    from sim.results import RESULT_FILES, format_summary, rounded
 
     if output:
         check_replaceable(output, RESULT_FILES)
@@ -143,10 +144,13 @@ def simulate(laws, source, request, policy_texts, plan_file, truth, config, runs
                                  workers=workers, truth=truth and truth.load(),
                                  plan=read_plan(plan_file) if plan_file else None, sweep=sweep,
                                  plans=plans, progress=progress, executor=executor)
+    warning = results.budget_warning()
+    if warning:
+        click.echo(warning, err=True)
     if output:
         results.write(output)
     if as_json:
-        echo_json(results.to_dict(trajectories=False))
+        echo_json(rounded(results.to_dict(trajectories=False)))
     else:
         click.echo(format_summary(results))
 
@@ -178,6 +182,8 @@ def compare(laws, source, request, policy_text, plan_file, truth, config, runs, 
                                truth=truth and truth.load(),
                                plan_object=read_plan(plan_file) if plan_file else None,
                                sources=sources, progress=progress, executor=executor)
+    if summary["simulation"]["budget_warning"]:
+        click.echo(summary["simulation"]["budget_warning"], err=True)
     if as_json:
         echo_json(summary)
     click.echo(f"report: {output}/report.html", err=as_json)

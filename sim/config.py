@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import math
+import sys
 from dataclasses import asdict, dataclass, field
 
 from laws.errors import InputError
@@ -37,7 +38,9 @@ class SimConfig:
     """Settings shared by every run of a simulation.
 
     - ``noise``: relative sigma of an evaluation (observed = true * (1 + sigma * N(0, 1))).
-    - ``eval_every``: training FLOPs between evaluations (default: best static compute / 1000).
+    - ``eval_every``: training FLOPs between evaluations (default: best static compute / 1000;
+      ``sim.setup`` refuses more than ``MAX_EVALUATIONS`` within the compute budget, and
+      faults under which a run would fail more than ``MAX_FAILURES`` times).
     - ``eval_seconds``: wall time one evaluation takes.
     - ``confirm``: consecutive evaluations at or below the target that stop the run.
     - ``max_compute`` (FLOPs spent) / ``max_hours`` (run time): budgets; a run that hits one
@@ -118,4 +121,8 @@ def best_static_compute(laws: LawSet, target: float) -> tuple[str, float]:
     if not math.isfinite(costs[name]):
         floors = ", ".join(f"{s.name}: {s.law.floor:.4g}" for s in laws.shapes)
         raise InputError(f"target loss {target} is below every shape's floor ({floors})")
+    # At a loss that high the laws' compute underflows: a thousandth of it is no interval.
+    if not costs[name] >= sys.float_info.min:
+        raise InputError(f"target loss {target:g} needs no compute on shape {name!r} "
+                         f"({costs[name]:.3g} FLOPs): it lies above where the laws start")
     return name, costs[name]

@@ -42,14 +42,18 @@ class FaultModel:
     interval_seconds: float | None = None
 
     def __post_init__(self) -> None:
-        if not (math.isfinite(self.mtbf_hours) and self.mtbf_hours > 0):
-            raise InputError(f"--mtbf must be a positive number of hours, got {self.mtbf_hours}")
+        # In seconds the MTBF must stay finite too: an infinite one has no checkpoint interval.
+        if not (math.isfinite(self.mtbf_hours * 3600.0) and self.mtbf_hours > 0):
+            raise InputError(f"--mtbf must be a positive number of hours, finite in seconds, "
+                             f"got {self.mtbf_hours}")
         if not (math.isfinite(self.repair_hours) and self.repair_hours >= 0):
             raise InputError(f"--repair must be >= 0 hours, got {self.repair_hours}")
         if not (math.isfinite(self.checkpoint_seconds) and self.checkpoint_seconds >= 0):
             raise InputError(f"--ckpt-cost must be >= 0 seconds, got {self.checkpoint_seconds}")
-        if self.interval_seconds is not None and not self.interval_seconds >= 0:
-            raise InputError(f"checkpoint interval must be >= 0 s, got {self.interval_seconds}")
+        if self.interval_seconds is not None and not (math.isfinite(self.interval_seconds)
+                                                      and self.interval_seconds >= 0):
+            raise InputError(f"--ckpt-interval must be a finite number of seconds >= 0, got "
+                             f"{self.interval_seconds}")
 
     def run_mtbf_seconds(self, accelerators: int) -> float:
         """Mean working time between failures of a run that holds ``accelerators``."""

@@ -26,7 +26,7 @@ from laws.errors import InputError
 from laws.lawset import LawSet
 from laws.search.request import PlanRequest
 from sim.cluster import Job, SweepEntry, check_capacity, run_replication
-from sim.config import SimConfig, best_static_compute
+from sim.config import DEFAULT_PEAK_FLOPS, DEFAULT_UTILISATION, SimConfig, best_static_compute
 from sim.policies import PlanningContext, Policy
 from sim.policy_spec import make_policy
 from sim.results import RunRecord, SimResults
@@ -70,7 +70,8 @@ def simulate(laws: LawSet, request: PlanRequest, policies: Sequence[str | Policy
     return SimResults(target=target, policies=names, runs=records,
                       settings=_settings(laws, setup, runs, seed),
                       baseline=_baseline(laws, target, names, records),
-                      plan_saving=(context.plan or {}).get("saving_vs_static"))
+                      plan_saving=(context.plan or {}).get("saving_vs_static"),
+                      plan_compute=(context.plan or {}).get("optimal", {}).get("compute"))
 
 
 def _jobs(policies: Sequence[str | Policy], sweep: Sequence[SweepEntry] | None,
@@ -127,13 +128,17 @@ def _run_all(setup: RunSetup, jobs: list[Job], runs: int, workers: int,
 
 def _baseline(laws: LawSet, target: float, names: list[str],
               records: list[RunRecord]) -> dict[str, Any]:
-    """The best static shape's compute: simulated when it ran, else its closed form."""
+    """The best static shape's compute, as observed and at the true crossing: simulated when
+    it ran, else its closed form (where the two agree)."""
     shape, closed_form = best_static_compute(laws, target)
-    reached = [r.compute_to_target for r in records
-               if r.policy == f"static:{shape}" and r.reached]
+    reached = [r for r in records if r.policy == f"static:{shape}" and r.reached]
     if f"static:{shape}" in names and reached:
-        return {"shape": shape, "compute": sum(reached) / len(reached), "source": "simulated"}
-    return {"shape": shape, "compute": closed_form, "source": "closed form (planning laws)"}
+        true = [r.true_compute_to_target for r in reached]
+        return {"shape": shape, "compute": sum(r.compute_to_target for r in reached) / len(reached),
+                "true_compute": None if None in true else sum(true) / len(true),
+                "source": "simulated"}
+    return {"shape": shape, "compute": closed_form, "true_compute": closed_form,
+            "source": "closed form (planning laws)"}
 
 
 def _settings(laws: LawSet, setup: RunSetup, runs: int, seed: int) -> dict[str, Any]:
@@ -145,5 +150,22 @@ def _settings(laws: LawSet, setup: RunSetup, runs: int, seed: int) -> dict[str, 
         "eval_every": setup.eval_every,
         "max_compute": setup.max_compute,
         "throughput": setup.throughput,
+        "hardware": _hardware(setup.truth, setup.config),
         "config": setup.config.to_dict(),
     }
+
+
+def _hardware(truth: LawSet, config: SimConfig) -> dict[str, Any]:
+    """Where the FLOP/s that turn compute into hours come from: ``source`` is ``law file``
+    (every shape's measured throughput, ``note`` the file's provenance of them), ``given``
+    (``SimConfig.hardware``) or ``assumed`` (``assumed`` names the shapes that had none and
+    ran at the default peak x utilisation)."""
+    if config.hardware is not None:
+        return {"source": "given", "note": None, "assumed": []}
+    assumed = [shape.name for shape in truth.shapes if not shape.throughput]
+    if not assumed:
+        return {"source": "law file", "note": truth.provenance.get("throughput"),
+                "assumed": []}
+    return {"source": "assumed", "note": f"{DEFAULT_PEAK_FLOPS:g} FLOP/s peak x "
+                                         f"{DEFAULT_UTILISATION:g} utilisation",
+            "assumed": assumed}

@@ -223,12 +223,25 @@ class Greedy(Policy):
 
 
 class RandomShape(Policy):
-    """FlexiViT-style: a shape drawn uniformly at random for every chunk."""
+    """FlexiViT-style: a shape drawn uniformly at random for every chunk, among the shapes that
+    can still reach ``target`` (floor below it; all shapes without a target). A shape whose
+    floor is above the run's loss would throw the run back up to that floor.
+
+    >>> from laws.forms import PowerLaw
+    >>> from laws.lawset import LawSet, Shape
+    >>> laws = LawSet("t", (Shape("a", {}, PowerLaw(4.0, 0.5, 1.0)),
+    ...                     Shape("b", {}, PowerLaw(2.0, 0.5, 2.5))))
+    >>> RandomShape(laws, 2.0).names, RandomShape(laws).names
+    (['a'], ['a', 'b'])
+    """
 
     name = "random"
 
-    def __init__(self, laws: LawSet) -> None:
-        self.names = laws.names
+    def __init__(self, laws: LawSet, target: float | None = None) -> None:
+        self.names = [shape.name for shape in laws.shapes
+                      if target is None or shape.law.floor < target]
+        if not self.names:
+            raise InputError(f"random policy: no shape's floor lies below the target {target:g}")
 
     def begin(self, run: RunView) -> str:
         return self.names[int(run.policy_rng.integers(len(self.names)))]

@@ -32,7 +32,7 @@ def make_policy(spec: str, context: PlanningContext) -> Policy:
     if kind == "greedy" and not argument:
         return Greedy(context.the_plan(), laws)
     if kind == "random" and not argument:
-        return RandomShape(laws)
+        return RandomShape(laws, context.target)
     if kind == "fixed" and argument:
         budget = context.budget or best_static_compute(laws, context.target)[1]
         return fixed(_fixed_steps(argument, laws), budget)

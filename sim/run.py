@@ -420,6 +420,8 @@ class TrainingRun:
             accelerators=self._accelerators,
             reached=reached,
             compute_to_target=flops_at,
+            true_compute_to_target=None if loss_at is None else self._true_crossing(flops_at,
+                                                                                    loss_at),
             time_to_target=None if time_at is None else time_at - self._submitted,
             accelerator_hours=(None if time_at is None
                                else self._accelerators * (time_at - self._granted) / 3600.0),
@@ -433,6 +435,18 @@ class TrainingRun:
             trajectory=self._trajectory(),
             events=self._events,
         )
+
+    def _true_crossing(self, flops: float, loss: float) -> float | None:
+        """The compute at which the true loss crosses the target, from the stopping evaluation
+        (``flops`` spent, true ``loss``) along the truth law of the shape the run ended on:
+        more than ``flops`` when noise stopped the run early, less when it stopped late (its
+        FLOPs with the evaluations' share of each chunk). None when that law's floor is at or
+        above the target."""
+        law, target = self._law, self._setup.target
+        if law.floor >= target:
+            return None
+        training = _compute_at(law, target) - _compute_at(law, loss)
+        return flops + training * self._chunk_flops / self._setup.eval_every
 
     def _trajectory(self) -> list[tuple[float, float, float, float, str]]:
         """(time, FLOPs spent, true loss, observed loss, shape) per evaluation, for all legs at

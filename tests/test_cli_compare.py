@@ -10,6 +10,7 @@ from click.testing import CliRunner
 
 from cli import main
 from sim.commands import compare, simulate
+from sim.results import rounded
 
 FAST = ["--levels", "200", "--runs", "2", "--eval-every", "2e17"]
 
@@ -67,7 +68,7 @@ def test_takes_every_search_option_and_a_saved_plan_and_states_them(tmp_path):
     assert result.exit_code == 0, result.output
     summary = json.loads(result.stdout)
     assert summary == json.loads((out / "summary.json").read_text())
-    assert summary["plan"] == saved
+    assert summary["plan"] == rounded(saved)  # at the output files' fixed precision
     assert summary["options"]["search"]["switch_flops"] == 3e17
     assert summary["options"]["search"]["max_switches"] == 1
     # The planned runs pay the plan's one switch at the requested cost.
@@ -115,3 +116,40 @@ def test_the_report_folder_is_required():
     result = invoke("compare", "--preset", "demo")
     assert result.exit_code == 2
     assert "--output" in result.output
+
+
+def test_one_and_two_worker_processes_write_the_same_bytes(tmp_path):
+    """Real worker processes, noise and failures: runs.csv and summary.json are identical."""
+    common = ["compare", "--preset", "demo", "--levels", "200", "--runs", "4", "--seed", "5",
+              "--eval-every", "2e17", "--noise", "0.02", "--mtbf", "20", "--repair", "0.5",
+              "--policies", "planned,greedy,random"]
+    written = []
+    for workers in ("1", "2"):
+        out = tmp_path / f"workers-{workers}"
+        result = invoke(*common, "--workers", workers, "-o", str(out))
+        assert result.exit_code == 0, result.output
+        written.append([(out / name).read_bytes() for name in ("runs.csv", "summary.json")])
+    assert written[0] == written[1]
+    with (tmp_path / "workers-1" / "runs.csv").open() as rows:
+        assert sum(int(row["failures"]) for row in csv.DictReader(rows)) > 0
+
+
+def test_a_budget_below_the_plans_compute_is_warned_on_stderr_and_in_the_report(tmp_path):
+    from laws.presets import load_preset
+    from laws.search import PlanRequest, plan
+
+    demo = load_preset("demo")
+    needed = plan(demo, PlanRequest.for_laws(demo, 2.1, levels=200))["optimal"]["compute"]
+    low, enough = f"{0.5 * needed:.6g}", f"{1.5 * needed:.6g}"
+    result = invoke("compare", "--preset", "demo", "--policies", "planned", *FAST,
+                    "--max-compute", low, "-o", str(tmp_path / "low"))
+    assert result.exit_code == 0, result.output
+    (line,) = [x for x in result.stderr.splitlines() if x.startswith("warning:")]
+    assert "below the plan's predicted compute to the target" in line
+    assert f"{0.5 * needed:.3e}" in line and f"{needed:.3e}" in line
+    assert "**Warning: the compute budget per run" in (tmp_path / "low" / "report.md").read_text()
+    result = invoke("compare", "--preset", "demo", "--policies", "planned", *FAST,
+                    "--max-compute", enough, "-o", str(tmp_path / "enough"))
+    assert result.exit_code == 0, result.output
+    assert "warning:" not in result.stderr
+    assert "Warning" not in (tmp_path / "enough" / "report.md").read_text()

@@ -143,3 +143,109 @@ def test_bad_group_is_one_line_and_exit_2(tmp_path, group, expected) -> None:
     result = CliRunner().invoke(main, ["fit", _csv(tmp_path), *BASE, "--group", group])
     lines = result.output.strip().splitlines()
     assert result.exit_code == 2 and len(lines) == 1 and lines[0].startswith(expected), lines
+
+
+def test_help_shows_auto_as_the_default_and_strict() -> None:
+    result = CliRunner().invoke(main, ["fit", "--help"])
+    assert result.exit_code == 0
+    assert "[default: auto]" in result.output and "--strict" in result.output
+
+
+def test_auto_records_its_choice_and_the_holdout_says_which_fit(tmp_path) -> None:
+    out = tmp_path / "laws.json"
+    result = CliRunner().invoke(main, ["fit", _csv(tmp_path), *BASE, "--holdout-above", "2e20",
+                                       "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "form chosen by --form auto: power" in result.output
+    assert "the laws are fitted on all points" in result.output
+    provenance = read_law_file(out).provenance
+    assert provenance["form_choice"]["chosen"]["form"] == "power"
+    assert [c["form"] for c in provenance["form_choice"]["candidates"]] == ["power", "saturating"]
+    assert provenance["holdout"]["fit"].startswith("points up to the cut-off")
+    assert provenance["warnings"] == []
+
+
+def _five_points(tmp_path) -> str:
+    path = tmp_path / "five.csv"
+    path.write_text("width,C,loss\n" + "".join(f"8,{c:.6e},{2.0 + 5e6 * c**-0.3:.8f}\n"
+                                               for c in COMPUTE[:5]))
+    return str(path)
+
+
+def test_a_five_point_saturating_fit_warns_in_table_and_json(tmp_path) -> None:
+    argv = ["fit", _five_points(tmp_path), "--shape-col", "width", "--compute-col", "C",
+            "--loss-col", "loss", "--form", "saturating"]
+    result = CliRunner().invoke(main, argv)
+    assert result.exit_code == 0, result.output
+    assert "warning (points): too few points" in result.output
+    assert "8 (5 points for 4 parameters)" in result.output
+    data = json.loads(CliRunner().invoke(main, [*argv, "--json"]).stdout)
+    assert [w["kind"] for w in data["warnings"]] == ["points"]
+    assert data["laws"]["provenance"]["warnings"] == data["warnings"]
+
+
+def test_strict_turns_a_warning_into_one_line_and_exit_2(tmp_path) -> None:
+    out = tmp_path / "laws.json"
+    result = CliRunner().invoke(main, ["fit", _five_points(tmp_path), "--shape-col", "width",
+                                       "--compute-col", "C", "--loss-col", "loss", "--form",
+                                       "saturating", "--strict", "-o", str(out)])
+    assert result.exit_code == 2, result.output
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: --strict: 1 fit warning(s): too few")
+    assert not out.exists()
+
+
+def test_a_cut_off_below_every_point_is_one_line_and_exit_2(tmp_path) -> None:
+    result = CliRunner().invoke(main, ["fit", _csv(tmp_path), *BASE, "--holdout-above", "0"])
+    lines = result.output.strip().splitlines()
+    assert result.exit_code == 2 and len(lines) == 1, result.output
+    assert lines[0] == ("error: --holdout-above 0: no shape has points both at or below the "
+                        "cut-off and above it")
+
+
+def _curves(tmp_path, losses: dict[int, np.ndarray]) -> str:
+    lines = ["width,C,loss"] + [f"{width},{c:.6e},{loss:.8f}" for width, curve in losses.items()
+                                for c, loss in zip(COMPUTE, curve, strict=True)]
+    path = tmp_path / "runs.csv"
+    path.write_text("\n".join(lines) + "\n")
+    return str(path)
+
+
+@pytest.mark.parametrize("rising", [2.0 + 1e-6 * COMPUTE ** 0.3, np.full(COMPUTE.size, 3.0)],
+                         ids=["rising", "constant"])
+def test_losses_that_do_not_fall_with_compute_are_refused_naming_the_shape(tmp_path,
+                                                                            rising) -> None:
+    out = tmp_path / "laws.json"
+    falling = 2.0 + 5e6 * COMPUTE ** -0.3
+    result = CliRunner().invoke(main, ["fit", _curves(tmp_path, {256: falling, 512: rising}),
+                                       "--shape-col", "width", "--compute-col", "C",
+                                       "--loss-col", "loss", "-o", str(out)])
+    lines = result.output.strip().splitlines()
+    assert result.exit_code == 2 and len(lines) == 1, result.output
+    assert "shape '512': losses do not decrease with compute" in lines[0]
+    assert not out.exists()
+
+
+def test_a_noisy_but_falling_curve_still_fits(tmp_path) -> None:
+    # 5% noise, more than some steps of the law between neighbouring points: two neighbours
+    # rise, the curve falls overall.
+    noise = 1.0 + 0.05 * np.random.default_rng(1).standard_normal(COMPUTE.size)
+    losses = (2.0 + 5e5 * COMPUTE ** -0.3) * noise
+    assert np.any(np.diff(losses) > 0)
+    result = CliRunner().invoke(main, ["fit", _curves(tmp_path, {256: losses}), "--shape-col",
+                                       "width", "--compute-col", "C", "--loss-col", "loss",
+                                       "--form", "power", "--json"])
+    assert result.exit_code == 0, result.output
+    law = json.loads(result.stdout)["laws"]["shapes"][0]
+    assert law["params"]["b"] > 0
+
+
+def test_fit_and_search_refuse_an_unwritable_output_before_any_work(tmp_path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    for args in (["fit", _csv(tmp_path), *BASE, "--bootstrap", "100000"],
+                 ["search", "--preset", "demo", "--target", "2.1", "--levels", "1000000"]):
+        for option in ("-o", "--graphml") if args[0] == "search" else ("-o",):
+            result = CliRunner().invoke(main, [*args, option, str(blocker / "out")])
+            assert result.exit_code == 2, result.output
+            assert result.output.strip() == f"error: {blocker / 'out'}: {blocker} is not a folder"

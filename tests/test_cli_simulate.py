@@ -150,3 +150,57 @@ def test_a_sweep_run_larger_than_the_cluster_is_refused(tmp_path):
     result = invoke(*BASE, "--sweep", str(sweep), "--gpus", "8")
     assert result.exit_code == 2
     assert_one_error_line(result, "asks for 16 accelerators but the cluster has only 8")
+
+
+def test_a_budget_below_the_plans_compute_is_warned_on_stderr(tmp_path):
+    four = read_law_file(FOUR)
+    needed = plan(four, PlanRequest.for_laws(four, 1.45))["optimal"]["compute"]
+    result = invoke(*BASE, "--max-compute", f"{0.8 * needed:.6g}", "--json")
+    assert result.exit_code == 0, result.output
+    warnings = [x for x in result.stderr.splitlines() if x.startswith("warning:")]
+    assert len(warnings) == 1 and f"{needed:.3e} FLOPs" in warnings[0]
+    data = json.loads(result.stdout)
+    assert data["budget_warning"] == warnings[0]
+    assert data["summary"]["planned"]["reached"] == 0.0  # as warned
+    result = invoke(*BASE, "--max-compute", f"{1.2 * needed:.6g}")
+    assert result.exit_code == 0 and "warning:" not in result.stderr
+
+
+def test_hours_say_which_throughputs_they_assume(tmp_path):
+    laws = tmp_path / "laws.json"
+    laws.write_text(json.dumps({"name": "bare", "shapes": [
+        {"name": "a", "form": "power", "params": {"a": 4.0, "b": 0.5, "c": 1.0}}]}))
+    result = invoke("simulate", str(laws), "--target", "1.5", "--runs", "2",
+                    "--policy", "static")
+    assert result.exit_code == 0, result.output
+    assert ("hours: at an assumed 1e+15 FLOP/s peak x 0.4 utilisation for a (the law file has "
+            "no throughputs): illustrative") in result.stdout
+    # C_a(1.5) = (4 / 0.5)^2 = 64 FLOPs at 4e14 FLOP/s
+    data = json.loads(invoke("simulate", str(laws), "--target", "1.5", "--runs", "2",
+                             "--policy", "static", "--json").stdout)
+    assert data["summary"]["static:a"]["time_to_target"]["mean"] == pytest.approx(64 / 4e14,
+                                                                                  rel=1e-9)
+
+
+def test_output_files_are_the_same_bytes_with_one_and_two_workers(tmp_path):
+    files = []
+    for workers in ("1", "2"):
+        out = tmp_path / workers
+        result = invoke(*BASE[:-1], "4", "--policy", "planned,random", "--noise", "0.02",
+                        "--mtbf", "30", "--workers", workers, "-o", str(out))
+        assert result.exit_code == 0, result.output
+        files.append([(out / name).read_bytes()
+                      for name in ("results.json", "runs.csv", "trajectories.csv")])
+    assert files[0] == files[1]
+    rows = [line.split(",") for line in files[0][2].decode().splitlines()[1:]]
+    digits = [len(cell.split("e")[0].replace(".", "").strip("0")) for row in rows
+              for cell in row[3:7]]  # time, compute, true and observed loss
+    assert max(digits) == 12  # at most 12 significant digits, rounded, not truncated
+
+
+def test_help_states_the_limits_on_evaluations_and_failures() -> None:
+    from sim.setup import MAX_EVALUATIONS, MAX_FAILURES
+
+    text = " ".join(CliRunner().invoke(main, ["simulate", "--help"]).output.split())
+    assert f"at most {MAX_EVALUATIONS:,} evaluations" in text
+    assert f"fail over {MAX_FAILURES:,} times" in text

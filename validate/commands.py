@@ -12,13 +12,14 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
 
 from laws.commandline import Group, echo_json, json_flag, option_group
 from laws.errors import InputError
-from validate.config import TrainConfig
+from validate.config import SEED_MAX, TrainConfig
 from validate.slurm import SlurmConfig, executor_config
 
 if TYPE_CHECKING:
@@ -52,10 +53,15 @@ LEARNING_RATE_OPTIONS = [
                  help="Constant after the warm-up, so every static curve is a law at every "
                       "compute."),
     click.option("--warmup-steps", type=int, default=50, show_default=True),
+    click.option("--ema", type=float, default=0.0, show_default=True, metavar="GAMMA",
+                 help="Evaluate the weights' power-function EMA of exponent GAMMA (7: half "
+                      "its weight on the last 8% of the steps since the last switch), the "
+                      "live model's loss beside it; 0: the live model."),
 ]
 TRAIN_OPTIONS = [
     *DEVICE_OPTIONS,
-    click.option("--seed", type=int, default=0, show_default=True),
+    click.option("--seed", type=click.IntRange(min=0, max=SEED_MAX), default=0,
+                 show_default=True),
     *LEARNING_RATE_OPTIONS,
     click.option("--weight-decay", type=float, default=0.0, show_default=True),
     click.option("--batch-lr-rule", type=click.Choice(["sqrt", "linear", "none"]),
@@ -85,8 +91,10 @@ LOOP_OPTIONS = [
                  help="Static runs per shape."),
     click.option("--adaptive-budget", type=float, metavar="FLOPS",
                  help="Training FLOPs of the adaptive run (default: --budget)."),
-    click.option("--levels", type=int, default=2000, show_default=True,
+    click.option("--levels", type=click.IntRange(min=2), default=2000, show_default=True,
                  help="Search loss levels."),
+    click.option("--bootstrap", type=click.IntRange(min=0), default=200, show_default=True,
+                 metavar="N", help="Fit resamples, for the predicted saving's interval."),
     # The training options of the loop's runs (the rest take TrainConfig's defaults).
     *DEVICE_OPTIONS,
     *LEARNING_RATE_OPTIONS,
@@ -181,15 +189,17 @@ def _train_config(*, eval_size: int | None, data_dir: str | None, patch_resize: 
 
 def _loop_config(task_name: str, shape_texts: tuple[str, ...], common_text: str, budget: float,
                  target: float | None, seeds: int, adaptive_budget: float | None, levels: int,
-                 **training) -> LoopConfig:
+                 bootstrap: int, **training) -> LoopConfig:
     """The loop's options as one ``LoopConfig`` (with the ``TrainConfig`` of its runs)."""
     from validate.loop import LoopConfig, parse_candidates
     from validate.tasks import parse_axes
 
     common = parse_axes(common_text, "--common") if common_text else {}
+    if target is not None and not 0 < target < math.inf:
+        raise InputError(f"--target {target}: must be a positive, finite loss")
     return LoopConfig(task_name, parse_candidates(shape_texts), budget, target=target,
                       seeds=seeds, common=common, train=_train_config(**training),
-                      levels=levels, adaptive_budget=adaptive_budget)
+                      levels=levels, adaptive_budget=adaptive_budget, bootstrap=bootstrap)
 
 
 @click.group(name="validate", cls=Group)
@@ -266,9 +276,11 @@ def validate_run(config: LoopConfig, slurm: SlurmConfig | None, workers: int,
     """Measure static runs of TASK, fit laws, plan, train the plan, and compare (resumable)."""
     import torch
 
+    from laws.io.atomic import check_writable
     from validate.loop import run_loop
     from validate.report import format_summary
 
+    check_writable(Path(out_dir) / "loop.json")
     if threads:
         torch.set_num_threads(threads)
     summary = run_loop(config, out_dir, until=until, workers=workers, slurm=slurm)

@@ -157,11 +157,13 @@ class ShapeController:
 
     # --- evaluations and switches ---
     def observe(self, eval_loss: float, train_loss: float | None = None, *,
-                final: bool = False) -> str | None:
+                final: bool = False, extra: Mapping[str, float] | None = None) -> str | None:
         """Record an evaluation, ask the policy; returns the new shape after a switch, else None.
 
         As in the simulator, the policy is asked only when the loss is at or below its
-        ``stay_above`` hint; ``final`` (the run ends here) records without asking.
+        ``stay_above`` hint; ``final`` (the run ends here) records without asking. ``extra``
+        measures go into the eval line beside the loss (e.g. the live model's loss when
+        ``eval_loss`` is that of averaged weights).
         """
         eval_loss = float(eval_loss)
         self.observed = eval_loss
@@ -173,7 +175,8 @@ class ShapeController:
                    "samples": self.samples, "time": round(self.seconds, 6), "shape": self.axes,
                    "lr": self.optimizer.param_groups[0]["lr"],
                    "train_loss": None if train_loss is None else float(train_loss),
-                   "eval_loss": eval_loss, "shape_name": self.shape_name})
+                   "eval_loss": eval_loss, "shape_name": self.shape_name,
+                   **{key: float(value) for key, value in (extra or {}).items()}})
         if final or eval_loss > self.policy.stay_above:
             return None
         return self._ask(eval_loss)

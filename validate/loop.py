@@ -11,7 +11,8 @@ checkpoint):
 
 1. ``static/<shape>/seed<k>/`` one training run per shape and seed to the budget;
 2. ``laws.json`` the laws fitted to the seed-averaged eval curves (the form with the lowest
-   held-out error), a valid law file with provenance; ``fit.json`` every candidate's errors;
+   held-out error), a valid law file with provenance and ``bootstrap`` resampled laws (the
+   plan's interval); ``fit.json`` every candidate's errors;
 3. ``plan.json`` the optimal schedule to the target (default: ``measured.default_target``);
 4. ``adaptive/seed<k>/`` the plan trained for real: a switch fires at the first evaluation at or
    below the planned loss level;
@@ -57,6 +58,7 @@ HOLDOUT_FRACTION = 0.5  # forms are fitted on each curve's first half of points,
 # law follows. Ending this much above its lowest loss (well beyond the eval noise of a constant
 # learning rate, a few percent) marks such a tail, which is left out of the fit.
 OVERFIT_RISE = 0.05
+MIN_EVALS = 4  # evaluations after the warm-up that a static curve needs: the fit and its hold-out
 
 
 @dataclass(frozen=True)
@@ -74,6 +76,7 @@ class LoopConfig:
     train: TrainConfig = field(default_factory=TrainConfig)
     levels: int = 2000
     adaptive_budget: float | None = None  # default: the static budget
+    bootstrap: int = 200  # fit resamples, carried by the laws into the plan's interval
 
     def to_dict(self) -> dict:
         return json.loads(json.dumps(dataclasses.asdict(self)))
@@ -144,12 +147,36 @@ class Loop:
                     self.task.check_change(old, new)
                 except InputError:
                     self.task.check_change(new, old)
+        self._check_budgets()
         self._check_folder()
         self.slurm = None  # with a SlurmConfig, Slurm jobs train the runs (validate/slurm.py)
         if slurm is not None:
             from validate.slurm import SlurmRuns
 
             self.slurm = SlurmRuns(slurm, config, self.out, self.log)
+
+    def _check_budgets(self) -> None:
+        """Refuse, before any training, budgets too small for the loop: every static run must
+        evaluate at least ``MIN_EVALS`` times after its warm-up, and the adaptive budget must
+        buy a step at the cheapest shape (``train.check_budget``)."""
+        from validate.train import check_budget
+
+        config = self.config
+        for axes in self.candidates:
+            check_budget(self.task, axes, config.budget)
+        if config.adaptive_budget is not None:
+            cheapest = min(self.candidates, key=self.task.analytic_flops)
+            check_budget(self.task, cheapest, config.adaptive_budget, "--adaptive-budget")
+        levels = config.train.eval_levels(config.budget)
+        warmup = max(1, config.train.warmup_steps)
+        for name, axes in zip(self.names, self.candidates, strict=True):
+            warm = warmup * self.task.analytic_flops(axes)
+            after = sum(level >= warm for level in levels)
+            if after < MIN_EVALS:
+                raise InputError(
+                    f"--budget {config.budget:g}: {name} ends its {warmup}-step warm-up at "
+                    f"{warm:.3g} FLOPs, with {after} of its {len(levels)} evaluations left; "
+                    f"the fit needs {MIN_EVALS}: raise --budget or lower --warmup-steps")
 
     def _check_folder(self) -> None:
         saved_path = self.out / "loop.json"
@@ -222,7 +249,8 @@ class Loop:
         left_out = {curve.name: len(static[curve.name][0]) - 1 - curve.lines[-1]
                     for curve in curves.curves}
         chosen, reports = choose_form(curves, HOLDOUT_FRACTION, column="position")
-        fitted = fit_curves(curves, chosen.form, chosen.share, name=f"{self.config.task}-loop")
+        fitted = fit_curves(curves, chosen.form, chosen.share, bootstrap=self.config.bootstrap,
+                            seed=self.config.train.seed, name=f"{self.config.task}-loop")
         metrics = {"form": chosen.form, "share": list(chosen.share),
                    "holdout_after": HOLDOUT_FRACTION, "holdout": chosen.metrics,
                    "fit": fitted.metrics, "overfit_rise": OVERFIT_RISE,

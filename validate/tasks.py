@@ -18,6 +18,7 @@ change mid-run (a *switch*), the rest are fixed for the run:
 from __future__ import annotations
 
 import functools
+import math
 
 import torch
 import torch.nn.functional as F
@@ -117,6 +118,12 @@ class Task:
         return {}
 
 
+def _check_noise(noise: float) -> float:
+    if isinstance(noise, bool) or not isinstance(noise, (int, float)) or not 0 <= noise < math.inf:
+        raise InputError(f"--widen-noise {noise!r}: must be a finite number >= 0")
+    return noise
+
+
 def _rank_slice(batch: Batch, rank: int, world: int) -> Batch:
     return tuple(tensor[rank::world] for tensor in batch)
 
@@ -140,6 +147,8 @@ class VitPatch(Task):
         if patch_resize not in RESIZES:
             raise InputError(f"vit-patch: unknown patch resize {patch_resize!r}; "
                              f"known: {', '.join(RESIZES)}")
+        if isinstance(eval_size, bool) or not isinstance(eval_size, int) or eval_size < 1:
+            raise InputError(f"--eval-size {eval_size!r}: must be a whole number >= 1")
         self.data_dir, self.eval_size, self.patch_resize = data_dir, eval_size, patch_resize
 
     @functools.cached_property
@@ -219,7 +228,7 @@ class MlpWidth(Task):
 
     def __init__(self, noise: float = 0.0) -> None:
         self.teacher = data.Teacher()
-        self.noise = noise
+        self.noise = _check_noise(noise)
 
     @functools.cached_property
     def eval_set(self) -> Batch:
@@ -264,7 +273,7 @@ class LmContext(Task):
 
     def __init__(self, corpus: str | None = None, eval_bytes: int = 1 << 16,
                  noise: float = 0.0) -> None:
-        self.corpus_path, self.held_out, self.noise = corpus, eval_bytes, noise
+        self.corpus_path, self.held_out, self.noise = corpus, eval_bytes, _check_noise(noise)
 
     @functools.cached_property
     def corpus(self) -> data.ByteCorpus:

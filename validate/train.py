@@ -34,6 +34,7 @@ import gc
 import io
 import json
 import math
+import os
 import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -43,8 +44,14 @@ import torch
 from torch import nn
 
 from laws.errors import InputError
-from laws.io.atomic import write_bytes_atomic, write_text_atomic
+from laws.io.atomic import (
+    check_writable,
+    remove_stale_temporaries,
+    write_bytes_atomic,
+    write_text_atomic,
+)
 from sim.policies import Policy, Scheduled, Static
+from validate.average import PowerAverage
 from validate.config import TrainConfig
 from validate.controller import ShapeController
 from validate.devices import Devices
@@ -96,8 +103,6 @@ def train(
     (``config.task_options`` are then only recorded). All user errors raise ``InputError`` up
     front."""
     config = config or TrainConfig()
-    if not budget_flops > 0:
-        raise InputError(f"--budget {budget_flops}: must be a positive number of FLOPs")
     task = task if isinstance(task, Task) else make_task(task, **config.task_options)
     start = task.complete(axes)
     named = {name: task.complete(value) for name, value in
@@ -113,8 +118,51 @@ def train(
                 "shapes": named, "policy": _policy_record(policy), **config.recorded()}
     run = _Run(task, config, recorded, first, policy, Devices(config.device, config.compile),
                run_dir, progress)
+    check_budget(task, start, budget_flops)  # after _Run has loaded the data: a missing data
+    _check_memory(task, named, config.device)  # set is the first thing to hear about
+    if run_dir is not None:
+        check_writable(Path(run_dir) / CHECKPOINT)
     run.start(resume)
     return run.execute()
+
+
+def check_budget(task: Task, start: Axes, budget_flops: float, option: str = "--budget"
+                 ) -> None:
+    """Refuse, before any work, a budget that is not a positive, finite number of FLOPs or
+    buys not even one training step at the start shape (closed-form FLOPs).
+
+    >>> from validate.tasks import make_task
+    >>> check_budget(make_task("mlp-width"), {"width": 8, "batch": 1}, 100)
+    Traceback (most recent call last):
+    ...
+    laws.errors.InputError: --budget 100: less than one training step of width8-batch1 (704 FLOPs)
+    """
+    if not 0 < budget_flops < math.inf:
+        raise InputError(f"{option} {budget_flops:g}: must be a positive number of FLOPs "
+                         "(finite)")
+    step = task.analytic_flops(start)
+    if budget_flops < step:
+        raise InputError(f"{option} {budget_flops:g}: less than one training step of "
+                         f"{shape_name(start)} ({step:g} FLOPs)")
+
+
+def _check_memory(task: Task, shapes: Mapping[str, Axes], device: str) -> None:
+    """Refuse a shape whose weights, gradients and AdamW's two moments alone (float32, counted
+    on torch's meta device, which allocates nothing) exceed the device's whole memory:
+    building it would fail deep in an allocator."""
+    if device == "cuda":
+        if not torch.cuda.is_available():
+            return  # Devices says so, in one line
+        memory = torch.cuda.get_device_properties(torch.cuda.current_device()).total_memory
+    else:
+        memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    for name, axes in shapes.items():
+        with torch.device("meta"):
+            model = task.build(axes)
+        needed = 4 * 4 * sum(p.numel() for p in model.parameters())
+        if needed > memory:
+            raise InputError(f"shape {name}: its weights, gradients and optimizer state need "
+                             f"{needed / 2**30:.3g} GiB; the {device} has {memory / 2**30:.3g} GiB")
 
 
 def _check_route(task: Task, shapes: dict[str, Axes], first: str, policy: Policy) -> None:
@@ -173,10 +221,14 @@ class _Run:
         self.wrapped: nn.Module | None = None
         self.wrapped_shape: str | None = None
         self.train_loss: torch.Tensor | float = 0.0
+        self.average = PowerAverage(config.ema) if config.ema else None
+        self.averaged_shape: str | None = None  # the shape the average restarted at
 
     # --- set-up, checkpoints and resuming ---
     def start(self, resume: bool) -> None:
         checkpoint = self.run_dir / CHECKPOINT if self.run_dir else None
+        if self.writes:
+            remove_stale_temporaries(checkpoint)  # a killed run's half-written checkpoint
         exists = checkpoint is not None and checkpoint.is_file()
         if exists and not resume:
             raise InputError(f"{self.run_dir} already holds a run; pass --resume to continue "
@@ -209,6 +261,9 @@ class _Run:
             self.scheduler.load_state_dict(saved["scheduler"])
             self.generator.set_state(saved["generator"])
             torch.set_rng_state(saved["torch_rng"])
+            if self.average is not None:
+                self.average.load_state_dict(saved["average"], self.model)
+                self.averaged_shape = self.controller.shape_name
         self.resumed_from_step = self.controller.steps
 
     def operators(self, start: Axes) -> dict[str, Operator]:
@@ -232,7 +287,8 @@ class _Run:
                     "controller": self.controller.state_dict(), "model": self.model.state_dict(),
                     "optimizer": self.optimizer.state_dict(),
                     "scheduler": self.scheduler.state_dict(),
-                    "generator": self.generator.get_state(), "torch_rng": torch.get_rng_state()},
+                    "generator": self.generator.get_state(), "torch_rng": torch.get_rng_state(),
+                    "average": None if self.average is None else self.averaged().state_dict()},
                    buffer)
         write_bytes_atomic(self.run_dir / CHECKPOINT, buffer.getvalue())
 
@@ -280,18 +336,27 @@ class _Run:
             nn.utils.clip_grad_norm_(self.model.parameters(), 1.0)
             self.optimizer.step()
             self.scheduler.step()
+            if self.average is not None:
+                self.averaged().update(self.model)
             self.train_loss = self.train_loss + loss.detach()
             self.loop["train_steps"] += 1
             if synchronize:
                 devices.synchronize()
 
+    def averaged(self) -> PowerAverage:
+        """The weights' average, restarted from the live weights after a shape switch."""
+        if self.averaged_shape != self.controller.shape_name:
+            self.average.reset(self.model)
+            self.averaged_shape = self.controller.shape_name
+        return self.average
+
     @torch.no_grad()
-    def evaluate(self) -> float:
+    def evaluate(self, model: nn.Module) -> float:
         total, count = 0.0, 0
         axes = self.controller.axes
         for batch in self.task.eval_batches(axes, self.devices.rank, self.devices.world):
             with self.devices.autocast():
-                loss_sum, terms = self.task.loss_sum(self.model, self.to_device(batch), axes)
+                loss_sum, terms = self.task.loss_sum(model, self.to_device(batch), axes)
             total += loss_sum.item()
             count += terms
         total, count = self.devices.sum(total, count)
@@ -304,13 +369,19 @@ class _Run:
         loop["train_sum"] += float(self.train_loss)
         self.train_loss = 0.0
         train_sum, steps = self.devices.sum(loop["train_sum"], loop["train_steps"])
-        eval_loss = self.evaluate()
+        eval_loss = raw = self.evaluate(self.model)
+        if self.average is not None:
+            eval_loss = self.evaluate(self.averaged().model)
+        if not math.isfinite(eval_loss + raw + train_sum):  # no NaN may reach curve or result.json
+            raise InputError(f"the run diverged at step {controller.steps} (eval loss "
+                             f"{eval_loss}, train loss sum {train_sum}); lower --lr")
         if self.progress:
             axes = ",".join(f"{k}={v}" for k, v in controller.axes.items())
             train = f"{train_sum / steps:.4f}" if steps else "-"
             print(f"step {controller.steps:>6}  flops {controller.trained_flops:.3e}  train "
                   f"{train}  eval {eval_loss:.4f}  {axes}", file=sys.stderr, flush=True)
-        controller.observe(eval_loss, train_sum / steps if steps else None, final=final)
+        controller.observe(eval_loss, train_sum / steps if steps else None, final=final,
+                           extra=None if self.average is None else {"raw_eval_loss": raw})
         loop.update(train_sum=0.0, train_steps=0)
 
     def evaluation_due(self, flops: float, levels: list[float]) -> bool:
@@ -323,8 +394,8 @@ class _Run:
 
     def execute(self) -> RunResult:
         controller, config = self.controller, self.config
-        budget, count = self.recorded["budget_flops"], config.evals
-        levels = [budget * config.first_eval ** (1 - i / max(1, count - 1)) for i in range(count)]
+        budget = self.recorded["budget_flops"]
+        levels = config.eval_levels(budget)
         if controller.evaluations == 0:
             self.observe()  # the initial model
         while (after := controller.trained_flops + controller.next_step_flops()) <= budget:

@@ -75,6 +75,10 @@ def fit_curves(curves: Curves, form: str = "power", share: tuple[str, ...] = (),
     (seconds to reach each point), each shape gets a throughput: compute per second.
     """
     kept, dropped = drop_highest_losses(list(curves.curves), drop_highest)
+    # The chinchilla form is fitted to all points at once: a shape of one model size may hold
+    # two points read off a figure at the same loss, and the joint fit still decreases.
+    for curve in kept if form != "chinchilla" else ():
+        check_decreasing(curve, curves.source)
     solved = solve(kept, form, tuple(share), curves.source, delta)
     laws = solved.laws
     pairs = list(zip(kept, laws, strict=True))
@@ -98,6 +102,30 @@ def fit_curves(curves: Curves, form: str = "power", share: tuple[str, ...] = (),
         for i, (curve, law) in enumerate(pairs)))
     return FitResult(law_set, form, tuple(share), float(sum(solved.values)), metrics,
                      solved.shared, intervals, targets, dropped, drawn)
+
+
+def check_decreasing(curve: Curve, source: str = "") -> None:
+    """Refuse a curve whose loss does not fall with compute overall (least-squares slope of
+    log-loss on log-compute >= 0): every form decreases, so its fit would end flat at a bound.
+    Noise is allowed; a curve of one compute says nothing of the trend and passes.
+
+    >>> check_decreasing(Curve("s", {}, np.array([1.0, 2.0, 4.0]), np.array([3.0, 3.1, 3.3]),
+    ...                        (0, 1, 2)), "runs.csv")
+    Traceback (most recent call last):
+    ...
+    laws.errors.InputError: runs.csv: shape 's': losses do not decrease with compute (log-log \
+slope +0.0688 over 3 points); no decreasing law fits them
+    """
+    x, y = np.log(curve.compute), np.log(curve.loss)
+    spread = x - x.mean()
+    if not np.any(spread):
+        return
+    slope = float(spread @ (y - y.mean()) / (spread @ spread))
+    if slope >= 0:
+        where = f"{source}: " if source else ""
+        raise InputError(f"{where}shape {curve.name!r}: losses do not decrease with compute "
+                         f"(log-log slope {slope:+.3g} over {len(curve)} points); no "
+                         "decreasing law fits them")
 
 
 def measured(curve: Curve) -> Measured:
@@ -124,24 +152,28 @@ def drop_highest_losses(curves: list[Curve], count: int) -> tuple[list[Curve], i
 
 
 def loss_errors(law: Law, curve: Curve, delta: float = HUBER_DELTA) -> dict[str, float]:
-    """How far the law's loss is from the curve's: points, objective, RMSE, MARE."""
+    """How far the law's loss is from the curve's: points, objective, RMSE, MARE, and the RMSE
+    of log-loss (``rmse_log``: the error the fit minimises, and the Revisiting benchmark's)."""
     predicted = np.asarray(law.loss(curve.compute), dtype=float)
     error = predicted - curve.loss
+    log_error = np.log(predicted) - np.log(curve.loss)
     return {
         "points": len(curve),
-        "objective": float(np.sum(huber(np.log(predicted) - np.log(curve.loss), delta))),
+        "objective": float(np.sum(huber(log_error, delta))),
         "rmse": float(np.sqrt(np.mean(error**2))),
         "mare": float(np.mean(np.abs(error) / curve.loss)),
+        "rmse_log": float(np.sqrt(np.mean(log_error**2))),
     }
 
 
 def pooled_errors(metrics: list[dict[str, float]]) -> dict[str, float]:
-    """Metrics over all points from per-curve ones (RMSE and MARE weighted by points)."""
+    """Metrics over all points from per-curve ones (RMSEs and MARE weighted by points)."""
     points = sum(m["points"] for m in metrics)
     return {
         "points": points,
         "objective": sum(m["objective"] for m in metrics),
-        "rmse": float(np.sqrt(sum(m["rmse"] ** 2 * m["points"] for m in metrics) / points)),
+        **{key: float(np.sqrt(sum(m[key] ** 2 * m["points"] for m in metrics) / points))
+           for key in ("rmse", "rmse_log")},
         "mare": sum(m["mare"] * m["points"] for m in metrics) / points,
     }
 

@@ -14,12 +14,17 @@ from laws.errors import InputError
 from laws.fit.curveset import FitResult, fit_curves, loss_errors, pooled_errors
 from laws.io.curves import Curve, Curves
 
+# What the hold-out errors describe, said wherever they are shown beside the laws themselves.
+HOLDOUT_FIT = "points up to the cut-off (a separate fit; the laws are fitted on all points)"
+
 
 @dataclass(frozen=True)
 class HoldoutReport:
     """Errors on the held-out points; ``metrics`` per shape with held-out points and ``"all"``.
 
-    Each entry has ``train`` and ``points`` (held out) counts, ``rmse`` and ``mare`` of loss.
+    Each entry has ``train`` and ``points`` (held out) counts, ``rmse`` and ``mare`` of loss,
+    ``rmse_log`` of log-loss. ``fit`` is the fit on the points up to the cut-off, which the
+    errors describe (not the fit on all points that a law file records).
     """
 
     above: float
@@ -31,7 +36,7 @@ class HoldoutReport:
 
     def to_dict(self) -> dict:
         return {"above": self.above, "column": self.column, "form": self.form,
-                "share": list(self.share), "metrics": self.metrics}
+                "share": list(self.share), "fit": HOLDOUT_FIT, "metrics": self.metrics}
 
 
 def holdout_check(curves: Curves, above: float, column: str | None = None,
@@ -39,25 +44,35 @@ def holdout_check(curves: Curves, above: float, column: str | None = None,
                   drop_highest: int = 0) -> HoldoutReport:
     """Fit on the points whose ``column`` (default: compute) is at most ``above``; report the
     RMSE and mean absolute relative error of loss on the points beyond it."""
-    train, test = [], []
-    for curve in curves.curves:
-        values = _split_values(curve, column)
-        train.append(curve.subset(values <= above))
-        test.append(curve.subset(values > above))
-    if not any(len(curve) for curve in test):
+    keep = [_split_values(curve, column) <= above for curve in curves.curves]
+    if all(np.all(mask) for mask in keep):
         raise InputError(f"--holdout-above {above:g}: no points lie above the cut-off")
-    fitted = [(tr, te) for tr, te in zip(train, test, strict=True) if len(tr)]
-    fit = fit_curves(curves.replace([tr for tr, _ in fitted]), form, share, drop_highest)
+    if not any(np.any(mask) and not np.all(mask) for mask in keep):
+        raise InputError(f"--holdout-above {above:g}: no shape has points both at or below "
+                         "the cut-off and above it")
+    fit, metrics = split_fit(curves, keep, form, share, drop_highest)
+    return HoldoutReport(above, column or "compute", form, tuple(share), metrics, fit)
+
+
+def split_fit(curves: Curves, keep: list[np.ndarray], form: str, share: tuple[str, ...] = (),
+              drop_highest: int = 0) -> tuple[FitResult, dict[str, dict[str, float]]]:
+    """Fit ``form`` on the points where ``keep`` holds (one mask per curve) and measure the
+    errors on the others: per shape with points left out (with ``train``, the points it was
+    fitted on), and pooled as ``"all"``."""
+    pairs = [(curve.subset(mask), curve.subset(~mask))
+             for curve, mask in zip(curves.curves, keep, strict=True)]
+    fitted = [(train, test) for train, test in pairs if len(train)]
+    fit = fit_curves(curves.replace([train for train, _ in fitted]), form, share, drop_highest)
     metrics = {}
     for train_curve, test_curve in fitted:
         if len(test_curve) and train_curve.name in fit.laws.names:
             law = fit.laws.shape(train_curve.name).law
-            errors = loss_errors(law, test_curve)
-            metrics[test_curve.name] = {"train": len(train_curve), **errors}
+            metrics[test_curve.name] = {"train": len(train_curve),
+                                        **loss_errors(law, test_curve)}
     pooled = pooled_errors(list(metrics.values()))
     pooled["train"] = sum(m["train"] for m in metrics.values())
     metrics["all"] = pooled
-    return HoldoutReport(above, column or "compute", form, tuple(share), metrics, fit)
+    return fit, metrics
 
 
 def choose_form(curves: Curves, above: float, column: str | None = None,

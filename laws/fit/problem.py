@@ -4,7 +4,8 @@
 * shared floor and/or exponent: one joint objective whose parameter vector holds the shared
   values once and every shape's own values, started from the per-shape solutions;
 * ``chinchilla``: one objective over the points of all shapes (models of different sizes N),
-  started from Epoch AI's grid of 4,500 starts.
+  started from Epoch AI's grid of 4,500 starts; ``alpha=beta`` ties its two exponents into
+  one parameter (Gadre et al. 2024's form for over-trained runs).
 
 >>> compute = np.logspace(18, 20, 8)
 >>> law = fit_law(compute, 2.0 + 5e5 * compute ** -0.3)
@@ -41,6 +42,8 @@ from laws.io.curves import TOKENS_TO_FLOP, Curve
 
 FIT_FORMS = ("power", "saturating", "chinchilla")
 SHAREABLE = {"floor": 2, "exponent": 1}  # internal positions of e and b (power, saturating)
+# Ties within the chinchilla law: (kept, dropped) internal names; the dropped one reads the kept.
+TIES = {"alpha=beta": ("alpha", "beta")}
 FITTED_PARAMS = {"power": ("a", "b", "c"), "saturating": ("a", "b", "c", "d"),
                  "chinchilla": ("E0", "A", "B", "alpha", "beta")}
 _SINGLE_CURVE_MODELS: dict[str, tuple[type[Model], Callable]] = {
@@ -108,18 +111,24 @@ def fit_law(compute: np.ndarray, loss: np.ndarray, form: str = "power",
 
 def solve(curves: list[Curve], form: str, share: tuple[str, ...] = (), source: str = "",
           delta: float = HUBER_DELTA) -> Solved:
-    """Fit ``form`` to ``curves``, sharing the parameters named in ``share`` across shapes."""
+    """Fit ``form`` to ``curves``, sharing the parameters named in ``share`` across shapes;
+    for ``chinchilla`` (whose parameters all shapes share anyway) ``share`` may only hold ties
+    of two of its parameters (``TIES``: ``alpha=beta``)."""
     if form not in FIT_FORMS:
         raise InputError(f"unknown form {form!r}; expected one of {', '.join(FIT_FORMS)}")
-    unknown = set(share) - set(SHAREABLE)
+    unknown = set(share) - set(SHAREABLE) - set(TIES)
     if unknown:
         raise InputError(f"cannot share {', '.join(sorted(unknown))}; "
-                         f"shareable: {', '.join(SHAREABLE)}")
+                         f"shareable: {', '.join(SHAREABLE)} (and for chinchilla "
+                         f"{', '.join(TIES)})")
     if form == "chinchilla":
-        if share:
+        if set(share) & set(SHAREABLE):
             raise InputError("the chinchilla form shares all its parameters already; "
-                             "drop --share")
-        return _solve_chinchilla(curves, source, delta)
+                             f"drop --share (it takes only {', '.join(TIES)})")
+        return _solve_chinchilla(curves, source, delta, tuple(dict.fromkeys(share)))
+    if set(share) & set(TIES):
+        raise InputError(f"{', '.join(sorted(set(share) & set(TIES)))} ties parameters of the "
+                         "chinchilla form; use --form chinchilla")
     per_shape = _solve_per_shape(curves, form, source, delta, len(set(share)))
     return _solve_shared(curves, form, per_shape, share, delta) if share else per_shape
 
@@ -195,7 +204,8 @@ def _solve_shared(curves: list[Curve], form: str, per_shape: Solved, share: tupl
     return Solved([joint], [theta], [value], [strata], laws_of, shared_of)
 
 
-def _solve_chinchilla(curves: list[Curve], source: str, delta: float) -> Solved:
+def _solve_chinchilla(curves: list[Curve], source: str, delta: float,
+                      ties: tuple[str, ...] = ()) -> Solved:
     sizes = [_model_size(curve, source) for curve in curves]
     total = sum(len(curve) for curve in curves)
     if total < 5:
@@ -205,14 +215,35 @@ def _solve_chinchilla(curves: list[Curve], source: str, delta: float) -> Solved:
     n_params = np.concatenate([curve.n_params for curve in curves])
     compute = np.concatenate([curve.compute for curve in curves])
     model = ChinchillaModel(n_params, compute / (TOKENS_TO_FLOP * n_params))
+    index, free = _tied_index(ties)
     objective = Objective(model, np.log(np.concatenate([curve.loss for curve in curves])),
-                          delta=delta)
-    theta, value = minimize_multistart(objective, grid_starts(EPOCH_GRID), polish=8)
+                          index, delta=delta)
+    # A tied parameter starts where its partner does: the grid's columns of free positions,
+    # each distinct start once, in the grid's order (untied: the grid itself).
+    starts = grid_starts(EPOCH_GRID)[:, free]
+    starts = starts[np.sort(np.unique(starts, axis=0, return_index=True)[1])]
+    theta, value = minimize_multistart(objective, starts, polish=8)
     # Points are resampled across all shapes, as in Epoch AI's bootstrap (a shape may be a
     # single point); every point keeps its own N, also in a shape of grouped sizes.
     return Solved([objective], [theta], [value], [np.zeros(total, dtype=int)],
-                  lambda ts: [model.law(ts[0], n) for n in sizes],
-                  lambda ts: model.law_params(ts[0]))
+                  lambda ts: [model.law(ts[0][index], n) for n in sizes],
+                  lambda ts: model.law_params(ts[0][index]))
+
+
+def _tied_index(ties: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray]:
+    """Where each chinchilla parameter sits in the fitted vector once ``ties`` merge some
+    (tied parameters read one position), and which internal parameters are fitted.
+
+    >>> [v.tolist() for v in _tied_index(("alpha=beta",))]
+    [[0, 1, 2, 3, 3], [0, 1, 2, 3]]
+    """
+    names = ChinchillaModel.names
+    reads = np.arange(len(names))
+    for tie in ties:
+        kept, dropped = TIES[tie]
+        reads[names.index(dropped)] = names.index(kept)
+    free, index = np.unique(reads, return_inverse=True)
+    return index, free
 
 
 def _model_size(curve: Curve, source: str) -> float:

@@ -1,4 +1,5 @@
-"""What a fit prints and records: a parameter table with intervals, metrics, provenance."""
+"""What a fit prints and records: a parameter table with intervals, metrics, the form choice,
+warnings and provenance."""
 
 from __future__ import annotations
 
@@ -6,8 +7,10 @@ import dataclasses
 import datetime
 import os
 
+from laws.fit.choice import FormChoice
 from laws.fit.curveset import FitResult
-from laws.fit.holdout import HoldoutReport
+from laws.fit.diagnostics import FitWarning
+from laws.fit.holdout import HOLDOUT_FIT, HoldoutReport
 from laws.fit.problem import FITTED_PARAMS
 from laws.io.atomic import file_sha256
 from laws.lawset import LawSet
@@ -15,9 +18,11 @@ from laws.tables import format_number, format_table
 from laws.version import shapeshift_version
 
 
-def format_fit(result: FitResult, holdout: HoldoutReport | None = None) -> str:
-    """Fitted parameters (with bootstrap intervals when there are any) and fit metrics per
-    shape, then the pooled metrics and the extrapolation check."""
+def format_fit(result: FitResult, holdout: HoldoutReport | None = None,
+               choice: FormChoice | None = None, warnings: tuple[FitWarning, ...] = ()) -> str:
+    """The form choice (``--form auto``), fitted parameters (with bootstrap intervals when
+    there are any) and fit metrics per shape, the pooled metrics, the extrapolation check and
+    the warnings."""
     params = FITTED_PARAMS[result.form]
     per_shape = [p for p in params if p not in result.shared] if result.form != "chinchilla" \
         else []
@@ -38,7 +43,7 @@ def format_fit(result: FitResult, holdout: HoldoutReport | None = None) -> str:
     lines = [f"{result.form} fit of {len(result.laws.shapes)} shapes"
              + (f", shared: {', '.join(result.share)}" if result.share else "")
              + (f", {result.dropped} highest-loss points dropped" if result.dropped else ""),
-             "", format_table(headers, rows), ""]
+             *_choice_lines(choice), "", format_table(headers, rows), ""]
     if result.shared:
         first = result.intervals.get(result.laws.shapes[0].name, {})
         lines.append("shared: " + "  ".join(
@@ -53,11 +58,27 @@ def format_fit(result: FitResult, holdout: HoldoutReport | None = None) -> str:
                  f"  rmse={format_number(overall['rmse'])}  mare={format_number(overall['mare'])}")
     if holdout is not None:
         lines += ["", f"extrapolation check: fit on {holdout.column} <= "
-                  f"{format_number(holdout.above)}, error on the points above",
-                  format_table(["shape", "train", "held out", "rmse", "mare"], [
-                      [name, m["train"], m["points"], m["rmse"], m["mare"]]
+                  f"{format_number(holdout.above)}, error on the points above; the fit: "
+                  f"{HOLDOUT_FIT}",
+                  format_table(["shape", "train", "held out", "rmse", "mare", "rmse log"], [
+                      [name, m["train"], m["points"], m["rmse"], m["mare"], m["rmse_log"]]
                       for name, m in holdout.metrics.items()])]
+    if warnings:
+        lines += ["", *(f"warning ({w.kind}): {w.message}" for w in warnings)]
     return "\n".join(lines)
+
+
+def _choice_lines(choice: FormChoice | None) -> list[str]:
+    if choice is None:
+        return []
+    scores = ", ".join(f"{c.form}{'+' + '+'.join(c.share) if c.share else ''} "
+                       + (format_number(c.score) if c.score is not None else f"({c.status})")
+                       for c in choice.candidates)
+    lines = [f"form chosen by --form auto: {choice.form} ({choice.reason})"]
+    if scores:
+        lines.append(f"  RMSE of log-loss on each curve's last factor {choice.ratio:g} of compute, "
+                     f"fitted below it: {scores}")
+    return lines
 
 
 def _with_interval(value: float, bounds: tuple[float, float] | None) -> str:
@@ -68,10 +89,13 @@ def _with_interval(value: float, bounds: tuple[float, float] | None) -> str:
 
 
 def with_provenance(result: FitResult, curves_path: str | os.PathLike, options: dict,
-                    holdout: HoldoutReport | None = None, extra: dict | None = None) -> LawSet:
+                    holdout: HoldoutReport | None = None, extra: dict | None = None,
+                    choice: FormChoice | None = None,
+                    warnings: tuple[FitWarning, ...] = ()) -> LawSet:
     """The fitted law set, recording its input (name and sha256), the options, the tool's
-    version, the date, the fit metrics and the extrapolation check; ``extra`` keys
-    (attribution, licence) come last and win."""
+    version, the date, the form choice, the fit metrics, the extrapolation check and the
+    warnings (a list, empty when there are none); ``extra`` keys (attribution, licence) come
+    last and win."""
     provenance = {
         "source": os.path.basename(str(curves_path)),
         "input": {"file": os.path.basename(str(curves_path)),
@@ -81,7 +105,10 @@ def with_provenance(result: FitResult, curves_path: str | os.PathLike, options: 
         "options": options,
         "fit_metrics": result.to_dict(),
     }
+    if choice is not None:
+        provenance["form_choice"] = choice.to_dict()
     if holdout is not None:
         provenance["holdout"] = holdout.to_dict()
+    provenance["warnings"] = [w.to_dict() for w in warnings]
     provenance.update(extra or {})
     return dataclasses.replace(result.laws, provenance=provenance)

@@ -2,7 +2,8 @@
 
 The ``fit`` command builds a ``ColumnMap`` (which columns hold what) and a ``FitRequest`` (the
 form and its options, the bootstrap, the hold-out check) from its options; ``fit_file`` loads,
-fits, checks and records what produced the law set.
+chooses the form (``auto``, the default: ``laws.fit.choice``), fits, checks, diagnoses
+(``laws.fit.diagnostics``) and records what produced the law set.
 """
 
 from __future__ import annotations
@@ -13,7 +14,10 @@ from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
-from laws.fit.curveset import FitResult, fit_curves
+from laws.errors import InputError
+from laws.fit.choice import AUTO, FormChoice, choose_auto
+from laws.fit.curveset import FitResult, drop_highest_losses, fit_curves
+from laws.fit.diagnostics import FitWarning, diagnose
 from laws.fit.holdout import HoldoutReport, holdout_check
 from laws.fit.report import with_provenance
 from laws.io.curves import ColumnMap, load_curves
@@ -23,12 +27,13 @@ from laws.lawset import LawSet
 @dataclass(frozen=True)
 class FitRequest:
     """``form`` fitted per shape (``share``: parameters shared by all shapes), after dropping
-    the points of the ``drop_highest`` highest losses; ``bootstrap`` joint resamples (seeded);
-    ``target_loss`` for the compute interval; ``time_column`` gives throughputs;
-    ``holdout_above`` (on ``holdout_column``, default compute) adds the extrapolation check;
-    ``name`` names the law set (default: the file's stem)."""
+    the points of the ``drop_highest`` highest losses; ``auto`` chooses power or saturating by
+    an extrapolation test; ``bootstrap`` joint resamples (seeded); ``target_loss`` for the
+    compute interval; ``time_column`` gives throughputs; ``holdout_above`` (on
+    ``holdout_column``, default compute) adds the extrapolation check; ``strict`` makes any
+    fit warning an ``InputError``; ``name`` names the law set (default: the file's stem)."""
 
-    form: str = "power"
+    form: str = AUTO
     share: tuple[str, ...] = ()
     drop_highest: int = 0
     bootstrap: int = 0
@@ -37,6 +42,7 @@ class FitRequest:
     time_column: str | None = None
     holdout_above: float | None = None
     holdout_column: str | None = None
+    strict: bool = False
     name: str | None = None
 
     def extra_columns(self) -> tuple[str, ...]:
@@ -61,24 +67,37 @@ class FitOutcome:
     laws: LawSet
     result: FitResult
     holdout: HoldoutReport | None
+    choice: FormChoice | None = None
+    warnings: tuple[FitWarning, ...] = ()
 
 
 def fit_file(path: str | os.PathLike, columns: ColumnMap, request: FitRequest,
              file_format: str | None = None, provenance: dict[str, str] | None = None,
              progress: Callable[[int, int], None] | None = None) -> FitOutcome:
     """Fit the curves of ``path`` as ``request`` says; the law set records its input, the
-    options, the fit metrics, the hold-out check and the ``provenance`` entries given."""
+    options, the form choice, the fit metrics, the hold-out check, the warnings and the
+    ``provenance`` entries given. With ``request.strict``, warnings raise ``InputError``."""
     columns = replace(columns, extra=tuple(dict.fromkeys((*columns.extra,
                                                          *request.extra_columns()))))
     curves = load_curves(path, columns, file_format)
-    result = fit_curves(curves, request.form, request.share, request.drop_highest,
+    form, share, choice = request.form, request.share, None
+    if form == AUTO:
+        kept, _ = drop_highest_losses(list(curves.curves), request.drop_highest)
+        choice = choose_auto(curves.replace(kept), share)
+        form, share = choice.form, choice.share
+    result = fit_curves(curves, form, share, request.drop_highest,
                         request.bootstrap, request.seed, request.target_loss,
                         time_column=request.time_column, name=request.name or Path(path).stem,
                         progress=progress)
     holdout = None
     if request.holdout_above is not None:
         holdout = holdout_check(curves, request.holdout_above, request.holdout_column,
-                                request.form, request.share, request.drop_highest)
+                                form, share, request.drop_highest)
+    warnings = (*(choice.warnings() if choice else ()),
+                *diagnose(result, curves, request.drop_highest, holdout))
+    if request.strict and warnings:
+        raise InputError(f"--strict: {len(warnings)} fit warning(s): "
+                         + " | ".join(w.message for w in warnings))
     laws = with_provenance(result, path, {**columns.options(), **request.options()}, holdout,
-                           provenance)
-    return FitOutcome(laws, result, holdout)
+                           provenance, choice, warnings)
+    return FitOutcome(laws, result, holdout, choice, warnings)

@@ -19,9 +19,9 @@ bins (``LogBins``). Every problem is an ``InputError`` naming the file, the line
 from __future__ import annotations
 
 import csv
-import json
 import math
 import os
+import reprlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 
 from laws.errors import InputError
+from laws.io.jsonfile import ENCODING, check_input_file, not_utf8, parse_json
 
 TOKENS_TO_FLOP = 6.0  # C = 6 N D: forward and backward pass of a dense transformer
 
@@ -172,12 +173,11 @@ def load_curves(path: str | os.PathLike, columns: ColumnMap, fmt: str | None = N
     """Read the curves of ``path`` (CSV or JSONL, by ``fmt`` or the file suffix)."""
     path = str(path)
     fmt = fmt or _format_from_suffix(path)
+    check_input_file(path, "")
     try:
         records = list(_read_records(path, fmt))
-    except FileNotFoundError:
-        raise InputError(f"{path}: no such file") from None
-    except UnicodeDecodeError:
-        raise InputError(f"{path}: not a text file") from None
+    except UnicodeDecodeError as err:
+        raise not_utf8(path, err) from None
     if not records:
         raise InputError(f"{path}: empty file (no data rows)")
     for col in columns.named():
@@ -229,29 +229,41 @@ def _format_from_suffix(path: str) -> str:
 def _read_records(path: str, fmt: str) -> Iterator[tuple[int, dict]]:
     if fmt == "csv":
         delimiter = "\t" if path.lower().endswith(".tsv") else ","
-        with open(path, newline="") as handle:
+        with open(path, newline="", encoding=ENCODING) as handle:
             reader = csv.DictReader(handle, delimiter=delimiter)
-            for record in reader:
-                yield reader.line_num, record
+            try:
+                for record in reader:
+                    if None in record:  # DictReader's key for the cells beyond the header
+                        raise InputError(f"{path}: line {reader.line_num}: "
+                                         f"{len(record[None])} more cell(s) than the "
+                                         f"{len(reader.fieldnames)} columns of the header")
+                    yield reader.line_num, record
+            except csv.Error as err:  # a cell beyond the field limit: raised before the
+                # reader counts the line it is in
+                raise InputError(f"{path}: line {reader.line_num + 1}: not valid CSV ({err})"
+                                 ) from None
     elif fmt == "jsonl":
-        with open(path) as handle:
+        with open(path, encoding=ENCODING) as handle:
             for line, text in enumerate(handle, start=1):
                 if not text.strip():
                     continue
-                try:
-                    record = json.loads(text)
-                except json.JSONDecodeError as err:
-                    raise InputError(f"{path}: line {line}: not valid JSON ({err.msg})") from None
-                if not isinstance(record, dict):
-                    raise InputError(f"{path}: line {line}: expected a JSON object")
-                yield line, record
+                yield line, _json_record(text, path, line)
     else:
         raise InputError(f"unknown format {fmt!r}; expected csv or jsonl")
 
 
+def _json_record(text: str, path: str, line: int) -> dict:
+    record = parse_json(text, f"{path}: line {line}", "a record")
+    if not isinstance(record, dict):
+        raise InputError(f"{path}: line {line}: expected a JSON object")
+    return record
+
+
 def _require_column(records: list[tuple[int, dict]], col: str, path: str) -> None:
     if all(col not in record for _, record in records):
-        known = ", ".join(sorted({k for _, r in records for k in r if k is not None}))
+        # repr: a header cell may hold a quoted line break, and the error stays one line
+        known = ", ".join(repr(k) for k in sorted({k for _, r in records for k in r
+                                                   if k is not None}))
         raise InputError(f"{path}: missing column {col!r} (columns: {known})")
 
 
@@ -271,12 +283,17 @@ def _number(record: dict, spec: str, path: str, line: int) -> float:
     for name in spec.split("*"):
         raw = _cell(record, name, path, line)
         try:
-            number = float(raw) if not isinstance(raw, bool) else math.nan
+            if isinstance(raw, bool):
+                raise TypeError
+            number = float(raw)
         except (TypeError, ValueError):
-            raise InputError(f"{path}: line {line}: column {name!r}: not a number: {raw!r}"
-                             ) from None
+            raise InputError(f"{path}: line {line}: column {name!r}: not a number: "
+                             f"{reprlib.repr(raw)}") from None
+        except OverflowError:
+            number = math.inf  # an integer beyond float range
         if not math.isfinite(number):
-            raise InputError(f"{path}: line {line}: column {name!r}: {raw!r} is not finite")
+            raise InputError(f"{path}: line {line}: column {name!r}: {reprlib.repr(raw)} is "
+                             "not finite")
         value *= number
     return value
 
@@ -288,7 +305,7 @@ def _matches(raw: object, wanted: str) -> bool:
         return True
     try:
         return float(raw) == float(wanted)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         return False
 
 
@@ -296,7 +313,9 @@ def _axis_value(raw: object) -> object:
     """Axis values as numbers where they are numbers (512, not "512" or 512.0)."""
     try:
         number = float(raw)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
+        return raw
+    if not math.isfinite(number):
         return raw
     return int(number) if number.is_integer() else number
 

@@ -26,17 +26,19 @@ from __future__ import annotations
 
 import json
 import os
+import reprlib
 from typing import Any
 
 from laws.errors import InputError
-from laws.forms import Law, make_law
+from laws.forms import Law, finite_number, make_law
 from laws.io.atomic import write_text_atomic
-from laws.io.jsonfile import read_json_object
+from laws.io.jsonfile import read_json_object, shown
 from laws.lawset import LawSet, Measured, Shape, Transitions
 
 _SHAPE_KEYS = {"name", "axes", "form", "params", "throughput", "samples", "measured"}
 _TRANSITION_KEYS = {"flops", "seconds", "loss_penalty", "allowed"}
 _TOP_KEYS = {"name", "compute_unit", "shapes", "transitions", "provenance"}
+_JSON_KINDS = {dict: "an object", list: "a list", str: "a string"}
 
 
 def read_law_file(path: str | os.PathLike) -> LawSet:
@@ -95,13 +97,16 @@ def law_set_from_dict(data: Any, where: str) -> LawSet:
         raise InputError(f"{where}: shapes: needs at least one shape")
     shapes = tuple(_shape(entry, f"{where}: shapes[{i}]") for i, entry in enumerate(shapes_data))
     transitions = _transitions(data.get("transitions", {}), f"{where}: transitions")
+    name = _optional(data, "name", str, os.path.splitext(os.path.basename(where))[0], where)
+    compute_unit = _optional(data, "compute_unit", str, "FLOP", where)
+    provenance = _optional(data, "provenance", dict, {}, where)
     try:
         return LawSet(
-            name=str(data.get("name", os.path.splitext(os.path.basename(where))[0])),
+            name=name,
             shapes=shapes,
-            compute_unit=str(data.get("compute_unit", "FLOP")),
+            compute_unit=compute_unit,
             transitions=transitions,
-            provenance=dict(data.get("provenance", {})),
+            provenance=dict(provenance),
             extra={k: v for k, v in data.items() if k not in _TOP_KEYS},
         )
     except InputError as err:
@@ -113,23 +118,30 @@ def _field(data: dict, key: str, kind: type, where: str) -> Any:
         raise InputError(f"{where}: missing field {key!r}")
     value = data[key]
     if not isinstance(value, kind):
-        raise InputError(f"{where}.{key}: expected {kind.__name__}, got {type(value).__name__}")
+        wanted = _JSON_KINDS.get(kind, kind.__name__)
+        raise InputError(f"{where}.{key}: expected {wanted}, got {reprlib.repr(value)}")
     return value
 
 
+def _optional(data: dict, key: str, kind: type, default: Any, where: str) -> Any:
+    return _field(data, key, kind, where) if key in data else default
+
+
 def _number(value: Any, where: str, minimum: float | None = None) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise InputError(f"{where}: expected a number, got {value!r}")
-    if minimum is not None and not value >= minimum:
+    try:
+        number = finite_number(value, where)
+    except ValueError as err:
+        raise InputError(str(err)) from None
+    if minimum is not None and not number >= minimum:
         raise InputError(f"{where}: must be >= {minimum:g}, got {value!r}")
-    return float(value)
+    return number
 
 
 def _shape(entry: Any, where: str) -> Shape:
     if not isinstance(entry, dict):
         raise InputError(f"{where}: a shape is a JSON object")
     name = _field(entry, "name", str, where)
-    where = f"{where} ({name})"
+    where = f"{where} ({shown(name)})"
     form = _field(entry, "form", str, where)
     law = _law(form, _field(entry, "params", dict, where), f"{where}.params")
     samples = entry.get("samples", [])
@@ -148,6 +160,9 @@ def _shape(entry: Any, where: str) -> Shape:
     axes = entry.get("axes", {})
     if not isinstance(axes, dict):
         raise InputError(f"{where}.axes: expected an object such as {{\"patch\": 16}}")
+    for axis, value in axes.items():
+        if not isinstance(value, str):
+            _number(value, f"{where}.axes.{shown(axis)}")  # a size or a name, nothing else
     return Shape(name, axes, law, throughput,
                  extra={k: v for k, v in entry.items() if k not in _SHAPE_KEYS},
                  samples=sample_laws, measured=measured)

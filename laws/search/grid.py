@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import numpy as np
@@ -48,8 +49,14 @@ def default_start_loss(laws: LawSet, target: float) -> float:
         raise InputError(f"target loss {target:g} is below every shape's floor; lowest reachable "
                          f"losses: {reachable_losses(laws)}")
     tiny = START_COMPUTE_FRACTION * float(reachable.min())
-    return min(s.law.ceiling if np.isfinite(s.law.ceiling) else float(s.law.loss(tiny))
-               for s in laws.shapes)
+    with np.errstate(over="ignore", divide="ignore"):  # a compute that underflows starts at inf
+        start = min(s.law.ceiling if np.isfinite(s.law.ceiling) else float(s.law.loss(tiny))
+                    for s in laws.shapes)
+    if not (math.isfinite(start) and start > target):
+        raise InputError(f"target loss {target:g} must lie below the start loss {start:g}, "
+                         "where every shape's law starts; give a lower --target or a finite "
+                         "--start-loss above it")
+    return start
 
 
 def loss_grid(laws: LawSet, target: float, start: float | None = None,
@@ -63,8 +70,8 @@ def loss_grid(laws: LawSet, target: float, start: float | None = None,
                          f"reachable losses: {reachable_losses(laws)}")
     if start is None:
         start = default_start_loss(laws, target)
-    if not start > target:
-        raise InputError(f"start loss {start:g} must lie above the target {target:g}")
+    if not (math.isfinite(start) and start > target):
+        raise InputError(f"target loss {target:g} must lie below the start loss {start:g}")
     lowest_floor = min(s.law.floor for s in laws.shapes)
     grid = lowest_floor + np.exp(np.linspace(np.log(start - lowest_floor),
                                              np.log(target - lowest_floor), levels))

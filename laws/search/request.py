@@ -27,6 +27,9 @@ from laws.lawset import LawSet, Transitions
 
 OBJECTIVES = ("flops", "seconds", "money")
 DEFAULT_LEVELS = 2000
+# The search's time and memory grow with shapes x levels x (switches + 1); a million levels of
+# three shapes take about 5 s, and no plan gains from a finer grid (bench_search: 100,000 levels).
+MAX_LEVELS = 1_000_000
 
 
 @dataclass(frozen=True)
@@ -34,6 +37,7 @@ class PlanRequest:
     """A search towards ``target`` on the law set whose digest is ``laws_digest``.
 
     ``start_loss`` None starts where the laws say (``laws.search.grid.default_start_loss``);
+    ``levels`` of the loss grid run from 2 to ``MAX_LEVELS`` (a million);
     the ``switch_*`` values and ``allowed`` override the law set's transitions (None keeps
     them); ``only_grow``/``only_shrink`` name axes that may never decrease/increase;
     ``max_switches`` limits the switches; ``objective`` is flops, seconds (needs throughputs)
@@ -65,8 +69,9 @@ class PlanRequest:
                 and self.start_loss > self.target):
             raise InputError(f"start loss {self.start_loss!r} must be a finite loss above the "
                              f"target {self.target:g}")
-        if not (_is_integer(self.levels) and self.levels >= 2):
-            raise InputError(f"levels must be an integer >= 2, got {self.levels!r}")
+        if not (_is_integer(self.levels) and 2 <= self.levels <= MAX_LEVELS):
+            raise InputError(f"levels must be an integer from 2 to {MAX_LEVELS:,}, got "
+                             f"{self.levels!r}")
         for name in ("switch_flops", "switch_seconds", "switch_penalty"):
             value = getattr(self, name)
             if value is not None and not (_is_number(value) and math.isfinite(value)

@@ -22,7 +22,7 @@ from sim.config import SimConfig
 from sim.montecarlo import simulate
 from sim.policy_spec import with_baseline
 from sim.report.document import FIGURES, report_blocks, to_html, to_markdown
-from sim.results import SimResults, summarise
+from sim.results import SimResults, rounded, summarise
 
 DEFAULT_POLICIES = ("static", "greedy", "planned", "online", "random")
 REPORT_FILES = ("report.md", "report.html", "summary.json", "runs.csv",
@@ -74,7 +74,8 @@ def compare(laws: LawSet, request: PlanRequest, policies: Sequence[str] = DEFAUL
                     "seed": seed, "search": plan_object["request"], "config": config.to_dict()},
         "plan": plan_object,
         "simulation": {key: value for key, value in results.to_dict(trajectories=False).items()
-                       if key in ("baseline", "plan_saving", "settings", "summary")},
+                       if key in ("baseline", "plan_saving", "plan_compute", "budget_warning",
+                                  "settings", "summary")},
         # With noise a run stops on observed losses: its true loss shows how far off it was.
         "true_loss_at_target": {
             policy: summarise([r.true_loss_at_target for r in results.runs_of(policy)
@@ -82,6 +83,7 @@ def compare(laws: LawSet, request: PlanRequest, policies: Sequence[str] = DEFAUL
             for policy in results.policies},
         "figures": {name: f"figures/{name}.png" for name in FIGURES},
     }
+    summary = rounded(summary)  # what the file holds, and what the report is made of
     images = draw_figures(laws, plan_object, results)
     blocks = report_blocks(summary)
     files: dict[str, str | bytes] = {f"figures/{name}.png": data for name, data in images.items()}

@@ -362,7 +362,8 @@ def timeline_figure(laws: LawSet, plan: dict[str, Any], results: SimResults) -> 
 
 
 def distribution_figure(plan: dict[str, Any], results: SimResults) -> Figure:
-    """Compute to target of every run that reached it, per policy, against the plan's numbers."""
+    """Compute to target of every run that reached it, per policy (dots: the observed stop;
+    ticks: where its true loss met the target), against the plan's numbers."""
     colors = policy_colors(results.policies)
     fig, ax = plt.subplots(figsize=(8, 0.6 * len(results.policies) + 1.8))
     rng = np.random.default_rng(0)  # jitter only: the picture is the same on every draw
@@ -377,6 +378,10 @@ def distribution_figure(plan: dict[str, Any], results: SimResults) -> Figure:
                        medianprops={"color": "black"})
             ax.scatter(values, row + rng.uniform(-0.18, 0.18, values.size), s=10,
                        color=colors[policy], alpha=0.7, zorder=3)
+        true = [r.true_compute_to_target for r in runs if r.true_compute_to_target is not None]
+        if true:  # where the true loss met the target: the noise-free comparison with the plan
+            ax.scatter(true, np.full(len(true), row + 0.33), marker="|", s=40, color="black",
+                       lw=1, zorder=3, label="true crossing of each run" if not row else None)
     baseline = results.baseline
     ax.axvline(baseline["compute"], color="black", ls="--", lw=1,
                label=f"best static {baseline['shape']} ({baseline['source']})")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import numpy as np
 import pytest
@@ -188,3 +189,58 @@ def test_grouping_needs_a_positive_shape_column(tmp_path) -> None:
                                          r"must be positive"):
         load_curves(path, ColumnMap(shape=("N",), loss="loss", compute="C",
                                     bins=(LogBins("N"),)))
+
+
+# --- files and cells that are not what they claim (issue 17) ---
+COLUMNS = ColumnMap(shape=("width",), loss="loss", compute="C")
+ROWS = "width,C,loss\n8,1e18,3.0\n8,1e19,2.5\n"
+
+
+def test_a_row_with_more_cells_than_the_header_is_refused_by_line(tmp_path) -> None:
+    path = _file(tmp_path, ROWS + "8,1e20,2.2,9,9\n")
+    with pytest.raises(InputError, match=r"runs\.csv: line 4: 2 more cell\(s\) than the 3 "
+                                         r"columns of the header"):
+        load_curves(path, COLUMNS)
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "latin-1"])
+def test_a_file_in_another_encoding_is_not_utf8(tmp_path, encoding) -> None:
+    path = tmp_path / "runs.csv"
+    path.write_bytes(("width,C,loss\nbr\u00e9ve,1e18,3.0\n").encode(encoding))
+    with pytest.raises(InputError, match=r"runs\.csv: not UTF-8 text \(byte \d+\); save the "
+                                         r"file as UTF-8"):
+        load_curves(path, COLUMNS)
+
+
+def test_utf8_with_a_byte_order_mark_keeps_the_first_column_name(tmp_path) -> None:
+    path = tmp_path / "runs.csv"
+    path.write_bytes(ROWS.encode("utf-8-sig"))
+    assert load_curves(path, COLUMNS).curves[0].axes == {"width": 8}
+
+
+def test_a_fifo_is_refused_without_opening_it(tmp_path) -> None:
+    fifo = tmp_path / "runs.csv"
+    os.mkfifo(fifo)  # opening it for reading would wait for a writer forever
+    with pytest.raises(InputError, match=r"runs\.csv: not a regular file"):
+        load_curves(fifo, COLUMNS)
+
+
+@pytest.mark.parametrize(("text", "pattern"), [
+    ("width,C,loss\n8,1e18,3.0\n8,1e19," + "2" * 200_000 + "\n",
+     r"line 3: not valid CSV \(field larger than field limit"),
+    ('{"width": 8, "C": 1e18, "loss": ' + "[" * 100_000 + "]" * 100_000 + "}\n",
+     r"line 1: nested too deeply"),
+    ('{"width": 8, "C": 1' + "0" * 400 + ', "loss": 3.0}\n', r"line 1: column 'C': 1000.* is "
+                                                               r"not finite"),
+    ('{"width": 8, "C": 1' + "0" * 5000 + ', "loss": 3.0}\n', r"line 1: not valid JSON"),
+    ('{"width": 8, "C": 1e18, "loss": true}\n', r"line 1: column 'loss': not a number: True"),
+    ('{"width": 1' + "0" * 400 + ', "C": 1e18, "loss": 3.0}\n'
+     '{"width": 8, "C": 1e18, "loss": 3.0}\n', None),
+])
+def test_cells_that_break_the_parsers_name_their_line(tmp_path, text, pattern) -> None:
+    path = _file(tmp_path, text, "runs.jsonl" if text.startswith("{") else "runs.csv")
+    if pattern is None:  # a shape value beyond float range is a name, not an error
+        assert [len(curve) for curve in load_curves(path, COLUMNS).curves] == [1, 1]
+        return
+    with pytest.raises(InputError, match=pattern):
+        load_curves(path, COLUMNS)

@@ -12,6 +12,7 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from scipy.optimize import minimize, minimize_scalar
 
+from laws.errors import InputError
 from laws.forms import PowerLaw
 from laws.io.source import law_set_digest
 from laws.lawset import LawSet, Shape
@@ -318,3 +319,28 @@ def test_one_axis_only_grow_rules_force_two_step_growth():
     for before, after in pairwise(names):
         (w0, d0), (w1, d1) = (tuple(int(x[1:]) for x in n.split("-")) for n in (before, after))
         assert (w1 >= w0 and d1 == d0) or (d1 >= d0 and w1 == w0)
+
+
+def test_a_target_above_where_every_law_starts_is_refused():
+    """The demo laws diverge at zero compute; a millionth of the compute to 2.19e87 (a power
+    law's compute to a loss that high underflows to 0) starts them at an infinite loss."""
+    laws = load_preset("demo")
+    with pytest.raises(InputError, match=r"target loss 2\.19e\+87 must lie below the start "
+                                         r"loss inf"):
+        build_problem(laws, PlanRequest.for_laws(laws, 2.19e87))
+    from laws.search.grid import loss_grid
+
+    for start in (2.5, np.inf):
+        with pytest.raises(InputError, match=rf"target loss 3 must lie below the start loss "
+                                             rf"{start:g}"):
+            loss_grid(laws, 3.0, start)
+
+
+def test_levels_are_capped_at_a_documented_maximum():
+    from laws.search.request import MAX_LEVELS
+
+    laws = load_preset("demo")
+    assert MAX_LEVELS == 1_000_000
+    assert PlanRequest.for_laws(laws, 2.1, levels=MAX_LEVELS).levels == MAX_LEVELS
+    with pytest.raises(InputError, match="levels must be an integer from 2 to 1,000,000"):
+        PlanRequest.for_laws(laws, 2.1, levels=MAX_LEVELS + 1)

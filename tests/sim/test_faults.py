@@ -211,3 +211,61 @@ def test_a_failure_keeps_the_evaluations_before_it_and_restarts_from_the_checkpo
             assert shape == "b"
     assert sum(len([r for r in rows if s <= r[0] < f])
                for s, f in zip(starts, [*failures, math.inf], strict=True)) == len(rows)
+
+
+def _one_shape_setup(mtbf_hours: float | None = None, eval_every: float | None = None):
+    from sim.setup import make_setup
+
+    # C = (2 / (E - 1))^2 at 1 FLOP/s: the best static compute to loss 2 is 4 FLOPs, so the
+    # budget is 40 FLOPs (40 s of work) and evaluations come every 4 / 1000 FLOPs (4 ms).
+    laws = LawSet("one", (Shape("a", {}, PowerLaw(a=2.0, b=0.5, c=1.0), throughput=1.0),))
+    faults = None if mtbf_hours is None else FaultModel(mtbf_hours)
+    return make_setup(laws, None, PlanRequest.for_laws(laws, 2.0),
+                      SimConfig(eval_every=eval_every, faults=faults))
+
+
+def test_failures_faster_than_any_evaluation_are_refused_up_front():
+    """A run restarts an evaluation of c = 4 ms at each failure (rate r): expm1(r c) failures
+    per evaluation, 1000 evaluations to the target; within the budget, 40 s x r failures.
+    Both pass 10,000 when expm1(r c) > 10, i.e. the MTBF is below 4 ms / ln 11."""
+    from sim.setup import MAX_FAILURES
+
+    assert MAX_FAILURES == 10_000
+    shortest = 0.004 / math.log(11.0) / 3600.0  # hours
+    assert 40.0 / (shortest * 3600.0) > MAX_FAILURES  # the budget does not end it earlier
+    _one_shape_setup(mtbf_hours=shortest * 1.01)
+    with pytest.raises(InputError, match=r"--mtbf .* would fail about 1\.0\de\+04 times"):
+        _one_shape_setup(mtbf_hours=shortest * 0.99)
+    with pytest.raises(InputError, match="would fail"):
+        _one_shape_setup(mtbf_hours=2.27e-125)
+
+
+def test_a_max_hours_bounds_the_failures_of_a_short_mtbf():
+    """On b, evaluations of 0.01 / 1.5 s against a run MTBF of 1.8 ms: about 40 failures
+    each, 400 to the target; about 15,000 within the compute budget (40 FLOPs, 26.7 s);
+    with an hour's thousandth, 2,000 before the deadline: the run ends there."""
+    request, faults = PlanRequest.for_laws(toy(), 1.0), FaultModel(mtbf_hours=5e-7)
+    with pytest.raises(InputError, match="would fail"):
+        simulate(toy(), request, ["static:b"], SimConfig(eval_every=0.01, faults=faults), runs=1)
+    result = simulate(toy(), request, ["static:b"],
+                      SimConfig(eval_every=0.01, max_hours=1e-3, faults=faults), runs=1)
+    (run,) = result.runs
+    assert not run.reached and 1500 < run.failures < 2500
+
+
+def test_more_evaluations_than_the_cap_within_the_budget_are_refused():
+    from sim.setup import MAX_EVALUATIONS
+
+    finest = 40.0 / MAX_EVALUATIONS  # FLOPs between evaluations: 40 FLOPs of budget
+    assert _one_shape_setup(eval_every=finest * 1.01).eval_every == finest * 1.01
+    with pytest.raises(InputError, match=r"--eval-every .*\(at most 1,000,000\)"):
+        _one_shape_setup(eval_every=finest * 0.99)
+
+
+@pytest.mark.parametrize(("options", "message"), [
+    ({"mtbf_hours": 1.797e308}, "--mtbf must be a positive number of hours, finite in seconds"),
+    ({"mtbf_hours": 1.0, "interval_seconds": math.inf}, "--ckpt-interval must be a finite"),
+])
+def test_fault_settings_beyond_float_range_are_refused(options, message):
+    with pytest.raises(InputError, match=message):
+        FaultModel(**options)

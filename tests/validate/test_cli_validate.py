@@ -110,3 +110,78 @@ def test_fit_reads_the_curve_by_shape_name(tmp_path):
     assert fitted.exit_code == 0, fitted.output
     (shape,) = json.loads(fitted.output)["laws"]["shapes"]
     assert shape["name"] == "width8-batch8" and shape["measured"]["points"] == len(wide)
+
+
+# --- values checked where they enter, leftovers of killed runs (issue 17) ---
+TINY = ["mlp-width", "--shape", "width=4,batch=8", "--evals", "3"]
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--budget", "inf"], "--budget inf: must be a positive number of FLOPs (finite)"),
+    (["--budget", "2e5", "--lr", "nan"], "--lr nan: must be a positive, finite number"),
+    (["--budget", "2e5", "--lr", "-1"], "--lr -1.0: must be a positive, finite number"),
+    (["--budget", "2e5", "--weight-decay", "inf"], "--weight-decay inf: must be a finite"),
+    (["--budget", "2e5", "--widen-noise", "nan"], "--widen-noise nan: must be a finite"),
+    (["--budget", "2e5", "--seed", "-1"], "'--seed': -1 is not in the range 0<=x<="),
+    # One step of width 4, batch 8: 8 (2*16*4*2 + 2*4*4*3) = 2816 FLOPs (validate/flops.py).
+    (["--budget", "2815"], "--budget 2815: less than one training step of width4-batch8 "
+                           "(2816 FLOPs)"),
+])
+def test_bad_values_are_refused_before_any_work(tmp_path, args, message):
+    result = _run(*TINY, *args, "-o", str(tmp_path / "run"))
+    assert result.exit_code == 2, result.output
+    assert result.stderr.count("\n") == 1 and message in result.stderr, result.stderr
+    assert not (tmp_path / "run").exists()
+
+
+def test_a_shape_too_large_for_memory_is_refused_before_building_it(tmp_path):
+    result = _run("mlp-width", "--shape", "width=100000000000", "--budget", "1e30",
+                  "-o", str(tmp_path / "run"))
+    assert result.exit_code == 2, result.output
+    # Mlp(16, width, 4) has 16 w + w + 4 w + 4 parameters; 4 float32 copies of each.
+    needed = 16 * (21 * 10**11 + 4) / 2**30
+    assert f"need {needed:.3g} GiB" in result.stderr and result.stderr.count("\n") == 1
+
+
+def test_a_diverging_run_ends_with_one_line_and_no_nan_in_its_files(tmp_path):
+    result = _run(*TINY, "--budget", "2e5", "--lr", "1e30", "-o", str(tmp_path / "run"))
+    assert result.exit_code == 2, result.output
+    assert "error: the run diverged at step" in result.stderr and "lower --lr" in result.stderr
+    assert not (tmp_path / "run" / "result.json").exists()
+    assert "NaN" not in (tmp_path / "run" / "curve.jsonl").read_text()
+
+
+def test_resume_removes_the_temporary_checkpoint_of_a_killed_run(tmp_path):
+    import socket
+    import subprocess
+
+    args = [*TINY, "--budget", "2e5", "-o", str(tmp_path / "run")]
+    assert _run(*args).exit_code == 0
+    dead = subprocess.Popen(["true"])
+    dead.wait()  # a writer that is gone, as a kill -9 during the checkpoint's write leaves it
+    stale = tmp_path / "run" / f".checkpoint.pt.{socket.gethostname().replace('.', '_')}-" \
+                               f"{dead.pid}.k2j4_9zz.tmp"
+    stale.write_bytes(b"half a checkpoint")
+    resumed = _run(*args, "--resume")
+    assert resumed.exit_code == 0, resumed.output
+    assert not stale.exists()
+    assert sorted(p.name for p in (tmp_path / "run").iterdir()) == [
+        "checkpoint.pt", "curve.jsonl", "result.json"]
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--budget", "1e3"], "--budget 1000: less than one training step of width4-batch128"),
+    # 50 warm-up steps of width 4 (45,056 FLOPs each) outlast a budget of 1e6 FLOPs.
+    (["--budget", "1e6"], "--budget 1e+06: width4 ends its 50-step warm-up at 2.25e+06 FLOPs, "
+                          "with 0 of its 30 evaluations left; the fit needs 4"),
+    (["--budget", "1e6", "--adaptive-budget", "inf"],
+     "--adaptive-budget inf: must be a positive"),
+    (["--budget", "1e6", "--target", "nan"], "--target nan: must be a positive, finite loss"),
+    (["--budget", "1e6", "--target", "-1"], "--target -1.0: must be a positive, finite loss"),
+])
+def test_validate_run_refuses_bad_values_before_training(tmp_path, args, message):
+    result = CliRunner().invoke(main, ["validate", "run", "mlp-width", "--shapes",
+                                       "width=4;width=8", *args, "-o", str(tmp_path / "loop")])
+    assert result.exit_code == 2, result.output
+    assert result.stderr.count("\n") == 1 and message in result.stderr, result.stderr
+    assert not (tmp_path / "loop").exists()

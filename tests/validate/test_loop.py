@@ -82,6 +82,17 @@ def test_laws_file_is_valid_with_provenance(loop_dir):
         assert laws.shape(name).throughput == result["flops_per_second"] > 0
 
 
+def test_laws_carry_bootstrap_samples_into_the_plans_interval(loop_dir):
+    folder, summary = loop_dir
+    laws = read_law_file(folder / "laws.json")
+    assert all(len(shape.samples) == CONFIG.bootstrap for shape in laws.shapes)
+    uncertainty = json.loads((folder / "plan.json").read_text())["uncertainty"]
+    assert uncertainty["samples"] == CONFIG.bootstrap
+    interval = summary["predicted_interval"]
+    assert interval == uncertainty["saving"]
+    assert interval["p5"] <= interval["p50"] <= interval["p95"]
+
+
 def test_adaptive_run_switches_at_the_planned_loss_levels(loop_dir):
     folder, _ = loop_dir
     plan = json.loads((folder / "plan.json").read_text())

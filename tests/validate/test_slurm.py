@@ -167,7 +167,7 @@ def test_a_job_of_two_tasks_trains_in_ddp_like_one_process(slurm_cluster, tmp_pa
 
 def test_sbatch_refusing_the_jobs_is_one_line(slurm_cluster, tmp_path):
     result = CliRunner().invoke(main, [
-        "validate", "run", "mlp-width", "--shapes", "width=4;width=32", "--budget", "1e6",
+        "validate", "run", "mlp-width", "--shapes", "width=4;width=32", "--budget", "1e8",
         "--executor", "slurm", "--partition", "nowhere", "-o", str(tmp_path / "loop")])
     assert result.exit_code == 2
     assert result.output == ("error: --executor slurm: sbatch refused the jobs: invalid "

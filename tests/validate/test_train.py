@@ -66,20 +66,21 @@ ARGS = ["mlp-width", "--shape", "width=8,batch=32", "--budget", "3e7", "--evals"
 SWITCHES = [Switch({"width": 12}, at_flops=0.02 * 3e7), Switch({"width": 20}, at_flops=0.6 * 3e7)]
 
 
-def _api_run(run_dir, resume=False):
-    config = TrainConfig(evals=6, checkpoint_every=25, task_options={"noise": 0.05})
+def _api_run(run_dir, resume=False, ema=0.0):
+    config = TrainConfig(evals=6, checkpoint_every=25, ema=ema, task_options={"noise": 0.05})
     return _switching_run({"width": 8, "batch": 32}, 3e7, SWITCHES, config, run_dir=run_dir,
                           resume=resume)
 
 
 @pytest.mark.slow
-def test_kill_and_resume_ends_exactly_like_an_uninterrupted_run(tmp_path):
-    whole = _api_run(tmp_path / "whole")
+@pytest.mark.parametrize("ema", [0.0, 7.0])  # with the weights' average, it resumes too
+def test_kill_and_resume_ends_exactly_like_an_uninterrupted_run(tmp_path, ema):
+    whole = _api_run(tmp_path / "whole", ema=ema)
     assert [s["to"]["width"] for s in whole.switches] == [12, 20]
 
     killed_dir = tmp_path / "killed"
     process = subprocess.Popen([sys.executable, "-m", "cli", "validate", "train", *ARGS,
-                                "-o", str(killed_dir)], cwd=REPO, env=ENV,
+                                "--ema", str(ema), "-o", str(killed_dir)], cwd=REPO, env=ENV,
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 60
     while not (killed_dir / CHECKPOINT).exists() and time.monotonic() < deadline:
@@ -89,7 +90,7 @@ def test_kill_and_resume_ends_exactly_like_an_uninterrupted_run(tmp_path):
     assert not (killed_dir / RESULT).exists()
 
     saved_step = torch.load(killed_dir / CHECKPOINT, weights_only=False)["controller"]["steps"]
-    resumed = _api_run(killed_dir, resume=True)
+    resumed = _api_run(killed_dir, resume=True, ema=ema)
     assert resumed.resumed_from_step == saved_step >= 25  # continued, did not start afresh
     assert resumed.final["step"] > saved_step
     assert _metrics(resumed.curve) == _metrics(whole.curve)
