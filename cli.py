@@ -23,6 +23,7 @@ COMMANDS = {
     "simulate": "sim.commands:simulate",
     "compare": "sim.commands:compare",
     "validate": "validate.commands:validate_group",
+    "measure": "validate.measure_command:measure_command",
 }
 
 

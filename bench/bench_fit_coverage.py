@@ -20,6 +20,8 @@ circular block bootstrap and the plain bootstrap of points.
     .venv/bin/python bench/bench_fit_coverage.py            # 200 trials, 100 resamples:
                                                             # about 16 minutes on 2 cores
     .venv/bin/python bench/bench_fit_coverage.py --trials 50 --resamples 60
+    .venv/bin/python bench/bench_fit_coverage.py --noise 0.015 --points 14 --lag1 0 \
+        --methods blocks --trials 100     # issue 22's setting: 1.5% independent noise
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ from laws.io.curves import Curve  # noqa: E402
 from laws.lawset import LawSet, Shape  # noqa: E402
 from laws.search import PlanRequest, build_problem, plan_for_problem  # noqa: E402
 from laws.search.uncertainty import plan_uncertainty  # noqa: E402
+from laws.stats import LEVEL, percentile_interval  # noqa: E402
 
 TRUTH = LawSet("truth", (
     Shape("patch28", {"patch": 28}, PowerLaw(a=1494.2, b=0.3242, c=0.5341)),
@@ -48,20 +51,20 @@ TRUTH = LawSet("truth", (
 ))
 COMPUTE = np.logspace(np.log10(3e10), np.log10(6e12), 15)
 NOISE = 0.02
-LEVEL = 0.90
 START = max(float(s.law.loss(COMPUTE[0])) for s in TRUTH.shapes)
 TARGETS = [float(s.law.loss(2 * COMPUTE[-1])) for s in TRUTH.shapes]
 SAVING_TARGET = 0.40
 
 
-def noisy_curves(rng: np.random.Generator, correlation: float) -> list[Curve]:
+def noisy_curves(rng: np.random.Generator, correlation: float, sigma: float = NOISE,
+                 compute: np.ndarray = COMPUTE) -> list[Curve]:
     curves = []
     for shape in TRUTH.shapes:
-        noise = rng.normal(0.0, NOISE, COMPUTE.size)
-        for i in range(1, COMPUTE.size):  # stationary AR(1): the same sigma at every point
+        noise = rng.normal(0.0, sigma, compute.size)
+        for i in range(1, compute.size):  # stationary AR(1): the same sigma at every point
             noise[i] = correlation * noise[i - 1] + np.sqrt(1 - correlation**2) * noise[i]
-        loss = shape.law.loss(COMPUTE) * np.exp(noise)
-        curves.append(Curve(shape.name, shape.axes, COMPUTE, loss, tuple(range(COMPUTE.size))))
+        loss = shape.law.loss(compute) * np.exp(noise)
+        curves.append(Curve(shape.name, shape.axes, compute, loss, tuple(range(compute.size))))
     return curves
 
 
@@ -77,14 +80,14 @@ def true_saving() -> float:
 
 
 def covers(values: np.ndarray, truth: float) -> bool:
-    tail = (1 - LEVEL) / 2
-    low, high = np.quantile(values, [tail, 1 - tail], method="inverted_cdf")
+    low, high = percentile_interval(values, LEVEL)
     return bool(low <= truth <= high)
 
 
-def trial(seed: int, correlation: float, method: str, resamples: int) -> tuple[list[bool], bool]:
+def trial(seed: int, correlation: float, method: str, resamples: int, sigma: float = NOISE,
+          compute: np.ndarray = COMPUTE) -> tuple[list[bool], bool]:
     rng = np.random.default_rng(seed)
-    solved = solve(noisy_curves(rng, correlation), "power")
+    solved = solve(noisy_curves(rng, correlation, sigma, compute), "power")
     samples = bootstrap_laws(solved, resamples, rng, method=method)
     compute_hits = []
     for i, (shape, target) in enumerate(zip(TRUTH.shapes, TARGETS, strict=True)):
@@ -105,18 +108,24 @@ def main() -> None:
     parser.add_argument("--resamples", type=int, default=100)
     parser.add_argument("--methods", default=f"{BLOCKS},{POINTS}",
                         help="bootstrap methods to compare, comma-separated")
+    parser.add_argument("--noise", type=float, default=NOISE, help="sigma of log-loss")
+    parser.add_argument("--points", type=int, default=COMPUTE.size,
+                        help="evaluations per curve, log-spaced over the same compute")
+    parser.add_argument("--lag1", default="0,0.6",
+                        help="lag-1 correlations of the noise to try, comma-separated")
     args = parser.parse_args()
+    compute = np.logspace(np.log10(COMPUTE[0]), np.log10(COMPUTE[-1]), args.points)
     print(f"{args.trials} trials, {args.resamples} resamples each, nominal {LEVEL:.0%}; "
           f"true saving {true_saving():.1%}")
     print(f"{'noise':<22}{'method':<8}{'C_P(target)':>12}{'saving':>9}{'seconds':>9}")
-    for correlation in (0.0, 0.6):
+    for correlation in (float(r) for r in args.lag1.split(",")):
         for method in args.methods.split(","):
             started = time.perf_counter()
-            results = [trial(seed, correlation, method, args.resamples)
+            results = [trial(seed, correlation, method, args.resamples, args.noise, compute)
                        for seed in range(args.trials)]
             compute = np.mean([hit for hits, _ in results for hit in hits])
             saved = np.mean([hit for _, hit in results])
-            noise = f"sigma {NOISE}, lag-1 {correlation}"
+            noise = f"sigma {args.noise}, lag-1 {correlation}"
             print(f"{noise:<22}{method:<8}{compute:>12.1%}{saved:>9.1%}"
                   f"{time.perf_counter() - started:>9.0f}", flush=True)
 

@@ -8,31 +8,96 @@ Commands live beside the library functions they wrap (``laws/commands.py``,
 from __future__ import annotations
 
 import contextlib
+import errno
 import functools
+import io
 import json
+import os
+import signal
 import sys
+import threading
+import traceback
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import click
 
-from laws.errors import InputError
+from laws.errors import InputError, Terminated
 
 
 class Group(click.Group):
-    """Turns an ``InputError`` or a usage error anywhere below into one line on stderr and exit
-    code 2 (the usage errors of options, such as a value not among the choices, included)."""
+    """How every command ends: an ``InputError`` or a usage error anywhere below (the usage
+    errors of options, such as a value not among the choices, included) as one line on stderr
+    and exit code 2; an operating system's refusal to write an output (disk full, a name too
+    long, a closed standard output) as one line naming the path, exit 2 or 1; Ctrl-C as exit
+    130 and SIGTERM as exit 143, each with one line and no traceback. The output folders the
+    command claimed (``laws.io.lock``) are released however it ends."""
 
     def invoke(self, ctx: click.Context) -> Any:
+        from laws.io.lock import release_claims
+
+        outermost = ctx.parent is None
+        # A handler can be set only in the main thread (an embedding program's thread keeps
+        # SIGTERM as it was).
+        handles = outermost and threading.current_thread() is threading.main_thread()
+        previous = signal.signal(signal.SIGTERM, _terminate) if handles else None
         try:
-            return super().invoke(ctx)
+            result = super().invoke(ctx)
+            if outermost:
+                sys.stdout.flush()  # here, so that a closed or full stdout is reported below
+            return result
         except InputError as err:
-            click.echo(f"error: {err}", err=True)
-            ctx.exit(2)
+            _fail(ctx, str(err), 2)
         except click.UsageError as err:
             where = f" (see `{err.ctx.command_path} --help`)" if err.ctx else ""
-            click.echo(f"error: {err.format_message()}{where}", err=True)
-            ctx.exit(2)
+            _fail(ctx, f"{err.format_message()}{where}", 2)
+        except OSError as err:
+            _fail(ctx, os_error_line(err), 1 if err.errno in _ENVIRONMENT else 2)
+        except KeyboardInterrupt:
+            _fail(ctx, "interrupted", 128 + signal.SIGINT)
+        except Terminated:
+            _fail(ctx, "terminated", 128 + signal.SIGTERM)
+        finally:
+            if outermost:
+                release_claims()
+            if handles:
+                signal.signal(signal.SIGTERM, previous)
+
+
+# Failures of the machine, not of the input: the same command may succeed later.
+_ENVIRONMENT = {errno.ENOSPC, errno.EDQUOT, errno.EIO, errno.EPIPE}
+
+
+def os_error_line(err: OSError) -> str:
+    """An operating system's error as one line that names the path (or the stream).
+
+    >>> os_error_line(OSError(28, "No space left on device", "out/runs.csv"))
+    'out/runs.csv: No space left on device'
+    """
+    where = err.filename
+    if where is None:  # a failed write() names no file: stdout's (click.echo) or a file's
+        frames = traceback.extract_tb(err.__traceback__)
+        where = "standard output" if any(f.name == "echo" and "click" in f.filename
+                                         for f in frames) else "an output file"
+    reason = err.strerror or err.__class__.__name__
+    return f"{where}: {reason}"
+
+
+def _fail(ctx: click.Context, message: str, code: int) -> None:
+    if code != 2:
+        # A failed write to stdout leaves its bytes in the buffer; point stdout at nothing, so
+        # that the interpreter's last flush does not fail again, with a traceback.
+        with contextlib.suppress(AttributeError, OSError, ValueError, io.UnsupportedOperation):
+            stdout = sys.stdout.fileno()
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, stdout)
+            os.close(devnull)
+    click.echo(f"error: {message}", err=True)
+    ctx.exit(code)
+
+
+def _terminate(signum: int, frame: object) -> None:
+    raise Terminated
 
 
 def all_of(options: Sequence[Callable]) -> Callable:

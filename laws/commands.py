@@ -17,6 +17,7 @@ from laws.commandline import (
     option_group,
     plan_request,
 )
+from laws.errors import InputError
 
 
 @click.command()
@@ -61,6 +62,11 @@ def _column_map(*, shape_col, shape_name, groups, compute_col, tokens_col, param
                 loss_col, filters) -> object:
     from laws.io.curves import ColumnMap, LogBins
 
+    given = (shape_col, shape_name, groups, compute_col, tokens_col, params_col, filters)
+    if loss_col is None:
+        if any(given):
+            raise InputError("the column options need --loss-col")
+        return None  # the curve.jsonl of shapeshift runs: laws.runcurves reads them as they are
     return ColumnMap(shape=shape_col, loss=loss_col, compute=compute_col, tokens=tokens_col,
                      params=params_col, filters=tuple(key_values(filters, "--filter")),
                      shape_name=shape_name, bins=tuple(LogBins.parse(g) for g in groups))
@@ -78,15 +84,21 @@ column_options = option_group([
     click.option("--tokens-col", metavar="COL", help="Tokens D; with --params-col, C = 6 N D."),
     click.option("--params-col", metavar="COL",
                  help="Parameters N (needed by --form chinchilla)."),
-    click.option("--loss-col", required=True, metavar="COL", help="Loss."),
+    click.option("--loss-col", metavar="COL",
+                 help="Loss (needed with the column options; none for runs' curve.jsonl)."),
     click.option("--filter", "filters", multiple=True, metavar="COL=VALUE",
                  help="Keep only rows where COL equals VALUE (repeatable)."),
 ], _column_map, "columns")
 
 
 def _fit_request(**options) -> object:
+    import math
+
     from laws.fit.request import FitRequest
 
+    target = options["target_loss"]
+    if target is not None and not 0 < target < math.inf:
+        raise InputError(f"--target-loss {target}: must be a positive, finite loss")
     return FitRequest(share=tuple(options.pop("share")), **options)
 
 
@@ -123,7 +135,8 @@ fit_options = option_group([
 
 
 @click.command()
-@click.argument("curves_file", metavar="CURVES", type=click.Path(dir_okay=False))
+@click.argument("curves_files", metavar="CURVES...", nargs=-1, required=True,
+                type=click.Path())
 @click.option("--format", "fmt", type=click.Choice(["csv", "jsonl"]),
               help="Input format (default: from the file suffix).")
 @column_options
@@ -133,21 +146,28 @@ fit_options = option_group([
 @json_flag()
 @click.option("-o", "--output", type=click.Path(dir_okay=False), metavar="LAWS.json",
               help="Write the fitted law file.")
-def fit(curves_file, fmt, columns, request, provenance_items, as_json, output) -> None:
-    """Fit scaling laws to measured curves and write a law file."""
+def fit(curves_files, fmt, columns, request, provenance_items, as_json, output) -> None:
+    """Fit scaling laws to measured curves and write a law file.
+
+    CURVES is one CSV or JSONL file with the column options, or, without them, the curve.jsonl
+    files (or folders of them) of static shapeshift runs: the laws keep their shapes' axes."""
     from laws.fit.report import format_fit
     from laws.fit.request import fit_file
-    from laws.io.atomic import check_writable
+    from laws.io.atomic import check_not_input, check_writable
     from laws.io.lawfile import law_set_to_dict, write_law_file
+    from laws.runcurves import fit_runs, one_curve_file
 
     if output:
         check_writable(output)  # before the fit, which can take minutes with a bootstrap
+        check_not_input(output, list(curves_files))
 
     def progress(done: int, total: int) -> None:
         click.echo(f"\rbootstrap {done}/{total}", err=True, nl=done == total)
 
-    outcome = fit_file(curves_file, columns, request, fmt,
-                       dict(key_values(provenance_items, "--provenance")), progress)
+    provenance = dict(key_values(provenance_items, "--provenance"))
+    outcome = (fit_runs(curves_files, request, provenance, progress) if columns is None
+               else fit_file(one_curve_file(curves_files, columns), columns, request, fmt,
+                             provenance, progress))
     if output:
         write_law_file(outcome.laws, output)
     if as_json:
@@ -169,14 +189,15 @@ def fit(curves_file, fmt, columns, request, provenance_items, as_json, output) -
 def search(laws, source, request, as_json: bool, graphml: str | None,
            output: str | None) -> None:
     """Find the schedule of shapes that reaches --target cheapest, and what it saves."""
-    from laws.io.atomic import check_writable
+    from laws.io.atomic import check_not_input, check_writable
     from laws.search.export import write_graphml
-    from laws.search.plan import format_plan, plan_for_problem, write_plan
+    from laws.search.plans import format_plan, plan_for_problem, write_plan
     from laws.search.problem import build_problem
 
-    for path in (output, graphml):
+    for path, other in ((output, graphml), (graphml, None)):
         if path:
             check_writable(path)
+            check_not_input(path, [source.path, other])
     problem = build_problem(laws, request)
     result = plan_for_problem(laws, problem)
     if graphml:

@@ -1,9 +1,18 @@
-"""The one exception type for mistakes a user can make (bad file, bad option, unreachable target).
+"""The exception type for mistakes a user can make (bad file, bad option, unreachable target),
+and the one a termination signal raises.
 
-The CLI turns an ``InputError`` into one line on stderr and exit code 2; every other exception
-is a bug and keeps its traceback.
+The CLI (``laws.commandline.Group``) turns an ``InputError`` into one line on stderr and exit
+code 2, an ``OSError`` on an output into one line naming the path, ``KeyboardInterrupt`` and
+``Terminated`` into one line and exit 130 and 143; every other exception is a bug and keeps
+its traceback.
 """
 
 
 class InputError(ValueError):
     """A problem with the user's input; the message names what is wrong and where."""
+
+
+class Terminated(BaseException):
+    """SIGTERM arrived: raised in the main thread, so that ``finally`` blocks (worker pools,
+    temporary files, locks) run before the command exits 143. A ``BaseException``, like
+    ``KeyboardInterrupt``: no ``except Exception`` may swallow it."""

@@ -187,6 +187,15 @@ class ChinchillaLaw(_OffsetPowerLaw):
     def __post_init__(self) -> None:
         _require_positive(A=self.A, B=self.B, alpha=self.alpha, beta=self.beta, N=self.N, k=self.k)
         _require_finite(E0=self.E0)
+        # At an extreme N, A / N^alpha or B (k N)^beta leaves float range (Python's float power
+        # raises OverflowError, its division ZeroDivisionError): no law to evaluate.
+        try:
+            floor, coefficient = self.floor, self._a_b_d()[0]
+        except (OverflowError, ZeroDivisionError):
+            floor = coefficient = math.inf
+        if not (math.isfinite(floor) and 0 < coefficient < math.inf):
+            raise ValueError(f"N = {self.N:g}: A / N^alpha or B (k N)^beta is beyond float "
+                             "range")
 
     @property
     def floor(self) -> float:

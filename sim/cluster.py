@@ -95,9 +95,11 @@ def run_replication(setup: RunSetup, jobs: list[Job], replication: int,
     """Simulate every job of one replication on one cluster; records in job order.
 
     Run j of replication r draws from ``SeedSequence(seed_j, spawn_key=(r,))``: runs with the
-    same seed share their noise and failure streams across policies (common random numbers).
+    same seed share their noise and failure streams across policies (common random numbers),
+    and all follow the replication's truth (``RunSetup.for_replication``).
     """
     env = simpy.Environment()
+    setup = setup.for_replication(replication, jobs[0].seed)
     runs = [TrainingRun(env, setup, job.policy, job.accelerators,
                         np.random.SeedSequence(job.seed, spawn_key=(replication,)),
                         {"policy": job.policy.name, "replication": replication, "job": index,

@@ -26,14 +26,14 @@ def _simulation_config(*, noise: float, eval_every: float | None,
                        max_hours: float | None, penalty_decay: float | None,
                        mtbf: float | None, repair: float, ckpt_cost: float,
                        ckpt_interval: float | None, gpus: int | None,
-                       gpus_per_run: int) -> Any:
+                       gpus_per_run: int, truth_draw: str) -> Any:
     from sim import FaultModel, SimConfig
 
     faults = None if mtbf is None else FaultModel(mtbf, repair, ckpt_cost, ckpt_interval)
     return SimConfig(noise=noise, eval_every=eval_every, eval_seconds=eval_seconds,
                      confirm=confirm, max_compute=max_compute, max_hours=max_hours,
                      accelerators=gpus_per_run, gpus=gpus, penalty_decay_flops=penalty_decay,
-                     faults=faults)
+                     faults=faults, truth_draw=truth_draw)
 
 
 simulation_options = option_group([
@@ -64,6 +64,13 @@ simulation_options = option_group([
                                                        "accelerators."),
     click.option("--gpus-per-run", type=int, default=1, show_default=True, metavar="N",
                  help="Accelerators each run asks for."),
+    click.option("--truth-draw", default="point", show_default=True,
+                 metavar="point|samples|widened:F",
+                 help="What each replication's runs follow: the truth laws (--truth, default "
+                      "the planning laws), one of their bootstrap samples drawn by the seed and "
+                      "the replication, or that sample F times as far from the point laws (a "
+                      "fit whose intervals are F times too narrow). All policies of a "
+                      "replication follow the same draw."),
 ], _simulation_config, "config")
 
 
@@ -81,6 +88,17 @@ def monte_carlo_options(runs: int) -> Any:
                      help="Where the workers run: a local process pool, a Dask "
                           "LocalCluster or Ray (the extras [dask], [ray])."),
     ])
+
+
+def _own_folder(output: str, names: Any, inputs: list) -> None:
+    """Before any work: the output folder is none of the inputs, may be replaced by ``names``,
+    and is this command's until it ends (a second writer is refused, laws.io.lock)."""
+    from laws.io.atomic import check_not_input, check_replaceable
+    from laws.io.lock import claim
+
+    check_replaceable(output, names)
+    check_not_input(output, inputs)
+    claim(output)
 
 
 def truth_option(command: Any) -> Any:
@@ -124,18 +142,18 @@ def simulate(laws, source, request, policy_texts, plan_file, truth, config, runs
     """Simulate training runs of each policy with noise, faults and a cluster (Monte Carlo)."""
     from dataclasses import replace
 
-    from laws.io.atomic import check_replaceable
-    from laws.search.plan import read_plan
+    from laws.search.plans import read_plan
     from sim import simulate as run_simulation
     from sim.cluster import read_sweep
     from sim.policy_spec import split_policies, with_baseline
     from sim.results import RESULT_FILES, format_summary, rounded
 
+    sweep = read_sweep(sweep_file) if sweep_file else None
     if output:
-        check_replaceable(output, RESULT_FILES)
+        _own_folder(output, RESULT_FILES, [source.path, plan_file, truth and truth.path,
+                                           sweep_file, *(e.plan for e in sweep or ())])
     config = replace(config, trajectories=output is not None)
     policies = split_policies(policy_texts or ("planned",))
-    sweep = read_sweep(sweep_file) if sweep_file else None
     if sweep is None:
         policies = with_baseline(policies)
     plans = {entry.plan: read_plan(entry.plan) for entry in sweep or () if entry.plan}
@@ -171,10 +189,12 @@ def simulate(laws, source, request, policy_texts, plan_file, truth, config, runs
 def compare(laws, source, request, policy_text, plan_file, truth, config, runs, seed,
             workers, executor, as_json, output) -> None:
     """Search, simulate every policy and write a report: should I train adaptively?"""
-    from laws.search.plan import read_plan
+    from laws.search.plans import read_plan
     from sim.policy_spec import split_policies
     from sim.report import compare as write_report
+    from sim.report.compare import REPORT_FILES
 
+    _own_folder(output, REPORT_FILES, [source.path, plan_file, truth and truth.path])
     sources = {"laws": source} if truth is None else {"laws": source, "truth": truth}
     with progress_bar(runs, "simulating") as progress:
         summary = write_report(laws, request, split_policies([policy_text]), config,

@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass, field
 from laws.errors import InputError
 from laws.lawset import LawSet
 from sim.faults import FaultModel
+from sim.truth import TruthDraw
 
 DEFAULT_PEAK_FLOPS = 1e15  # one modern accelerator, dense 16-bit
 DEFAULT_UTILISATION = 0.4
@@ -52,6 +53,8 @@ class SimConfig:
       shape's own ``throughput``, falling back to ``Hardware()`` for shapes without one.
     - ``faults``: failures and checkpoints, or None for a perfect machine.
     - ``trajectories``: keep every evaluation of every run (needed for CSV and plots).
+    - ``truth_draw``: ``point``, ``samples`` or ``widened:F``: what each replication's runs
+      follow, the truth laws or one of their bootstrap samples (``sim.truth``).
     """
 
     noise: float = 0.0
@@ -66,6 +69,7 @@ class SimConfig:
     hardware: Hardware | None = None
     faults: FaultModel | None = None
     trajectories: bool = True
+    truth_draw: str = "point"
 
     def __post_init__(self) -> None:
         finite = math.isfinite
@@ -88,6 +92,7 @@ class SimConfig:
             value = getattr(self, name)
             _check(value is None or (finite(value) and value > 0),
                    f"{option} must be a finite, positive number, got {value}")
+        TruthDraw.parse(self.truth_draw)
 
     def throughputs(self, laws: LawSet) -> dict[str, float]:
         """FLOP/s of one accelerator for each shape."""

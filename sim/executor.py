@@ -11,13 +11,22 @@ machine with ``workers`` CPUs (``pip install 'shapeshift[ray]'``). To use a clus
 own, pass any executor to ``simulate(..., executor=...)``, e.g. a Dask client's
 ``client.get_executor()``. ``map`` yields results in the order of its inputs, which is what
 makes results independent of the executor.
+
+A local pool's workers belong to the command: they ignore Ctrl-C (the command, which gets it
+too, stops them; a worker's own ``KeyboardInterrupt`` would print a traceback and break the
+pool), and each watches its parent and exits when the parent is gone, even killed with
+SIGKILL. ``abort`` ends an executor's work at once (Ctrl-C, SIGTERM, an error).
 """
 
 from __future__ import annotations
 
 import logging
+import os
+import signal
+import threading
+import time
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import Executor, Future
+from concurrent.futures import Executor, Future, ProcessPoolExecutor
 from typing import Any
 
 from laws.errors import InputError
@@ -32,9 +41,7 @@ def make_executor(name: str = "local", workers: int = 1) -> Executor:
     if workers < 1:
         raise InputError(f"--workers must be at least 1, got {workers}")
     if name == "local":
-        from concurrent.futures import ProcessPoolExecutor  # loads multiprocessing
-
-        return InProcessExecutor() if workers == 1 else ProcessPoolExecutor(workers)
+        return InProcessExecutor() if workers == 1 else LocalPool(workers)
     if name == "dask":
         return DaskExecutor(workers)
     if name == "ray":
@@ -67,6 +74,53 @@ class InProcessExecutor(Executor):
     def map(self, fn: Callable, *iterables: Iterable, timeout: float | None = None,
             chunksize: int = 1) -> Iterator:
         return map(fn, *iterables)
+
+
+PARENT_POLL_S = 0.2  # how soon a worker notices that its parent is gone
+_STOPPING = {signal.SIGINT, signal.SIGTERM}
+
+
+class LocalPool(ProcessPoolExecutor):
+    """A process pool whose workers ignore Ctrl-C and end with their parent."""
+
+    def __init__(self, workers: int) -> None:
+        super().__init__(workers, initializer=_start_worker, initargs=(os.getpid(),))
+
+    def submit(self, fn: Callable, /, *args: Any, **kwargs: Any) -> Future:
+        # A worker forks here: blocked, a signal cannot reach it before it set SIGINT aside.
+        blocked = signal.pthread_sigmask(signal.SIG_BLOCK, _STOPPING)
+        try:
+            return super().submit(fn, *args, **kwargs)
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
+
+    def terminate(self) -> None:
+        """Stop every worker now, its batch unfinished."""
+        for process in list((self._processes or {}).values()):
+            process.terminate()
+
+
+def _start_worker(parent: int) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # not the command's handler, forked along
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOPPING)
+    threading.Thread(target=_exit_with, args=(parent,), daemon=True).start()
+
+
+def _exit_with(parent: int) -> None:
+    """Exit this worker once ``parent`` is no longer its parent (it died: the worker was given
+    to another process)."""
+    while os.getppid() == parent:
+        time.sleep(PARENT_POLL_S)
+    os._exit(1)
+
+
+def abort(executor: Executor) -> None:
+    """End ``executor``'s work now: a local pool's workers are stopped mid-batch, other
+    executors drop the calls not yet started."""
+    if isinstance(executor, LocalPool):
+        executor.terminate()
+    executor.shutdown(wait=isinstance(executor, LocalPool), cancel_futures=True)
 
 
 class DaskExecutor(Executor):

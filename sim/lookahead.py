@@ -162,6 +162,12 @@ def penalty_left(penalty: float, since: float, decay: float, positions: Any) -> 
     return penalty * np.maximum(0.0, 1.0 - faded)
 
 
+def compute_at(law: Any, loss: float) -> float:
+    """Where a run at ``loss`` lands on ``law``; just above the floor if the loss is below it."""
+    floor = law.floor
+    return float(law.compute(max(loss, floor + 1e-9 * max(1.0, abs(floor)))))
+
+
 def steps_to(start: float, step: float, level: float) -> int:
     """The least n >= 1 with start + n * step >= level (``_LOOK`` when that is further)."""
     if level - start >= _LOOK * step:

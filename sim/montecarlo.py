@@ -106,7 +106,7 @@ def _run_batch(task: tuple[RunSetup, list[Job], range]) -> list[RunRecord]:
 def _run_all(setup: RunSetup, jobs: list[Job], runs: int, workers: int,
              executor: str | Executor,
              progress: Callable[[int], None] | None) -> list[RunRecord]:
-    from sim.executor import make_executor
+    from sim.executor import abort, make_executor
 
     size = max(1, math.ceil(runs / (workers * BATCHES_PER_WORKER)))
     tasks = [(setup, jobs, range(start, min(start + size, runs)))
@@ -120,9 +120,12 @@ def _run_all(setup: RunSetup, jobs: list[Job], runs: int, workers: int,
             records.extend(batch)
             if progress:
                 progress(task[2].stop)
-    finally:
+    except BaseException:  # Ctrl-C, SIGTERM (laws.errors.Terminated), a batch's error
         if owned:
-            pool.shutdown(cancel_futures=True)
+            abort(pool)
+        raise
+    if owned:
+        pool.shutdown()
     return records
 
 

@@ -1,119 +1,90 @@
-"""The ``online`` policy: refit the laws from the run's own evaluations and re-plan.
+"""The ``online`` policy: update the plan's laws with the run's own evaluations and re-plan.
 
-Every ``refit_every`` evaluations it fits a power law to each shape it has trained (at least
-``min_points`` evaluations), replaces that shape's planning law, re-runs the search (the same
-request, from the plan's start loss) and follows the new schedule from the loss the run is at
-(the median of its last few evaluations). Positions on a curve are what a real run knows: exact
-on the first shape (trained from scratch); after a switch, the planning law's C_Q(observed loss
-at the switch) plus the compute trained since.
+It starts on the plan's schedule. Every ``every`` evaluations (from ``min_points`` on; further
+apart, a tenth of the evaluations so far, on a long run) it
+weights the law file's joint bootstrap samples by the likelihood of everything the run has
+observed (``sim.posterior``: each sample judged on its own account of where the run is, so a
+switch needs no guess of where it landed), asks the search again from the loss the run is at
+(the median of its last few evaluations) on the samples the posterior keeps, and adopts the
+posterior's best schedule only when its expected saving exceeds that expectation's error
+(``sim.replan``). A prior that cannot explain the run is widened and tempered.
+
+Each update is noted on the run (``RunView.note``, event ``posterior``): the noise, the best
+sample's misfit, the effective sample size before and after tempering, the widening, tau, the
+expected gain of the best alternative and its error, and the schedule adopted (empty: kept).
+The simulator keeps notes among the run's events, the real loop's controller in its curve log.
+On laws without samples the prior is the point laws alone, and the policy follows the plan.
 """
 
 from __future__ import annotations
 
-import contextlib
 import math
-from dataclasses import replace
 
 import numpy as np
 
-from laws.errors import InputError
-from laws.lawset import LawSet
 from sim.policies import PlanningContext, RunView, Scheduled, planned
+from sim.posterior import Prior
+from sim.replan import choose, remaining_problem
 
-REFIT_EVERY = 150
+EVERY = 50
+GROWTH = 0.1  # updates at least this share of the evaluations so far apart
 MIN_POINTS = 10
 RECENT = 9
 
 
 class Online(Scheduled):
-    """Starts on the plan's schedule; refits and re-plans as evaluations come in."""
+    """Starts on the plan's schedule; re-plans on the posterior as evaluations come in."""
 
     wants_history = True
 
-    def __init__(self, context: PlanningContext, refit_every: int = REFIT_EVERY,
+    def __init__(self, context: PlanningContext, every: int = EVERY,
                  min_points: int = MIN_POINTS) -> None:
-        first = context.the_plan()
-        super().__init__("online", planned(first, context.laws).schedule)
+        super().__init__("online", planned(context.the_plan(), context.laws).schedule)
         self.context = context
-        self.start_loss = float(first["start_loss"])
-        self.refit_every = refit_every
-        self.min_points = min_points
+        self.prior = Prior(context.laws)  # shared by the clones: its widened samples are cached
+        self.penalty = context.request.transitions(context.laws).loss_penalty
+        self.every, self.min_points = every, min_points
         self.initial = self.schedule
 
     def _level(self) -> float:
-        return math.inf  # consult every evaluation: refits go by the count of evaluations
+        return math.inf  # consult every evaluation: updates go by the count of evaluations
 
     def begin(self, run: RunView) -> str:
         self.schedule = self.initial
-        self.refits = 0
-        self.fitted: dict = {}
+        self.next_update = max(self.every, self.min_points)
         return super().begin(run)
 
     def decide(self, run: RunView) -> str | None:
-        if run.evaluations % self.refit_every == 0:
+        if run.evaluations >= self.next_update:
+            # A run far over its plan (a truth much worse than the laws) would otherwise
+            # update hundreds of times on an ever longer history.
+            self.next_update = run.evaluations + max(self.every, int(GROWTH * run.evaluations))
             level = current_level(run.history)
             if level > self.context.target:
                 self._replan(run, level)
-                return self.schedule[self.segment][0]
         return super().decide(run)
 
     def _replan(self, run: RunView, level: float) -> None:
-        from laws.search import plan
-
-        laws = refit(self.context.laws, run.history, self.min_points, self.fitted)
-        request = replace(self.context.request.for_other_laws(laws), start_loss=self.start_loss)
-        try:
-            schedule = planned(plan(laws, request), laws).schedule
-        except InputError:
-            schedule = []
-        # When no refit route reaches the target (short, noisy stretches extrapolate badly),
-        # fall back on the prior laws' plan rather than keep a stale refit.
-        self.schedule = schedule or self.initial
-        self.refits += bool(schedule)
-        self.segment = 0
-        while self.segment < len(self.schedule) - 1 and level <= self.schedule[self.segment][1]:
-            self.segment += 1
+        history = run.history
+        posterior = self.prior.update(history, self.penalty)
+        switches = sum(a[0] != b[0] for a, b in zip(history, history[1:], strict=False))
+        problem = remaining_problem(self.context.request, self.context.laws, level, switches)
+        ahead = [(shape, loss) for shape, loss, _ in self.schedule[self.segment:]]
+        choice = choose(posterior, problem, run.shape_name, ahead, self.context.request.robust)
+        if choice.schedule is not None:
+            self.schedule = [(shape, loss, math.inf) for shape, loss in choice.schedule]
+            self.segment = 0
+        adopted = " > ".join(f"{shape}@{loss:.4g}" for shape, loss in choice.schedule or ())
+        run.note("posterior", {**posterior.record(), "level": level,
+                               "gain": choice.expected_gain, "gain_error": choice.gain_error,
+                               "adopted": adopted})
 
 
 def current_level(history: list[tuple[str, float, float]], window: int = RECENT) -> float:
     """The loss the run is at: the median of its last ``window`` evaluations, robust to noise
-    (the lowest observation is not: one low draw would end refits and skip segments).
+    (the lowest observation is not: one low draw would end re-plans and skip segments).
 
     >>> current_level([("a", 1.0, 3.0), ("a", 2.0, 1.0), ("a", 3.0, 2.0)])
     2.0
     """
     return float(np.median([observed for _, _, observed in history[-window:]]))
-
-
-def refit(laws: LawSet, history: list[tuple[str, float, float]], min_points: int,
-          fitted: dict | None = None) -> LawSet:
-    """``laws`` with each shape that has ``min_points`` evaluations refit to them.
-
-    ``history`` rows are (shape, useful FLOPs trained so far, observed loss), in run order;
-    ``fitted`` caches fits by their data, so that shapes the run has left are not refit.
-    """
-    from laws.fit import fit_law
-
-    fitted = {} if fitted is None else fitted
-    points: dict[str, tuple[list[float], list[float]]] = {}
-    stretch_start = None
-    for i, (shape, trained, observed) in enumerate(history):
-        if i == 0 or history[i - 1][0] != shape:
-            landing = 0.0 if i == 0 else float(laws.shape(shape).law.compute(history[i - 1][2]))
-            stretch_start = (landing, history[i - 1][1] if i else 0.0)
-        positions, losses = points.setdefault(shape, ([], []))
-        positions.append(stretch_start[0] + trained - stretch_start[1])
-        losses.append(observed)
-    shapes = []
-    for shape in laws.shapes:
-        positions, losses = points.get(shape.name, ((), ()))
-        if len(positions) >= min_points and min(losses) > 0:
-            key = (shape.name, len(positions), positions[-1], losses[-1])
-            if key not in fitted:
-                law = shape.law  # too little or degenerate data keeps the prior law
-                with contextlib.suppress(InputError):
-                    law = fit_law(np.asarray(positions), np.asarray(losses))
-                fitted[key] = law
-            shape = replace(shape, law=fitted[key])
-        shapes.append(shape)
-    return replace(laws, shapes=tuple(shapes))

@@ -68,6 +68,9 @@ class RunView(Protocol):
     def policy_rng(self) -> np.random.Generator:
         """The run's own random stream for policies that draw."""
 
+    def note(self, event: str, fields: dict[str, float | str]) -> None:
+        """Keep what a policy found (e.g. a posterior update) in the run's record."""
+
 
 @dataclass
 class PlanningContext:
@@ -181,8 +184,20 @@ class Scheduled(Policy):
 
 
 def planned(plan: dict[str, Any], laws: LawSet, which: str = "optimal") -> Scheduled:
-    """The schedule of a plan (``optimal`` or ``greedy``) as a policy."""
-    return Scheduled("planned", plan_schedule(plan, laws, which))
+    """The schedule of a plan (``optimal`` or ``greedy``) as a policy. A plan made on other
+    laws is refused (``check_plan_laws``); the policy keeps the plan's record of its laws
+    (``plan_laws``), so that a controller given other laws refuses it too."""
+    check_plan_laws(plan, laws)
+    policy = Scheduled("planned", plan_schedule(plan, laws, which))
+    policy.plan_laws = {"request": plan["request"], "laws": plan.get("laws")}
+    return policy
+
+
+def check_plan_laws(plan: dict[str, Any], laws: LawSet) -> None:
+    """Raise ``LawsMismatch`` (naming both digests) when ``plan`` was made on other laws than
+    ``laws``: the command line's check (``PlanRequest.check``), asked only about the laws."""
+    recorded = plan.get("request") if isinstance(plan, dict) else None
+    PlanRequest.from_dict(recorded, "plan: request").for_other_laws(laws).check(plan)
 
 
 def plan_schedule(plan: dict[str, Any], laws: LawSet, which: str) -> list[tuple[str, float]]:

@@ -21,7 +21,10 @@ POLICY_SPECS = "static[:SHAPE], planned, greedy, online, random, fixed:SHAPE@FRA
 
 def make_policy(spec: str, context: PlanningContext) -> Policy:
     """The policy named by ``spec`` (see ``POLICY_SPECS``); an ``InputError`` otherwise."""
-    kind, _, argument = spec.partition(":")
+    kind, colon, argument = spec.partition(":")
+    if colon and not argument:
+        raise InputError(f"policy {spec!r}: nothing after the ':'; expected one of "
+                         f"{POLICY_SPECS}")
     laws = context.laws
     if kind == "static":
         shape = argument or best_static_compute(laws, context.target)[0]

@@ -11,11 +11,12 @@ import io
 import json
 import math
 import os
-from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
+
+from laws.stats import LEVEL, quantiles, t_interval, tails
 
 SUMMARISED = ("compute_to_target", "true_compute_to_target", "time_to_target",
               "accelerator_hours", "true_loss_at_target", "switches", "lost_flops", "failures")
@@ -36,7 +37,7 @@ class RunRecord:
     ``compute_to_target``: FLOPs spent (all ``Ledger`` categories) up to the evaluation at which
     the target was first observed in the confirming streak; ``true_compute_to_target``: the
     compute at which its true loss crossed the target (above ``compute_to_target`` when noise
-    stopped it early, see ``TrainingRun._true_crossing``); ``time_to_target``: seconds from
+    stopped it early, see ``sim.recording.true_crossing``); ``time_to_target``: seconds from
     submission (queueing included) to that evaluation; ``accelerator_hours``: accelerators x
     hours held until then. All four are None when the run stopped at a budget.
     ``trajectory``: (time, FLOPs spent, true loss, observed loss, shape) per evaluation;
@@ -75,21 +76,6 @@ class RunRecord:
         return out
 
 
-def t_interval(values: Sequence[float], level: float) -> tuple[float, float, float]:
-    """The mean of two or more ``values`` and its two-sided Student-t interval at ``level``
-    (a fraction): (mean, low, high).
-
-    >>> [round(x, 3) for x in t_interval([0.12, 0.31], 0.9)]  # t(0.95, 1) = 6.314, se 0.095
-    [0.215, -0.385, 0.815]
-    """
-    from scipy.stats import t
-
-    x = np.asarray(values, dtype=float)
-    half = float(t.ppf(0.5 + level / 2, x.size - 1) * x.std(ddof=1) / np.sqrt(x.size))
-    mean = float(x.mean())
-    return mean, mean - half, mean + half
-
-
 def rounded(value: Any) -> Any:
     """``value`` with every finite float, also inside dicts, lists and tuples (which become
     lists), rounded to ``SIGNIFICANT`` significant digits: what output files hold.
@@ -107,16 +93,17 @@ def rounded(value: Any) -> Any:
 
 
 def summarise(values: list[float]) -> dict[str, float | None]:
-    """Mean, median and 5-95% range (None when there is nothing to summarise).
+    """Mean, median and the ``LEVEL`` (90%) percentile range, ``p5`` to ``p95`` (None when
+    there is nothing to summarise).
 
     >>> summarise([1.0, 2.0, 3.0])["median"]
     2.0
     """
     if not values:
         return {"mean": None, "median": None, "p5": None, "p95": None}
-    array = np.asarray(values, dtype=float)
-    p5, median, p95 = np.percentile(array, [5, 50, 95])
-    return {"mean": float(array.mean()), "median": float(median), "p5": float(p5),
+    low, high = tails(LEVEL)
+    p5, median, p95 = quantiles(values, [low, 0.5, high])
+    return {"mean": float(np.mean(values)), "median": float(median), "p5": float(p5),
             "p95": float(p95)}
 
 
@@ -185,7 +172,7 @@ class SimResults:
                 f"({format_number(self.plan_compute)} FLOPs): runs that follow the plan "
                 "cannot reach the target")
 
-    def paired_saving(self, policy: str, level: float = 0.90,
+    def paired_saving(self, policy: str, level: float = LEVEL,
                       key: str = "compute_to_target") -> dict[str, Any] | None:
         """The saving of ``policy`` over the simulated best static shape, paired run by run
         (runs of one replication share their noise and failure streams): the mean of

@@ -13,7 +13,9 @@ repairs included. Failures interrupt the process (``FaultModel.failures``), chec
 
 A ``TrainingRun`` is the run's state (every attribute set in ``__init__``); ``_complete`` is the
 step function that applies a completed stretch of work to it, and short SimPy process methods
-(``process``, ``_step``, ``_switch``, ``_checkpoint``, ``_fail``) drive it. The run does not
+(``process``, ``_step``, ``_switch``, ``_checkpoint``, ``_fail``) drive it. What it keeps for
+its ``RunRecord`` is a ``Recording`` (``sim.recording``), its checkpoint schedule and last
+snapshot are ``Checkpoints`` (``sim.snapshot``). The run does not
 wait for each evaluation but for stretches of them: its look-ahead (``sim.lookahead``) holds the
 true and observed losses of the next evaluations on its shape, computed at once, and finds the
 first at which anything can happen (the observed loss reaches the policy's ``stay_above`` or
@@ -32,61 +34,38 @@ from __future__ import annotations
 
 import math
 from collections.abc import Generator
-from dataclasses import dataclass
-from itertools import chain, repeat
+from itertools import repeat
 from typing import Any
 
 import numpy as np
 import simpy
 
 from sim.accounting import CHECKPOINT, EVAL, TRANSITION, USEFUL, Ledger
-from sim.lookahead import STEPS, Leg, LookAhead, completed_legs, leg_end, penalty_left, plan_legs
+from sim.lookahead import STEPS, Leg, LookAhead, completed_legs, compute_at, penalty_left, plan_legs
 from sim.policies import Policy
+from sim.recording import Recording, true_crossing
 from sim.results import RunRecord
 from sim.setup import RunSetup
-
-
-@dataclass(slots=True)
-class _Snapshot:
-    """The state a checkpoint restores."""
-
-    shape: str
-    position: float
-    penalty: float
-    penalty_from: float
-    true_ahead: np.ndarray  # true losses of the evaluations after it, as looked ahead
-    policy: Policy
-    lowest_observed: float
-    true_loss: float
-    switches: int
-    history_length: int
+from sim.snapshot import Checkpoints, Snapshot
 
 
 class TrainingRun:
     """One run: its state, the SimPy process that drives it, and what policies read of it."""
 
-    __slots__ = ("_env", "_setup", "_accelerators", "_labels", "_seed", "_policy", "_ledger",
-                 "_faults", "_checkpoint_every", "_checkpoint_seconds", "_ahead", "_policy_rng",
+    __slots__ = ("_env", "_setup", "_accelerators", "_seed", "_policy", "_ledger", "_faults",
+                 "_checkpoints", "_recording", "_ahead", "_policy_rng",
                  "_shape", "_law", "_speed", "_train_seconds", "_eval_flops", "_chunk_seconds",
                  "_chunk_flops", "_base", "_done", "_penalty", "_penalty_from", "_observed",
                  "_true_loss", "_lowest", "_evaluations", "_switches", "_failures", "_streak",
-                 "_reached_at", "_history", "_rows", "_events", "_snapshot", "_checkpoint_due",
-                 "_granted", "_submitted", "_deadline", "_outcome", "_busy_since", "_busy_rate",
-                 "_busy_legs")
+                 "_history", "_deadline", "_outcome", "_busy_since", "_busy_rate", "_busy_legs")
 
     def __init__(self, env: simpy.Environment, setup: RunSetup, policy: Policy,
                  accelerators: int, seed: np.random.SeedSequence, labels: dict[str, Any]) -> None:
         faults = setup.config.faults
-        self._env = env
-        self._setup = setup
-        self._accelerators = accelerators
-        self._labels = labels
-        self._seed = seed
-        self._policy = policy.clone()
-        self._ledger = Ledger()
-        self._faults = faults
-        self._checkpoint_every = faults.checkpoint_interval(accelerators) if faults else math.inf
-        self._checkpoint_seconds = faults.checkpoint_seconds if faults else 0.0
+        self._env, self._setup, self._accelerators, self._seed = env, setup, accelerators, seed
+        self._policy, self._ledger, self._faults = policy.clone(), Ledger(), faults
+        self._checkpoints = Checkpoints(faults, accelerators)
+        self._recording = Recording(labels, accelerators)
         # The next evaluations on the current shape, from ``_base`` on.
         self._ahead = LookAhead(setup.config, setup.eval_every, setup.target,
                                 self._stream(0) if setup.config.noise else None)
@@ -102,12 +81,8 @@ class TrainingRun:
         self._penalty = self._penalty_from = 0.0
         self._observed = self._true_loss = self._lowest = math.inf
         self._evaluations = self._switches = self._failures = self._streak = 0
-        self._reached_at: tuple[float, float, float] | None = None
         self._history: list[tuple[str, float, float]] = []
-        self._rows: list[tuple] = []  # the trajectory, as ``_evaluated`` keeps it
-        self._events: list[tuple[float, str, str]] = []
-        self._snapshot: _Snapshot | None = None
-        self._checkpoint_due = self._granted = self._submitted = self._deadline = 0.0
+        self._deadline = 0.0
         self._outcome: str | None = None  # "target" or "budget" once the run stops
         # The activity under way, for what a failure loses: since when, at which FLOP/s, and
         # for a stretch the evaluations of its legs (none for a switch or a checkpoint).
@@ -122,7 +97,6 @@ class TrainingRun:
 
     @property
     def observed(self) -> float:
-        """The observed loss of the last evaluation."""
         return self._observed
 
     @property
@@ -140,7 +114,6 @@ class TrainingRun:
 
     @property
     def history(self) -> list[tuple[str, float, float]]:
-        """(shape, trained FLOPs, observed loss) per evaluation, if the policy wants it."""
         return self._history
 
     @property
@@ -149,12 +122,18 @@ class TrainingRun:
             self._policy_rng = self._stream(2)
         return self._policy_rng
 
+    def note(self, event: str, fields: dict[str, float | str]) -> None:
+        """A policy's finding, kept among the run's events: ``key=value`` pairs."""
+        self._recording.note(self._env.now, event, fields)
+
     # -- the SimPy process --------------------------------------------------------------------
 
     def process(self, submitted: float = 0.0) -> Generator[simpy.Event, Any, RunRecord]:
         """The SimPy process; returns the run's ``RunRecord``."""
         self._start(submitted)
-        clock = self._failure_clock()
+        env, faults = self._env, self._faults
+        clock = None if faults is None else env.process(faults.failures(
+            env, env.active_process, self._stream(1), self._accelerators))
         while self._outcome is None:
             try:
                 yield from self._step()
@@ -173,7 +152,7 @@ class TrainingRun:
         shape = self._complete(legs)
         if shape is not None:
             yield from self._switch(shape)
-        elif self._outcome is None and self._env.now >= self._checkpoint_due:
+        elif self._outcome is None and self._env.now >= self._checkpoints.due:
             yield from self._checkpoint()
 
     def _switch(self, shape: str) -> Generator[simpy.Event, Any, None]:
@@ -188,33 +167,27 @@ class TrainingRun:
         self._out_of_budget()
 
     def _checkpoint(self) -> Generator[simpy.Event, Any, None]:
-        if self._checkpoint_seconds:
+        if self._checkpoints.seconds:
             self._busy(self._speed)
-            yield self._env.timeout(self._checkpoint_seconds)
+            yield self._env.timeout(self._checkpoints.seconds)
         self._saved([self._env.now])
         self._out_of_budget()
 
     def _fail(self) -> Generator[simpy.Event, Any, None]:
         """A failure interrupted the activity under way: lose, repair, restore."""
         env = self._env
+        events = self._recording.events
         self._lose()
         self._failures += 1
-        self._events.append((env.now, "failure", self._shape))
+        events.append((env.now, "failure", self._shape))
         repair = self._faults.repair_seconds
         if repair:
             yield env.timeout(repair)  # the failure clock waits as long: no interrupt here
         self._ledger.repaired(repair)
-        self._restore(self._snapshot)
-        self._checkpoint_due = env.now + self._checkpoint_every
-        self._events.append((env.now, "restart", self._shape))
+        self._restore(self._checkpoints.last)
+        self._checkpoints.restarted(env.now)
+        events.append((env.now, "restart", self._shape))
         self._out_of_budget()
-
-    def _failure_clock(self) -> simpy.Process | None:
-        if self._faults is None:
-            return None
-        env = self._env
-        return env.process(self._faults.failures(env, env.active_process, self._stream(1),
-                                                 self._accelerators))
 
     # -- planning a stretch -------------------------------------------------------------------
 
@@ -232,10 +205,11 @@ class TrainingRun:
             # The policy is consulted after the next evaluation (after every one, if its level
             # is inf): a stretch of one.
             return [(1, now, spent)], now + self._chunk_seconds
-        save = self._checkpoint_seconds
+        checkpoints = self._checkpoints
+        save = checkpoints.seconds
         return plan_legs(ahead.stop(done, level, self._streak), now, spent, self._chunk_seconds,
-                         self._chunk_flops, save, save * self._speed, self._checkpoint_due,
-                         self._checkpoint_every, self._setup.max_compute, self._deadline)
+                         self._chunk_flops, save, save * self._speed, checkpoints.due,
+                         checkpoints.every, self._setup.max_compute, self._deadline)
 
     # -- the step function: what completed work changes ---------------------------------------
 
@@ -267,42 +241,23 @@ class TrainingRun:
             self._evaluated(legs)
 
     def _evaluated(self, legs: list[Leg]) -> None:
-        """The evaluations of ``legs`` completed: charge them, keep them for the trajectory and
-        the history, follow the lowest observed loss and the target streak."""
+        """The evaluations of ``legs`` completed: keep them for the trajectory, observe them,
+        follow the target streak and charge them."""
         setup, seconds, flops = self._setup, self._chunk_seconds, self._chunk_flops
         first = self._done
         total = legs[0][0] if len(legs) == 1 else sum([count for count, _, _ in legs])
         stop = first + total
         ahead = self._ahead
         if setup.config.trajectories:
-            index = first
-            for count, start, spent in legs:
-                self._rows.append((start, seconds, spent, flops, count, self._shape,
-                                   ahead.true[index:index + count],
-                                   ahead.observed[index:index + count]))
-                index += count
-        if total == 1:  # (policies consulted after every evaluation: keep this one cheap)
-            self._observed = observed = float(ahead.observed[first])
-            self._lowest = min(self._lowest, observed)
-            streak = self._streak + 1 if observed <= setup.target else 0
-            if self._policy.wants_history:
-                self._history.append((self._shape, self.trained_flops + setup.eval_every,
-                                      observed))
-        else:
-            observed = ahead.observed[first:stop]
-            self._observed = float(observed[-1])
-            self._lowest = min(self._lowest, float(np.minimum.reduce(observed)))
-            streak = ahead.streak_after(first, stop, self._streak)
-            if self._policy.wants_history:
-                trained = (self.trained_flops + setup.eval_every * STEPS[:total]).tolist()
-                self._history.extend(zip(repeat(self._shape, total), trained,
-                                         observed.tolist(), strict=True))
+            self._recording.legs(legs, first, seconds, flops, self._shape, ahead.true,
+                                 ahead.observed)
+        streak = self._observe_one(first) if total == 1 else self._observe_all(first, stop)
         self._true_loss = float(ahead.true[stop - 1])
         if streak and streak <= total:  # the streak starts in this stretch
-            self._reached_at = (*leg_end(legs, total - streak, seconds, flops),
-                                float(ahead.true[stop - streak]))
+            self._recording.reached(legs, total - streak, seconds, flops,
+                                    float(ahead.true[stop - streak]))
         elif not streak:
-            self._reached_at = None
+            self._recording.reached_at = None
         self._streak = streak
         self._ledger.charge(USEFUL, total * self._train_seconds, total * setup.eval_every)
         if setup.config.eval_seconds:
@@ -310,15 +265,37 @@ class TrainingRun:
         self._done = stop
         self._evaluations += total
 
+    def _observe_one(self, index: int) -> int:
+        """Evaluation ``index`` of the look-ahead observed; the target streak after it.
+        (Policies consulted after every evaluation come here each time: keep it cheap.)"""
+        setup = self._setup
+        self._observed = observed = float(self._ahead.observed[index])
+        self._lowest = min(self._lowest, observed)
+        if self._policy.wants_history:
+            self._history.append((self._shape, self.trained_flops + setup.eval_every, observed))
+        return self._streak + 1 if observed <= setup.target else 0
+
+    def _observe_all(self, first: int, stop: int) -> int:
+        """Evaluations ``first`` to ``stop`` of the look-ahead observed; the target streak
+        after them."""
+        ahead, total = self._ahead, stop - first
+        observed = ahead.observed[first:stop]
+        self._observed = float(observed[-1])
+        self._lowest = min(self._lowest, float(np.minimum.reduce(observed)))
+        if self._policy.wants_history:
+            trained = (self.trained_flops + self._setup.eval_every * STEPS[:total]).tolist()
+            self._history.extend(zip(repeat(self._shape, total), trained, observed.tolist(),
+                                     strict=True))
+        return ahead.streak_after(first, stop, self._streak)
+
     def _saved(self, ends: list[float]) -> None:
         """Checkpoints completed at times ``ends``: work so far is safe, and restored after a
         failure."""
-        seconds = len(ends) * self._checkpoint_seconds
+        seconds = len(ends) * self._checkpoints.seconds
         self._ledger.charge(CHECKPOINT, seconds, seconds * self._speed)
         self._ledger.checkpointed()
-        self._snapshot = self._take_snapshot()
-        self._checkpoint_due = ends[-1] + self._checkpoint_every
-        self._events.extend([(end, "checkpoint", self._shape) for end in ends])
+        self._checkpoints.saved(self._snapshot(), ends[-1])
+        self._recording.events.extend([(end, "checkpoint", self._shape) for end in ends])
 
     def _lose(self) -> None:
         """Charge as lost what a failure now undid; what completed before it counts: the legs
@@ -347,13 +324,12 @@ class TrainingRun:
 
     def _start(self, submitted: float) -> None:
         now = self._env.now
-        self._granted, self._submitted = now, submitted
+        self._recording.start(now, submitted)
         self._deadline = now + self._setup.max_seconds
         self._enter(self._policy.begin(self), 0.0)
         self._true_loss = self._law.ceiling  # the untrained model's, until evaluated
-        self._events.append((now, "start", self._shape))
-        self._snapshot = self._take_snapshot()
-        self._checkpoint_due = now + self._checkpoint_every
+        self._recording.events.append((now, "start", self._shape))
+        self._checkpoints.saved(self._snapshot(), now)
 
     def _land(self, shape: str) -> None:
         """Continue on ``shape`` from the last evaluation's loss (the penalty added)."""
@@ -362,13 +338,13 @@ class TrainingRun:
         self._switches += 1
         decay = self._setup.config.penalty_decay_flops
         if decay is None:
-            self._enter(shape, _compute_at(law, self._true_loss + t.loss_penalty))
+            self._enter(shape, compute_at(law, self._true_loss + t.loss_penalty))
         else:
             carried = (float(penalty_left(self._penalty, self._penalty_from, decay,
                                           self._position())) if self._penalty else 0.0)
-            self._enter(shape, _compute_at(law, self._true_loss - carried))
+            self._enter(shape, compute_at(law, self._true_loss - carried))
             self._penalty, self._penalty_from = carried + t.loss_penalty, self._base
-        self._events.append((self._env.now, "switch", f"{old}->{shape}"))
+        self._recording.events.append((self._env.now, "switch", f"{old}->{shape}"))
 
     def _enter(self, shape: str, position: float) -> None:
         setup = self._setup
@@ -392,12 +368,12 @@ class TrainingRun:
         key = (*self._seed.spawn_key, index)
         return np.random.default_rng(np.random.SeedSequence(self._seed.entropy, spawn_key=key))
 
-    def _take_snapshot(self) -> _Snapshot:
-        return _Snapshot(self._shape, self._position(), self._penalty, self._penalty_from,
+    def _snapshot(self) -> Snapshot:
+        return Snapshot(self._shape, self._position(), self._penalty, self._penalty_from,
                          self._ahead.true[self._done:], self._policy.clone(), self._lowest,
                          self._true_loss, self._switches, len(self._history))
 
-    def _restore(self, snap: _Snapshot) -> None:
+    def _restore(self, snap: Snapshot) -> None:
         self._enter(snap.shape, snap.position)
         self._penalty, self._penalty_from = snap.penalty, snap.penalty_from
         if len(snap.true_ahead):  # the losses from there on are known: only the noise is new
@@ -406,65 +382,18 @@ class TrainingRun:
         self._lowest, self._true_loss = snap.lowest_observed, snap.true_loss
         self._switches = snap.switches
         del self._history[snap.history_length:]
-        self._streak, self._reached_at = 0, None
+        self._streak, self._recording.reached_at = 0, None
 
     # -- the record ---------------------------------------------------------------------------
 
     def _record(self) -> RunRecord:
-        now = self._env.now
-        self._events.append((now, self._outcome, self._shape))
+        self._recording.events.append((self._env.now, self._outcome, self._shape))
         reached = self._outcome == "target"
-        time_at, flops_at, loss_at = self._reached_at if reached else (None, None, None)
-        return RunRecord(
-            **self._labels,
-            accelerators=self._accelerators,
-            reached=reached,
-            compute_to_target=flops_at,
-            true_compute_to_target=None if loss_at is None else self._true_crossing(flops_at,
-                                                                                    loss_at),
-            time_to_target=None if time_at is None else time_at - self._submitted,
-            accelerator_hours=(None if time_at is None
-                               else self._accelerators * (time_at - self._granted) / 3600.0),
-            true_loss_at_target=loss_at,
+        at = self._recording.reached_at if reached else None
+        setup = self._setup
+        return self._recording.record(
+            reached=reached, true_compute=None if at is None else true_crossing(
+                self._law, setup.target, *at[1:], self._chunk_flops, setup.eval_every),
             final_true_loss=self._true_loss if math.isfinite(self._true_loss) else None,
-            switches=self._switches,
-            failures=self._failures,
-            evaluations=self._evaluations,
-            queue_seconds=self._granted - self._submitted,
-            ledger=self._ledger.totals(),
-            trajectory=self._trajectory(),
-            events=self._events,
-        )
-
-    def _true_crossing(self, flops: float, loss: float) -> float | None:
-        """The compute at which the true loss crosses the target, from the stopping evaluation
-        (``flops`` spent, true ``loss``) along the truth law of the shape the run ended on:
-        more than ``flops`` when noise stopped the run early, less when it stopped late (its
-        FLOPs with the evaluations' share of each chunk). None when that law's floor is at or
-        above the target."""
-        law, target = self._law, self._setup.target
-        if law.floor >= target:
-            return None
-        training = _compute_at(law, target) - _compute_at(law, loss)
-        return flops + training * self._chunk_flops / self._setup.eval_every
-
-    def _trajectory(self) -> list[tuple[float, float, float, float, str]]:
-        """(time, FLOPs spent, true loss, observed loss, shape) per evaluation, for all legs at
-        once: evaluation n of a leg at its start + n x one chunk (seconds and FLOPs)."""
-        if not self._rows:
-            return []
-        since, seconds, spent, flops, counts, shapes, true, observed = zip(*self._rows,
-                                                                            strict=True)
-        sizes = np.array(counts)
-        n = np.arange(1.0, sizes.sum() + 1.0) - np.repeat(np.cumsum(sizes) - sizes, sizes)
-        times = np.repeat(since, sizes) + np.repeat(seconds, sizes) * n
-        spent_rows = np.repeat(spent, sizes) + np.repeat(flops, sizes) * n
-        return list(zip(times.tolist(), spent_rows.tolist(), np.concatenate(true).tolist(),
-                        np.concatenate(observed).tolist(),
-                        chain.from_iterable(map(repeat, shapes, counts)), strict=True))
-
-
-def _compute_at(law: Any, loss: float) -> float:
-    """Where a run at ``loss`` lands on ``law``; just above the floor if the loss is below it."""
-    floor = law.floor
-    return float(law.compute(max(loss, floor + 1e-9 * max(1.0, abs(floor)))))
+            switches=self._switches, failures=self._failures, evaluations=self._evaluations,
+            ledger=self._ledger.totals())

@@ -5,13 +5,14 @@ evaluation interval and budgets, throughputs, and what switches cost and where t
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from laws.errors import InputError
 from laws.lawset import LawSet, Transitions
 from laws.search.request import PlanRequest
 from laws.search.switches import allowed_switches
 from sim.config import DEFAULT_BUDGET_FACTOR, DEFAULT_EVALS_PER_RUN, SimConfig, best_static_compute
+from sim.truth import TruthDraw
 
 # Beyond these one run takes minutes to simulate and tells nothing new: the default is 10,000
 # evaluations within the budget (10,000,000 kept in trajectories took 6 GB and over 100 s), and
@@ -33,6 +34,14 @@ class RunSetup:
     throughput: dict[str, float]
     transitions: Transitions
     allowed: frozenset[tuple[str, str]]  # (from, to) shape names a run may switch between
+    draw: TruthDraw = TruthDraw()
+
+    def for_replication(self, replication: int, seed: int) -> RunSetup:
+        """This setup with the truth that replication ``replication`` follows (``sim.truth``;
+        ``seed`` the draw's: the first run's of the replication)."""
+        if self.draw.kind == "point":
+            return self
+        return replace(self, truth=self.draw.laws(self.truth, seed, replication))
 
 
 def make_setup(laws: LawSet, truth: LawSet | None, request: PlanRequest,
@@ -54,6 +63,8 @@ def make_setup(laws: LawSet, truth: LawSet | None, request: PlanRequest,
     target = request.target
     best = best_static_compute(laws, target)[1]  # C_a(2) = 16 above: eval every 16 / 1000
     max_hours = config.max_hours
+    draw = TruthDraw.parse(config.truth_draw)
+    draw.check(truth)
     transitions = request.transitions(truth)
     allowed = allowed_switches(truth, transitions.allowed)
     setup = RunSetup(
@@ -67,6 +78,7 @@ def make_setup(laws: LawSet, truth: LawSet | None, request: PlanRequest,
         transitions=transitions,
         allowed=frozenset((p, q) for i, p in enumerate(truth.names)
                           for j, q in enumerate(truth.names) if allowed[i, j]),
+        draw=draw,
     )
     _check_effort(setup, best)
     return setup

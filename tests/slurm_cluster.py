@@ -26,6 +26,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.components import require
+
 DAEMONS = ("munged", "slurmctld", "slurmd")
 START_TIMEOUT_S = 60
 STOP_TIMEOUT_S = 30
@@ -240,6 +242,6 @@ def _processes_with_env(entry: str, job_entry: str, program: bytes) -> list[int]
 def slurm_cluster(tmp_path_factory) -> Iterator[SlurmCluster]:
     reason = missing_reason()
     if reason:
-        pytest.skip(reason)
+        require("Slurm", reason)
     with SlurmCluster(tmp_path_factory.mktemp("slurm")) as cluster:
         yield cluster

@@ -197,7 +197,8 @@ def _curve_rows() -> list[list[str]]:
     return rows
 
 
-CELL = st.one_of(NUMBER_TEXT, st.text(max_size=5), st.sampled_from(['"', '"a,b"', "\x00", ","]))
+CELL = st.one_of(NUMBER_TEXT, st.text(max_size=5), st.sampled_from(
+    ['"', '"a,b"', "\x00", ",", "8 ", " ", "\x1b", "\u2028", '"8']))
 FIT_OPTIONS = st.lists(st.one_of(
     st.tuples(st.just("--holdout-above"), NUMBER_TEXT),
     st.tuples(st.just("--holdout-col"), st.sampled_from(["tokens", "width", "nope"])),
@@ -210,7 +211,10 @@ FIT_OPTIONS = st.lists(st.one_of(
     st.tuples(st.just("--group"), st.sampled_from(["width", "width=0", "width=x", "C=2", "=3"])),
     st.tuples(st.just("--filter"), st.sampled_from(["width=8", "width", "nope=1", "=1"])),
     st.tuples(st.just("--time-col"), st.sampled_from(["tokens", "C*tokens", "nope"])),
-    st.tuples(st.just("--shape-name"), st.sampled_from(["w{width}", "{nope}", "{", "{0}"])),
+    st.tuples(st.just("--shape-name"), st.sampled_from([
+        "w{width}", "{nope}", "{", "{0}", "{width[0]}", "{width.real}", "{width:>999999999}",
+        "{width:{width}}", "{width!r}", "w{width:03d}"])),
+    st.tuples(st.just("--params-col"), st.sampled_from(["tokens", "width"])),
 ), max_size=3)
 
 
@@ -222,7 +226,10 @@ def test_fuzzed_curve_files_and_fit_options(data, encoding, fmt, options):
     rows = _curve_rows()
     for _ in range(data.draw(st.integers(0, 3))):
         row = rows[data.draw(st.integers(0, len(rows) - 1))]
-        change = data.draw(st.sampled_from(["cell", "extra", "cut"]))
+        change = data.draw(st.sampled_from(["cell", "extra", "cut", "repeat"]))
+        if change == "repeat":  # a row again, as in a file concatenated twice
+            rows.append(list(row))
+            continue
         if change == "cell":
             row[data.draw(st.integers(0, len(row) - 1))] = data.draw(CELL)
         elif change == "extra":
@@ -270,7 +277,8 @@ SIMULATION_OPTIONS = [
     ("--seed", st.sampled_from(["-1", "0", "7", str(2**70), "x"])),
     ("--policy", st.sampled_from(["planned", "greedy", "online", "random", "static",
                                   "static:p16", "static:nope", "fixed:p32@0,p8@0.5",
-                                  "fixed:p32@0.5", "fixed:", "nope", ""])),
+                                  "fixed:p32@0.5", "fixed:", "nope", "", "greedy:",
+                                  "static:", "planned:x"])),
 ]
 
 
@@ -311,7 +319,7 @@ def test_fuzzed_compare_options(pairs):
 
 
 TRAIN_OPTIONS = [
-    ("--lr", NUMBER_TEXT), ("--budget", NUMBER_TEXT),
+    ("--lr", NUMBER_TEXT), ("--budget", st.one_of(NUMBER_TEXT, st.just("1e300"))),
     ("--warmup-steps", st.sampled_from(["-1", "0", "5", "x"])),
     ("--weight-decay", NUMBER_TEXT), ("--widen-noise", NUMBER_TEXT),
     ("--evals", st.sampled_from(["-1", "1", "2", "3", "x"])),
@@ -449,6 +457,64 @@ NONSENSE = {
     "fit on constant losses": lambda d, o: ["fit", _text(d / "runs.csv", _curve_csv(
         lambda c: 3.0 + 0 * c)), *FIT, "-o", str(o / "laws.json")],
 }
+
+
+# Issue 25's classes: outputs that cannot be written or are inputs, text that is no text,
+# overflow at an extreme N, templates, names, quotes, units and repeats, options that never end.
+CHINCHILLA = {"shapes": [{"name": "s", "form": "chinchilla", "params": {
+    "E0": 1.7, "A": 400.0, "B": 410.0, "alpha": 0.34, "beta": 2.0, "N": 1e300}}]}
+NONSENSE.update({
+    "search -o in /proc": lambda d, o: ["search", "--preset", "demo", "--target", "2.1", "-o",
+                                        "/proc/plan.json"],
+    "simulate -o in /sys": lambda d, o: ["simulate", "--preset", "demo", "--runs", "1", "-o",
+                                         "/sys/sim"],
+    "fit -o through a link loop": lambda d, o: ["fit", _text(d / "runs.csv", CURVES), *FIT,
+                                                "-o", _loop(d / "loop") + "/laws.json"],
+    "fit -o with a 245-character name": lambda d, o: ["fit", _text(d / "runs.csv", CURVES),
+                                                      *FIT, "-o", str(o / ("a" * 245))],
+    "fit -o its own input": lambda d, o: ["fit", _text(d / "runs.csv", CURVES), *FIT, "-o",
+                                          str(d / "runs.csv")],
+    "search -o its own law file": lambda d, o: ["search", _law_with(d, BASE_LAW), "--target",
+                                                "1.5", "-o", str(d / "laws.json")],
+    "a lone surrogate in a law file": lambda d, o: ["laws", "show", _law_with(
+        d, BASE_LAW.replace('"name": "', '"name": "\\ud800', 1))],
+    "a lone surrogate in a JSONL curve": lambda d, o: ["fit", _text(
+        d / "runs.jsonl", '{"width": "w\\udc00", "C": 1e18, "loss": 3}\n'), *FIT],
+    "a Chinchilla law at N = 1e300": lambda d, o: ["search", _law_with(
+        d, json.dumps(CHINCHILLA)), "--target", "2.0"],
+    "--shape-name {width[0]}": lambda d, o: ["fit", _text(d / "runs.csv", CURVES), *FIT,
+                                             "--shape-name", "{width[0]}"],
+    "--shape-name {width.real}": lambda d, o: ["fit", _text(d / "runs.csv", CURVES), *FIT,
+                                               "--shape-name", "{width.real}"],
+    "--shape-name with a giant width": lambda d, o: ["fit", _text(d / "runs.csv", CURVES), *FIT,
+                                                     "--shape-name", "{width:>999999999}"],
+    "an empty shape name": lambda d, o: ["fit", _text(d / "runs.csv", CURVES.replace(
+        "\n8,", "\n,", 1)), *FIT],
+    "a shape name with a control character": lambda d, o: ["fit", _text(
+        d / "runs.csv", CURVES.replace("\n8,", "\n8\x1b,")), *FIT],
+    "shape names differing by a trailing space": lambda d, o: ["fit", _text(
+        d / "runs.csv", CURVES.replace("\n8,", "\ns8,").replace("\ns8,", "\ns8 ,", 2)), *FIT],
+    "a CSV with an unterminated quote": lambda d, o: ["fit", _text(
+        d / "runs.csv", CURVES.replace("\n16,", '\n"16,', 1)), *FIT],
+    "log10 FLOPs against model sizes": lambda d, o: ["fit", _text(
+        d / "runs.csv", "width,N,C,loss\n" + "".join(f"8,1e6,{c},{2 + 3 / c}\n"
+                                                     for c in (15, 16, 17))), *FIT,
+        "--params-col", "N"],
+    "log10 FLOPs, --strict": lambda d, o: ["fit", _text(d / "runs.csv", _curve_csv(
+        lambda c: 2.0 + 1e8 * c ** -0.5).replace("e+", "e-")), *FIT, "--strict"],
+    "repeated rows, --strict": lambda d, o: ["fit", _text(
+        d / "runs.csv", CURVES + CURVES.split("\n", 1)[1]), *FIT, "--strict"],
+    "--target-loss nan": lambda d, o: ["fit", _text(d / "runs.csv", CURVES), *FIT,
+                                       "--target-loss", "nan"],
+    "--policy greedy:": lambda d, o: ["simulate", "--preset", "demo", "--target", "2.1",
+                                      "--runs", "1", "--policy", "greedy:"],
+    "validate --budget 1e300": lambda d, o: [*TRAIN, "--budget", "1e300", "-o", str(o / "run")],
+})
+
+
+def _loop(path: Path) -> str:
+    path.symlink_to(path.name)
+    return str(path)
 
 
 def _curve_csv(loss) -> str:

@@ -19,12 +19,11 @@ import click
 
 from laws.commandline import Group, echo_json, json_flag, option_group
 from laws.errors import InputError
-from validate.config import SEED_MAX, TrainConfig
+from validate.config import SEED_MAX, SEEDS, LoopConfig, TrainConfig
 from validate.slurm import SlurmConfig, executor_config
 
 if TYPE_CHECKING:
     from sim.policies import Scheduled
-    from validate.loop import LoopConfig
     from validate.tasks import Axes, Task
 
 # The options a task takes, for `validate train` and `validate run` alike.
@@ -87,8 +86,9 @@ LOOP_OPTIONS = [
     click.option("--target", type=float, metavar="LOSS",
                  help="Loss to reach (default: the lowest loss a static shape's seed-mean "
                       "curve reads at 70% of the budget)."),
-    click.option("--seeds", type=int, default=1, show_default=True,
-                 help="Static runs per shape."),
+    click.option("--seeds", type=int, default=SEEDS, show_default=True,
+                 help="Paired seeds: seed k's static run of every shape and its adaptive run "
+                      "share initial weights and batch order."),
     click.option("--adaptive-budget", type=float, metavar="FLOPS",
                  help="Training FLOPs of the adaptive run (default: --budget)."),
     click.option("--levels", type=click.IntRange(min=2), default=2000, show_default=True,
@@ -191,7 +191,7 @@ def _loop_config(task_name: str, shape_texts: tuple[str, ...], common_text: str,
                  target: float | None, seeds: int, adaptive_budget: float | None, levels: int,
                  bootstrap: int, **training) -> LoopConfig:
     """The loop's options as one ``LoopConfig`` (with the ``TrainConfig`` of its runs)."""
-    from validate.loop import LoopConfig, parse_candidates
+    from validate.loop import parse_candidates
     from validate.tasks import parse_axes
 
     common = parse_axes(common_text, "--common") if common_text else {}

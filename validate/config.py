@@ -1,4 +1,5 @@
-"""How a run trains: the settings every training run takes, in one frozen object.
+"""How a run trains (``TrainConfig``: the settings every training run takes) and what the
+confirmation loop measures (``LoopConfig``), each in one frozen object.
 
     config = TrainConfig(lr=3e-3, warmup_steps=20, evals=16, task_options={"noise": 0.05})
     train("mlp-width", {"width": 8}, 1e8, config=config)
@@ -6,20 +7,28 @@
 What a run trains (the task, its starting axes, the FLOP budget and the policy that switches
 its shape) is given to ``train`` beside the config: the confirmation loop trains many runs with
 one config. This module imports no torch, so that the command line can build a config without
-loading it.
+loading it, and the loop's report and Slurm jobs can read a loop's config without the loop.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from laws.errors import InputError
 
+if TYPE_CHECKING:
+    from validate.tasks import Axes
+
 # torch.manual_seed takes a signed 64-bit integer; the batch order uses seed + 1.
 SEED_MAX = 2**63 - 2
+# Paired seeds of a confirmation loop (validate/loop.py): over 8 its 90% interval reaches 0.67
+# seed-to-seed standard deviations either side of the mean (t(0.95, 7) / sqrt(8)), enough to
+# resolve a 5-point saving at the committed loops' noise (bench/bench_crossing.py).
+SEEDS = 8
 # Settings a resumed run may change: where it runs and how often it saves, not what it computes.
 _WHERE_AND_HOW_OFTEN = ("checkpoint_every", "device", "compile")
 
@@ -93,6 +102,46 @@ class TrainConfig:
         settings["task_options"] = {key: value for key, value in self.task_options.items()
                                     if value is not None}
         return settings
+
+
+@dataclass(frozen=True)
+class LoopConfig:
+    """What the loop measures: the task, its candidate shapes (each as its axes, partial, on top
+    of ``common``), the FLOP budget of each static run, and how every run trains (``train``;
+    the runs of seed k use seed ``train.seed + k``)."""
+
+    task: str
+    shapes: tuple[Axes, ...]
+    budget: float
+    target: float | None = None
+    seeds: int = SEEDS
+    common: Axes = field(default_factory=dict)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    levels: int = 2000
+    adaptive_budget: float | None = None  # default: the static budget
+    bootstrap: int = 200  # fit resamples, carried by the laws into the plan's interval
+
+    def to_dict(self) -> dict:
+        return json.loads(json.dumps(dataclasses.asdict(self)))
+
+    @classmethod
+    def from_dict(cls, saved: dict) -> LoopConfig:
+        """The config that ``to_dict`` wrote (``loop.json``). Also reads the layout of loops
+        made before ``train`` existed (the committed examples): ``device``, ``train_options``
+        and ``task_options`` side by side.
+
+        >>> old = {"task": "t", "shapes": [{"a": 1}], "budget": 1.0, "device": "cpu",
+        ...        "train_options": {"evals": 8}, "task_options": {"noise": 0.1}}
+        >>> LoopConfig.from_dict(old).train == TrainConfig(evals=8, task_options={"noise": 0.1})
+        True
+        """
+        fields = dict(saved)
+        if "train" not in fields:
+            fields["train"] = {**fields.pop("train_options", {}),
+                               "device": fields.pop("device", "cpu"),
+                               "task_options": fields.pop("task_options", {})}
+        return cls(**{**fields, "shapes": tuple(fields["shapes"]),
+                      "train": TrainConfig(**fields["train"])})
 
 
 def _finite(value: object) -> bool:

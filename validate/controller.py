@@ -52,7 +52,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from laws.errors import InputError
 from laws.io.atomic import write_text_atomic
 from laws.lawset import LawSet
-from sim.policies import Policy
+from sim.policies import Policy, check_plan_laws
 from validate.flops import flop_counter
 from validate.operators.base import Operator
 
@@ -66,17 +66,24 @@ class ShapeController:
     its axes; ``operators`` maps each axis that differs between shapes to its operator;
     ``shape`` is the shape the model was built at (when the policy starts elsewhere, the
     controller switches at once). ``scheduler`` is a learning-rate scheduler whose base rates
-    follow the learning-rate factor of a switch.
+    follow the learning-rate factor of a switch. ``resume`` is a ``state_dict()`` to continue
+    from where the caller has brought the model (``apply_operators``) and the optimizer (its
+    learning rates included) to the saved shape already, as the adapters do on resume: the
+    controller takes its records and the policy's state and changes nothing. A law set's plan
+    (``planned``) must have been made on ``shapes`` (``LawsMismatch`` otherwise).
     """
 
     def __init__(self, optimizer: torch.optim.Optimizer, policy: Policy,
                  shapes: LawSet | Mapping[str, Mapping[str, int]],
                  operators: Mapping[str, Operator], *, shape: str,
                  run_dir: str | Path | None = None, scheduler: Any = None,
-                 flops: Callable[[str], float] | None = None, seed: int = 0) -> None:
+                 flops: Callable[[str], float] | None = None, seed: int = 0,
+                 resume: dict | None = None) -> None:
         self.optimizer, self.operators = optimizer, dict(operators)
         self.shapes = ({s.name: dict(s.axes) for s in shapes.shapes} if isinstance(shapes, LawSet)
                        else {name: dict(axes) for name, axes in shapes.items()})
+        if isinstance(shapes, LawSet) and getattr(policy, "plan_laws", None) is not None:
+            check_plan_laws(policy.plan_laws, shapes)
         self.scheduler, self.flops_of = scheduler, flops
         self._check_operators()
         self.policy = policy.clone()  # per-run state lives on the clone, as in the simulator
@@ -94,6 +101,9 @@ class ShapeController:
         self.records: list[dict] = []
         self._counter: FlopCounterMode | None = None
         self._started: float | None = None
+        if resume is not None:  # the caller brought the model and optimizer to its shape
+            self._restore(resume)
+            return
         self._write_curve()
         first = self.policy.begin(self)
         if first != shape:
@@ -105,6 +115,10 @@ class ShapeController:
         if not hasattr(self, "_policy_rng"):
             self._policy_rng = np.random.default_rng(self.seed)
         return self._policy_rng
+
+    def note(self, event: str, fields: Mapping[str, float | str]) -> None:
+        """A policy's finding (e.g. a posterior update), a line of the curve log."""
+        self._log({"event": event, "step": self.steps, "flops": self.trained_flops, **fields})
 
     @property
     def axes(self) -> dict:
@@ -199,12 +213,7 @@ class ShapeController:
                    "from": old, "to": new, "eval_loss": eval_loss})
 
     def _reshape(self, old: dict, new: dict) -> float:
-        factor = 1.0
-        for axis, operator in self.operators.items():
-            if old[axis] != new[axis]:
-                operator.apply(self.optimizer, old[axis], new[axis])
-                factor *= operator.lr_factor(old[axis], new[axis])
-        return factor
+        return apply_operators(self.operators, self.optimizer, old, new)
 
     def _check_operators(self) -> None:
         for first, second in itertools.combinations(self.shapes, 2):
@@ -242,11 +251,27 @@ class ShapeController:
         the optimizer, whose state the caller loads afterwards); ``curve.jsonl`` is rewritten
         with the saved records, dropping any written after the save."""
         self._reshape(self.axes, self._axes_of(state["shape_name"]))
+        self._restore(state)
+
+    def _restore(self, state: dict) -> None:
         for key in self._STATE:
             setattr(self, key, _copy(state[key]))
         self.policy.__dict__.update(_copy(state["policy"]))
         self.policy_rng.bit_generator.state = state["policy_rng"]
         self._write_curve()
+
+
+def apply_operators(operators: Mapping[str, Operator], optimizer: torch.optim.Optimizer | None,
+                    old: Mapping[str, int], new: Mapping[str, int]) -> float:
+    """Change the model from axes ``old`` to ``new``, each changed axis through its operator
+    (``optimizer`` None: no optimizer exists yet); returns the learning-rate factor of the
+    change."""
+    factor = 1.0
+    for axis, operator in operators.items():
+        if old[axis] != new[axis]:
+            operator.apply(optimizer, old[axis], new[axis])
+            factor *= operator.lr_factor(old[axis], new[axis])
+    return factor
 
 
 def scale_learning_rate(optimizer: torch.optim.Optimizer, factor: float,

@@ -10,16 +10,19 @@ so a killed loop picks up where it stopped; an unfinished training run resumes f
 checkpoint):
 
 1. ``static/<shape>/seed<k>/`` one training run per shape and seed to the budget;
-2. ``laws.json`` the laws fitted to the seed-averaged eval curves (the form with the lowest
-   held-out error), a valid law file with provenance and ``bootstrap`` resampled laws (the
-   plan's interval); ``fit.json`` every candidate's errors;
+2. ``laws.json`` the laws fitted to the seed-averaged eval curves (the form ``fit --form auto``
+   chooses: ``laws.fit.choice``), a valid law file with provenance and ``bootstrap`` resampled
+   laws (the plan's interval); ``fit.json`` every candidate's errors;
 3. ``plan.json`` the optimal schedule to the target (default: ``measured.default_target``);
 4. ``adaptive/seed<k>/`` the plan trained for real: a switch fires at the first evaluation at or
    below the planned loss level;
 5. ``summary.json`` measured against predicted compute to the target, and ``report.md``.
 
-Compute to the target is read off a measured curve at its first evaluation at or below the
-target, interpolated (in log compute) from the evaluation before it.
+Compute to the target is read off every measured curve alike: a straight line in log-log
+through its evaluations around the crossing (``measured.crossing``); the first evaluation at or
+below the target is reported beside it. Seed k's runs share their initial weights and data
+order (seed ``train.seed + k``), so seed k's adaptive run follows seed k's static run of its
+first shape exactly up to its first switch, and the saving is measured per seed, paired.
 """
 
 from __future__ import annotations
@@ -28,77 +31,36 @@ import dataclasses
 import datetime
 import json
 import sys
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from laws.errors import InputError
 from laws.io.atomic import write_text_atomic
-from laws.io.curves import Curve, Curves
+from laws.io.curves import Curves
 from laws.io.lawfile import read_law_file, write_law_file
+from laws.io.lock import claim
 from laws.lawset import LawSet
 from sim.policies import Policy, Static, planned
-from validate.config import TrainConfig
+from validate.config import LoopConfig
 from validate.controller import CURVE
 from validate.measured import (
+    OVERFIT_RISE,
+    SPAN,
     default_target,
-    mean_interval,
+    intervals_overlap,
+    mean_curve,
     measured_switches,
     paired_savings,
+    reach,
     to_target,
 )
-from validate.slurm import Run, SlurmConfig
+from validate.slurm import Run, SlurmConfig, SlurmRuns
 from validate.tasks import Axes, make_task
 from validate.train import RESULT, train
 
 STAGES = ("static", "fit", "plan", "adaptive", "report")
-HOLDOUT_FRACTION = 0.5  # forms are fitted on each curve's first half of points, tested on the rest
-# A static run on repeated data can overfit: its eval loss turns and rises, which no decreasing
-# law follows. Ending this much above its lowest loss (well beyond the eval noise of a constant
-# learning rate, a few percent) marks such a tail, which is left out of the fit.
-OVERFIT_RISE = 0.05
 MIN_EVALS = 4  # evaluations after the warm-up that a static curve needs: the fit and its hold-out
-
-
-@dataclass(frozen=True)
-class LoopConfig:
-    """What the loop measures: the task, its candidate shapes (each as its axes, partial, on top
-    of ``common``), the FLOP budget of each static run, and how every run trains (``train``;
-    the runs of seed k use seed ``train.seed + k``)."""
-
-    task: str
-    shapes: tuple[Axes, ...]
-    budget: float
-    target: float | None = None
-    seeds: int = 1
-    common: Axes = field(default_factory=dict)
-    train: TrainConfig = field(default_factory=TrainConfig)
-    levels: int = 2000
-    adaptive_budget: float | None = None  # default: the static budget
-    bootstrap: int = 200  # fit resamples, carried by the laws into the plan's interval
-
-    def to_dict(self) -> dict:
-        return json.loads(json.dumps(dataclasses.asdict(self)))
-
-    @classmethod
-    def from_dict(cls, saved: dict) -> LoopConfig:
-        """The config that ``to_dict`` wrote (``loop.json``). Also reads the layout of loops
-        made before ``train`` existed (the committed examples): ``device``, ``train_options``
-        and ``task_options`` side by side.
-
-        >>> old = {"task": "t", "shapes": [{"a": 1}], "budget": 1.0, "device": "cpu",
-        ...        "train_options": {"evals": 8}, "task_options": {"noise": 0.1}}
-        >>> LoopConfig.from_dict(old).train == TrainConfig(evals=8, task_options={"noise": 0.1})
-        True
-        """
-        fields = dict(saved)
-        if "train" not in fields:
-            fields["train"] = {**fields.pop("train_options", {}),
-                               "device": fields.pop("device", "cpu"),
-                               "task_options": fields.pop("task_options", {})}
-        return cls(**{**fields, "shapes": tuple(fields["shapes"]),
-                      "train": TrainConfig(**fields["train"])})
 
 
 def shape_names(candidates: list[Axes]) -> list[str]:
@@ -148,12 +110,11 @@ class Loop:
                 except InputError:
                     self.task.check_change(new, old)
         self._check_budgets()
+        claim(self.out)  # one loop per folder (laws.io.lock); its workers and jobs share it
         self._check_folder()
         self.slurm = None  # with a SlurmConfig, Slurm jobs train the runs (validate/slurm.py)
         if slurm is not None:
-            from validate.slurm import SlurmRuns
-
-            self.slurm = SlurmRuns(slurm, config, self.out, self.log)
+            self.slurm = SlurmRuns(slurm, config, self.out, self.log, _train_in_job)
 
     def _check_budgets(self) -> None:
         """Refuse, before any training, budgets too small for the loop: every static run must
@@ -202,7 +163,7 @@ class Loop:
         if self.slurm is not None:  # a job trains it (none when it finished) while this waits
             self.slurm.train([Run((run_dir, axes, budget, policy, seed))])
         if not (run_dir / RESULT).is_file():
-            resume = (run_dir / "checkpoint.pt").is_file()
+            resume = (run_dir / "checkpoint.pt").is_file() or (run_dir / CURVE).is_file()
             self.log(f"{'resuming' if resume else 'training'} {run_dir.relative_to(self.out)}")
             config = dataclasses.replace(self.config.train, seed=self.config.train.seed + seed)
             policy = policy or Static(self.names[self.candidates.index(axes)])
@@ -212,47 +173,51 @@ class Loop:
         return [json.loads(line) for line in (run_dir / CURVE).read_text().splitlines()]
 
     # --- 1. static runs ---
-    def static(self, workers: int = 1) -> dict[str, list[list[dict]]]:
-        """Eval curves per shape name, one per seed; ``workers`` processes train the runs that
-        are not finished yet side by side (each with one torch thread)."""
-        runs = [(name, axes, seed, self.out / "static" / name / f"seed{seed}")
-                for name, axes in zip(self.names, self.candidates, strict=True)
-                for seed in range(self.config.seeds)]
-        pending = [run for run in runs if not (run[3] / RESULT).is_file()]
-        if self.slurm is not None:  # one job array; the runs below are then finished
-            self.slurm.train([Run((dir_, axes, self.config.budget, None, seed))
-                              for _, axes, seed, dir_ in pending])
+    def _train_all(self, runs: list[Run], workers: int, stage: str) -> list[list[dict]]:
+        """The records of each run (a ``Run``: ``_train``'s arguments), in order, after
+        training the runs not finished yet: as one array of Slurm jobs, or in ``workers``
+        processes side by side (each with one torch thread)."""
+        pending = [run for run in runs if not (run.run_dir / RESULT).is_file()]
+        if self.slurm is not None:  # the runs below are then finished
+            self.slurm.train(pending)
         elif workers > 1 and len(pending) > 1:
             import multiprocessing
             from concurrent.futures import ProcessPoolExecutor
 
-            self.log(f"training {len(pending)} static runs in {workers} processes")
+            self.log(f"training {len(pending)} {stage} runs in {workers} processes")
             context = multiprocessing.get_context("spawn")
             with ProcessPoolExecutor(min(workers, len(pending)), mp_context=context) as pool:
-                list(pool.map(_train_in_worker, [
-                    (self.config, dir_, axes, seed) for _, axes, seed, dir_ in pending]))
-        curves: dict[str, list[list[dict]]] = {name: [] for name in self.names}
-        for name, axes, seed, run_dir in runs:
-            curves[name].append(_evals(self._train(run_dir, axes, self.config.budget, None, seed)))
-        return curves
+                list(pool.map(_train_in_worker, [(self.config, self.out, run.arguments)
+                                                 for run in pending]))
+        return [self._train(*run.arguments) for run in runs]
+
+    def static(self, workers: int = 1) -> dict[str, list[list[dict]]]:
+        """Eval curves per shape name, one per seed."""
+        seeds = range(self.config.seeds)
+        runs = [Run((self.out / "static" / name / f"seed{seed}", axes, self.config.budget, None,
+                     seed))
+                for name, axes in zip(self.names, self.candidates, strict=True) for seed in seeds]
+        records = iter(self._train_all(runs, workers, "static"))
+        return {name: [_evals(next(records)) for _ in seeds] for name in self.names}
 
     # --- 2. fit ---
     def fit(self, static: dict[str, list[list[dict]]]) -> LawSet:
         path = self.out / "laws.json"
         if path.is_file():
             return read_law_file(path)
-        from laws.fit import choose_form, fit_curves
+        from laws.fit import choose_auto, fit_curves
 
         curves = Curves(str(self.out / "static"), tuple(
-            _mean_curve(name, axes, runs, self.config.train.warmup_steps)
+            mean_curve(name, axes, runs, self.config.train.warmup_steps)
             for (name, runs), axes in zip(static.items(), self.candidates, strict=True)))
         left_out = {curve.name: len(static[curve.name][0]) - 1 - curve.lines[-1]
                     for curve in curves.curves}
-        chosen, reports = choose_form(curves, HOLDOUT_FRACTION, column="position")
-        fitted = fit_curves(curves, chosen.form, chosen.share, bootstrap=self.config.bootstrap,
+        choice = choose_auto(curves)  # fit --form auto's choice; its held-out errors below
+        held_out = choice.held_out()
+        fitted = fit_curves(curves, choice.form, choice.share, bootstrap=self.config.bootstrap,
                             seed=self.config.train.seed, name=f"{self.config.task}-loop")
-        metrics = {"form": chosen.form, "share": list(chosen.share),
-                   "holdout_after": HOLDOUT_FRACTION, "holdout": chosen.metrics,
+        metrics = {"form": choice.form, "share": list(choice.share),
+                   "holdout_after": f"C_max/{choice.ratio:g}", "holdout": held_out,
                    "fit": fitted.metrics, "overfit_rise": OVERFIT_RISE,
                    "rising_tail_left_out": left_out}
         shapes = tuple(dataclasses.replace(shape, throughput=self._speed(shape.name))
@@ -268,11 +233,11 @@ class Loop:
             "throughput": "training FLOP/s of the static runs (evaluations left out), the seeds' "
                           "mean"})
         write_text_atomic(self.out / "fit.json", json.dumps(
-            {"chosen": chosen.to_dict(), "candidates": [r.to_dict() for r in reports],
-             "fit": fitted.to_dict()}, indent=2) + "\n")
+            {"chosen": {"form": choice.form, "share": list(choice.share), "metrics": held_out},
+             "choice": choice.to_dict(), "fit": fitted.to_dict()}, indent=2) + "\n")
         write_law_file(laws, path)
-        self.log(f"fitted {chosen.form} laws (share {list(chosen.share)}): held-out RMSE "
-                 f"{chosen.metrics['all']['rmse']:.4f}, "
+        self.log(f"fitted {choice.form} laws (share {list(choice.share)}; {choice.reason}): "
+                 f"held-out RMSE {held_out.get('all', {}).get('rmse', float('nan')):.4f}, "
                  f"fit RMSE {fitted.metrics['all']['rmse']:.4f}")
         return laws
 
@@ -310,42 +275,48 @@ class Loop:
         return plan(laws, request)
 
     # --- 4. adaptive runs ---
-    def adaptive(self, plan: dict, laws: LawSet) -> list[list[dict]]:
+    def adaptive(self, plan: dict, laws: LawSet, workers: int = 1) -> list[list[dict]]:
         """The records (evaluations and switches) of the planned run, one list per seed: the
         plan's ``planned`` policy (the object the simulator runs) switches at its loss levels."""
         policy = planned(plan, laws)  # refuses a plan that reaches no target
         start = self.candidates[self.names.index(policy.schedule[0][0])]
         budget = self.config.adaptive_budget or self.config.budget
-        return [self._train(self.out / "adaptive" / f"seed{seed}", start, budget, policy, seed)
-                for seed in range(self.config.seeds)]
+        return self._train_all([Run((self.out / "adaptive" / f"seed{seed}", start, budget,
+                                     policy, seed)) for seed in range(self.config.seeds)],
+                               workers, "adaptive")
 
     # --- 5. comparison ---
     def compare(self, laws: LawSet, static: dict, plan: dict, adaptive: list[list[dict]]) -> dict:
-        """Both sides measured alike: every run (static and adaptive, each seed) by its own
-        first crossing of the target (``measured.reach``); each seed's adaptive run against the
-        same seed's static runs; the measured saving is the mean of those paired savings, with
-        a Student-t interval over the seeds. Rows: the seeds' means of those crossings."""
-
+        """Both sides measured alike: every run (static and adaptive, each seed) read by the
+        same estimator (``measured.crossing``, a local fit around the crossing; the first
+        crossing, ``measured.reach``, beside it as ``first_crossing``); each seed's adaptive run
+        against the same seed's runs of the one best static shape; the measured saving is the
+        mean of those paired savings, with a Student-t interval over the seeds, set beside the
+        predicted interval. Rows: the seeds' means of those crossings."""
         target = plan["target_loss"]
         rows = {name: to_target(runs, target) | {"predicted_flops": plan["static"][name]}
                 for name, runs in static.items()}
         rows["adaptive"] = to_target([_evals(run) for run in adaptive], target) | {
             "predicted_flops": plan["optimal"]["compute"]}
-        reached = {n: r["flops"] for n, r in rows.items() if n != "adaptive" and r["flops"]}
-        best = min(reached, key=reached.get) if reached else None
         planned_static = plan["static_best"]["shape"]
-        seeds = paired_savings(static, adaptive, target, planned_static)
-        measured = mean_interval([seed["saving"] for seed in seeds])
-        vs_planned = mean_interval([seed["saving_vs_planned"] for seed in seeds])
+        paired = paired_savings(static, adaptive, target, planned_static)
+        first = paired_savings(static, adaptive, target, planned_static, reach)
+        measured = paired["saving"]
         uncertainty = plan.get("uncertainty") or {}  # a plan on laws with bootstrap samples
         switches = measured_switches(plan, adaptive, laws)
         return {
             "task": self.config.task, "target_loss": target, "rows": rows,
-            "best_static": best, "predicted_best_static": planned_static,
+            "best_static": paired["best_static"], "predicted_best_static": planned_static,
             "predicted_saving": plan["saving_vs_static"], "measured_saving": measured["mean"],
-            "measured_interval": measured, "measured_saving_vs_planned": vs_planned,
-            "seeds": seeds, "predicted_interval": uncertainty.get("saving"),
+            "measured_interval": measured,
+            "measured_saving_vs_planned": paired["saving_vs_planned"],
+            "seeds": paired["seeds"], "estimator": {"name": "crossing", "span": SPAN},
+            "first_crossing": {"best_static": first["best_static"],
+                               "measured_interval": first["saving"],
+                               "savings": [seed["saving"] for seed in first["seeds"]]},
+            "predicted_interval": uncertainty.get("saving"),
             "predicted_plan_interval": uncertainty.get("plan_saving"),
+            "intervals_overlap": intervals_overlap(measured, uncertainty.get("saving")),
             "switches": switches, "replanned": self._replan(laws, target, switches),
             "config": self.config.to_dict(),
             "shape_axes": dict(zip(self.names, self.candidates, strict=True)),
@@ -377,7 +348,7 @@ class Loop:
         plan = self.plan(laws, static)
         if stop < 3:
             return {}
-        adaptive = self.adaptive(plan, laws)
+        adaptive = self.adaptive(plan, laws, workers)
         summary = self.compare(laws, static, plan, adaptive)
         write_text_atomic(self.out / "summary.json",
                           json.dumps(summary, indent=2, allow_nan=False) + "\n")
@@ -392,36 +363,22 @@ def run_loop(config: LoopConfig, out_dir: str | Path, *, until: str = "report",
              workers: int = 1, progress: bool = True, slurm: SlurmConfig | None = None) -> dict:
     """Run (or continue) the loop of ``config`` in ``out_dir``; returns ``summary.json``'s
     content (empty when stopped before the comparison). ``workers`` processes train the static
-    runs in parallel; with ``slurm``, Slurm jobs train every run."""
+    runs, then the adaptive ones, side by side; with ``slurm``, Slurm jobs train every run."""
     return Loop(config, out_dir, progress, slurm).run(until, workers)
+
+
+def _train_in_job(config: LoopConfig, out_dir: str, run: Run) -> None:
+    """What a Slurm job of the loop runs (``validate.slurm.TrainingJob``)."""
+    Loop(config, out_dir)._train(*run.arguments)
 
 
 def _train_in_worker(job: tuple) -> None:
     import torch
 
     torch.set_num_threads(1)
-    config, run_dir, axes, seed = job
-    Loop(config, run_dir.parent.parent.parent, progress=False)._train(
-        run_dir, axes, config.budget, None, seed)
+    config, out, arguments = job
+    Loop(config, out, progress=False)._train(*arguments)
 
 
 def _evals(records: list[dict]) -> list[dict]:
     return [r for r in records if r.get("event", "eval") == "eval"]
-
-
-def _mean_curve(name: str, axes: Axes, runs: list[list[dict]], warmup_steps: int) -> Curve:
-    """The seeds' eval losses averaged point by point (the seeds evaluate at the same FLOPs),
-    leaving out the points before the learning-rate warm-up ends, and those after the lowest
-    loss when the curve ends more than ``OVERFIT_RISE`` above it (a rising tail)."""
-    flops = np.array([p["flops"] for p in runs[0]], dtype=float)
-    for run in runs[1:]:
-        if len(run) != len(flops) or any(p["flops"] != f for p, f in zip(run, flops, strict=True)):
-            raise InputError(f"static runs of {name} were evaluated at different FLOPs")
-    loss = np.mean([[p["eval_loss"] for p in run] for run in runs], axis=0)
-    keep = np.array([p["step"] >= max(1, warmup_steps) for p in runs[0]])
-    lowest = int(np.argmin(np.where(keep, loss, np.inf)))
-    if loss[-1] > (1 + OVERFIT_RISE) * loss[lowest]:
-        keep[lowest + 1:] = False
-    position = np.linspace(0.0, 1.0, int(keep.sum()))  # where a point lies along its curve
-    return Curve(name, axes, flops[keep], loss[keep], tuple(np.flatnonzero(keep).tolist()),
-                 extra={"position": position})

@@ -8,11 +8,17 @@ for adaptive runs, switch events (``{"event": "switch", "flops", "eval_loss", ..
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import numpy as np
 
+from laws.errors import InputError
+from laws.io.curves import Curve
 from laws.lawset import LawSet
-from sim.results import t_interval
+from laws.stats import LEVEL, t_interval
+
+# Reads a run's compute (or seconds, with key "time") to a target off its records.
+Estimator = Callable[..., "float | None"]
 
 
 def reach(curve: list[dict], target: float, key: str = "flops") -> float | None:
@@ -37,10 +43,68 @@ def reach(curve: list[dict], target: float, key: str = "flops") -> float | None:
     return None
 
 
-def to_target(runs: list[list[dict]], target: float) -> dict:
-    """Mean FLOPs and seconds to the target over the runs; None if a run never got there."""
-    flops = [reach(run, target) for run in runs]
-    seconds = [reach(run, target, "time") for run in runs]
+# Half-width, in decades of compute, of the local fit of ``crossing``: chosen by its bias and
+# spread on simulated curves with the loops' measured evaluation noise
+# (bench/bench_crossing.py; docs/DESIGN.md, "Measuring a saving").
+SPAN = 0.35
+_MIN_POINTS = 3  # a line through fewer says nothing about the noise
+_ITERATIONS = 5  # fits, each centred on the previous one's crossing
+
+
+def crossing(curve: list[dict], target: float, key: str = "flops",
+             span: float = SPAN) -> float | None:
+    """``key`` (FLOPs or seconds) at which ``curve`` crosses ``target``, read off a straight
+    line fitted in log-log to the evaluations within ``span`` decades of the crossing (at least
+    three), all of the shape that crosses (an adaptive run's switch events and other shapes
+    are left out). One noisy evaluation moves the first crossing (``reach``) far on a flat
+    curve; it moves this line by a share of that. The first crossing places the first fit,
+    each fit's crossing centres the next; the first crossing is returned where the shape has
+    fewer than three evaluations or a line does not fall. None if no evaluation is at or below
+    the target.
+
+    >>> curve = [{"flops": 10.0 ** (k / 8), "eval_loss": 10.0 ** (-k / 32)} for k in range(64)]
+    >>> round(crossing(curve, 10 ** -1.1), 6)  # on a power law the line is exact: 10^4.4
+    25118.864315
+    >>> curve[24]["eval_loss"] = 0.07  # one evaluation far too low, at 10^3 FLOPs
+    >>> error = lambda flops: abs(math.log10(flops) - 4.4)  # decades from the true crossing
+    >>> round(error(reach(curve, 10 ** -1.1)), 2), error(crossing(curve, 10 ** -1.1)) < 0.2
+    (1.41, True)
+    """
+    evals = [r for r in curve if r.get("event", "eval") == "eval"]
+    first = reach(evals, target, key)
+    if first is None:
+        return None
+    at = next(i for i, r in enumerate(evals) if r["eval_loss"] <= target)
+    shape = evals[at].get("shape")
+    low, high = at, at
+    while low > 0 and evals[low - 1].get("shape") == shape:
+        low -= 1
+    while high + 1 < len(evals) and evals[high + 1].get("shape") == shape:
+        high += 1
+    segment = [r for r in evals[low:high + 1] if r[key] > 0]
+    if len(segment) < _MIN_POINTS:
+        return first
+    x = np.log([r[key] for r in segment])
+    y = np.log([r["eval_loss"] for r in segment])
+    centre, reach_ = math.log(first), span * math.log(10)
+    for _ in range(_ITERATIONS):
+        distance = np.abs(x - centre)
+        near = distance <= max(reach_, np.sort(distance)[_MIN_POINTS - 1])
+        slope, intercept = np.polyfit(x[near], y[near], 1)
+        if not slope < 0:
+            return first
+        # Within the shape's evaluations: a line carried beyond its data says nothing.
+        centre = float(np.clip((math.log(target) - intercept) / slope, x[0], x[-1]))
+    return math.exp(centre)
+
+
+def to_target(runs: list[list[dict]], target: float,
+              estimator: Estimator | None = None) -> dict:
+    """Mean FLOPs and seconds to the target over the runs, each read by ``estimator``
+    (default ``crossing``); None if a run never got there."""
+    estimator = estimator or crossing
+    flops = [estimator(run, target) for run in runs]
+    seconds = [estimator(run, target, "time") for run in runs]
     lowest = [min(run, key=lambda point: point["eval_loss"]) for run in runs]
     measured = {"final_loss": float(np.mean([run[-1]["eval_loss"] for run in runs])),
                 "lowest_loss": float(np.mean([point["eval_loss"] for point in lowest])),
@@ -51,7 +115,6 @@ def to_target(runs: list[list[dict]], target: float) -> dict:
     return {"flops": float(np.mean(flops)), "seconds": float(np.mean(seconds)), **measured}
 
 
-INTERVAL = 90  # the measured saving's interval over seeds, two-sided, in percent
 # The default target: the lowest loss any static shape's seed-averaged curve reads at this
 # fraction of the budget (interpolated in log FLOPs). The best static shape then crosses it
 # inside its curve, about this far along, not at its last evaluation by construction (as the
@@ -86,25 +149,49 @@ def saving(adaptive: float | None, static: float | None) -> float | None:
 
 
 def paired_savings(static: dict[str, list[list[dict]]], adaptive: list[list[dict]],
-                   target: float, planned: str) -> list[dict]:
-    """Per seed k, both sides measured alike (``reach`` on each run's own eval curve): the
-    adaptive run of seed k against the static runs of seed k, its FLOPs to ``target`` and each
-    shape's, the seed's best static shape (fewest FLOPs to the target), and the saving over it
-    and over the ``planned`` static shape (the plan's predicted best)."""
+                   target: float, planned: str, estimator: Estimator | None = None) -> dict:
+    """Seed k's adaptive run against seed k's static runs, every run read alike by
+    ``estimator`` (default ``crossing``). The best static shape is one for all seeds: the
+    fewest FLOPs to ``target`` on the seeds' mean, among the shapes that reach it on every
+    seed (a best chosen per seed would be the least of noisy values, too low on average, and
+    so bias every saving down). Returns that shape (``best_static``, None when no shape reached
+    the target on every seed), each seed's FLOPs and savings over it and over the ``planned``
+    static shape (``seeds``), and the mean of each saving with its Student-t interval over the
+    seeds (``saving``, ``saving_vs_planned``: ``mean_interval``)."""
+    estimator = estimator or crossing
+    flops = {name: [estimator(run, target) for run in runs] for name, runs in static.items()}
+    complete = {name: float(np.mean(values)) for name, values in flops.items()
+                if None not in values}
+    best = min(complete, key=complete.get) if complete else None
     seeds = []
     for k, run in enumerate(adaptive):
-        flops = reach([r for r in run if r.get("event", "eval") == "eval"], target)
-        shapes = {name: reach(runs[k], target) for name, runs in static.items()}
-        reached = {name: f for name, f in shapes.items() if f is not None}
-        best = min(reached, key=reached.get) if reached else None
-        seeds.append({"seed": k, "adaptive_flops": flops, "static_flops": shapes,
-                      "best_static": best, "saving": saving(flops, reached.get(best)),
-                      "saving_vs_planned": saving(flops, shapes.get(planned))})
-    return seeds
+        spent = estimator(run, target)
+        shapes = {name: values[k] for name, values in flops.items()}
+        seeds.append({"seed": k, "adaptive_flops": spent, "static_flops": shapes,
+                      "best_static": best,
+                      "saving": saving(spent, shapes[best]) if best else None,
+                      "saving_vs_planned": saving(spent, shapes.get(planned))})
+    return {"best_static": best, "seeds": seeds,
+            "saving": mean_interval([seed["saving"] for seed in seeds]),
+            "saving_vs_planned": mean_interval([seed["saving_vs_planned"] for seed in seeds])}
 
 
-def mean_interval(values: list[float | None], level: float = INTERVAL) -> dict:
-    """The mean of ``values`` and its two-sided Student-t interval at ``level`` percent over
+def intervals_overlap(measured: dict, predicted: dict | None) -> bool | None:
+    """Whether the measured saving's interval (``low``/``high``) and the predicted one
+    (``p5``/``p95``) share a point; None when either is missing.
+
+    >>> intervals_overlap({"low": 0.02, "high": 0.08}, {"p5": 0.07, "p95": 0.12})
+    True
+    >>> intervals_overlap({"low": 0.02, "high": 0.06}, {"p5": 0.07, "p95": 0.12})
+    False
+    """
+    if not predicted or measured.get("low") is None:
+        return None
+    return measured["low"] <= predicted["p95"] and predicted["p5"] <= measured["high"]
+
+
+def mean_interval(values: list[float | None], level: float = LEVEL) -> dict:
+    """The mean of ``values`` and its two-sided Student-t interval at ``level`` (a fraction) over
     them (``low``/``high``: None for a single value); all None when a value is None.
 
     >>> interval = mean_interval([0.12, 0.31])  # t(0.95, 1 dof) = 6.314, se = 0.095
@@ -118,7 +205,7 @@ def mean_interval(values: list[float | None], level: float = INTERVAL) -> dict:
         return empty
     if len(values) < 2:
         return {**empty, "mean": float(values[0])}
-    mean, low, high = t_interval(values, level / 100)
+    mean, low, high = t_interval(values, level)
     return {**empty, "mean": mean, "low": low, "high": high}
 
 
@@ -163,3 +250,26 @@ def measured_switches(plan: dict, adaptive: list[list[dict]], laws: LawSet) -> l
                                       strict=True)},
         })
     return rows
+
+
+# A static run on repeated data can overfit: its eval loss turns and rises, which no decreasing
+# law follows. Ending this much above its lowest loss (well beyond the eval noise of a constant
+# learning rate, a few percent) marks such a tail, which is left out of the fit.
+OVERFIT_RISE = 0.05
+
+
+def mean_curve(name: str, axes: dict[str, int], runs: list[list[dict]],
+               warmup_steps: int) -> Curve:
+    """The seeds' eval losses averaged point by point (the seeds evaluate at the same FLOPs),
+    leaving out the points before the learning-rate warm-up ends, and those after the lowest
+    loss when the curve ends more than ``OVERFIT_RISE`` above it (a rising tail)."""
+    flops = np.array([p["flops"] for p in runs[0]], dtype=float)
+    for run in runs[1:]:
+        if len(run) != len(flops) or any(p["flops"] != f for p, f in zip(run, flops, strict=True)):
+            raise InputError(f"static runs of {name} were evaluated at different FLOPs")
+    loss = np.mean([[p["eval_loss"] for p in run] for run in runs], axis=0)
+    keep = np.array([p["step"] >= max(1, warmup_steps) for p in runs[0]])
+    lowest = int(np.argmin(np.where(keep, loss, np.inf)))
+    if loss[-1] > (1 + OVERFIT_RISE) * loss[lowest]:
+        keep[lowest + 1:] = False
+    return Curve(name, axes, flops[keep], loss[keep], tuple(np.flatnonzero(keep).tolist()))

@@ -20,16 +20,17 @@ from laws.io.atomic import write_bytes_atomic, write_text_atomic
 from laws.lawset import LawSet
 from laws.tables import format_number, format_percent
 from sim.report.document import Block, Figure, Heading, Paragraph, Table, to_markdown
+from validate.config import LoopConfig
 
 EXPLAIN_GAP = 10.0  # percentage points between measured and predicted saving worth explaining
 CURVES = ("Eval loss against training FLOPs: every measured curve (static shapes, and the "
           "adaptive run in black), the fitted laws dashed, the target dotted, the planned "
           "switch points as triangles.")
 MEASURED_ALIKE = (
-    "Both sides are measured alike: every run, static or adaptive, at its own first "
-    "evaluation at or below the target (interpolated in log FLOPs from the one before); a row "
-    "is the mean over the seeds, and each seed's adaptive run is compared with the same seed's "
-    "static runs.")
+    "Both sides are measured alike: every run, static or adaptive, at the FLOPs where a straight "
+    "line in log-log through its evaluations around the target (within {span:g} decades, of the "
+    "shape that crosses) meets it; a row is the mean over the seeds, and each seed's adaptive "
+    "run is compared with the same seed's runs of the one best static shape.")
 SWITCH_COLUMNS = (
     "Next eval loss: the first evaluation after the switch; law's loss there: what the new "
     "shape's law predicts there when the model lands on it at the loss that fired the switch "
@@ -93,14 +94,13 @@ def report_blocks(summary: dict, plan: dict, laws: LawSet) -> list[Block]:
         Figure("curves", CURVES),
         Heading("Compute to the target", 2),
         compute_table(summary["rows"]),
-        Paragraph(f"{MEASURED_ALIKE}\nBest static shape: measured "
+        Paragraph(MEASURED_ALIKE.format(span=summary["estimator"]["span"])
+                  + "\nBest static shape: measured "
                   f"**{summary['best_static'] or 'none'}** (fewest FLOPs to the target, the "
                   "seeds' mean, among the shapes that reached it on every seed), predicted "
                   f"{summary['predicted_best_static']}."),
         *_per_seed(summary),
-        Paragraph(_savings(summary)
-                  + ("." if gap is None else
-                     f"; measured - predicted = {gap:+.1f} percentage points.")),
+        Paragraph(_savings(summary, gap)),
         Heading("Switches", 2),
         switches_table(summary["switches"]),
         Paragraph(SWITCH_COLUMNS),
@@ -120,8 +120,6 @@ def report_blocks(summary: dict, plan: dict, laws: LawSet) -> list[Block]:
 
 
 def _lead(summary: dict, plan: dict, fit: dict) -> str:
-    from validate.loop import LoopConfig
-
     config = LoopConfig.from_dict(summary["config"])
     schedule = " -> ".join(s["shape"] for s in plan["optimal"]["schedule"])
     return (f"Static runs of {len(summary['rows']) - 1} shapes to "
@@ -136,38 +134,42 @@ def _interval(low: float | None, high: float | None) -> str:
 
 
 def _per_seed(summary: dict) -> list[Block]:
-    """Each seed's adaptive run against the same seed's static runs (summaries made before
-    the seeds were paired have no such entry: nothing)."""
-    seeds = summary.get("seeds")
-    if not seeds:
-        return []
+    """Each seed's adaptive run against the same seed's runs of the best and the planned static
+    shape, and the saving by the first crossing beside it."""
+    seeds, best = summary["seeds"], summary["best_static"]
     planned = summary["predicted_best_static"]
+    first = summary["first_crossing"]["savings"]
     cells = [[str(seed["seed"]), _num(seed["adaptive_flops"]),
-              "none reached" if seed["best_static"] is None else
-              f"{seed['best_static']} ({_num(seed['static_flops'][seed['best_static']])})",
+              _num(seed["static_flops"][best]) if best else "none reached",
               _pct(seed["saving"]), _num(seed["static_flops"].get(planned)),
-              _pct(seed["saving_vs_planned"])] for seed in seeds]
+              _pct(seed["saving_vs_planned"]), _pct(by_first)]
+             for seed, by_first in zip(seeds, first, strict=True)]
     return [Heading("Per seed", 3),
-            Table(["seed", "adaptive FLOPs", "best static shape of the seed (FLOPs)", "saving",
-                   f"planned static {planned} FLOPs", f"saving over {planned}"], cells)]
+            Table(["seed", "adaptive FLOPs", f"best static {best} FLOPs", "saving",
+                   f"planned static {planned} FLOPs", f"saving over {planned}",
+                   "saving by first crossing"], cells)]
 
 
-def _savings(summary: dict) -> str:
+def _savings(summary: dict, gap: float | None) -> str:
     """The measured saving (mean of the paired savings, interval over seeds) beside the
-    predicted one (interval over the fit's bootstrap samples when the plan carries one)."""
-    measured, seeds = summary.get("measured_interval"), summary.get("seeds") or []
+    predicted one (interval over the fit's bootstrap samples when the plan carries one), their
+    ``gap`` in percentage points, and whether the two intervals overlap."""
+    measured, seeds = summary["measured_interval"], summary["seeds"]
     text = ("Saving of the adaptive run over the best static shape: measured "
             f"**{_pct(summary['measured_saving'])}**")
     if len(seeds) == 1:
         text += ", from one seed: interval n/a"
-    elif measured and seeds:
-        each = ", ".join(_pct(seed["saving"]) for seed in seeds)
-        spread = (f"{measured['level']:g}% interval over the seeds "
+    else:
+        spread = (f"{100 * measured['level']:g}% interval over the seeds "
                   f"{_interval(measured['low'], measured['high'])} (Student-t)"
                   if measured["low"] is not None else
                   "interval n/a (a seed did not reach the target)")
-        text += f", the mean of the {len(seeds)} per-seed savings ({each}), {spread}"
-    text += f"; predicted **{_pct(summary['predicted_saving'])}**"
+        text += f", the mean of the {len(seeds)} paired per-seed savings, {spread}"
+    first = summary["first_crossing"]["measured_interval"]
+    text += f" (by each run's first crossing instead: {_pct(first['mean'])}"
+    if first["low"] is not None:
+        text += f", {_interval(first['low'], first['high'])}"
+    text += f"); predicted **{_pct(summary['predicted_saving'])}**"
     predicted, route = summary.get("predicted_interval"), summary.get("predicted_plan_interval")
     if predicted:
         text += (f", 5th to 95th percentile over the fit's bootstrap samples "
@@ -175,9 +177,14 @@ def _savings(summary: dict) -> str:
         if route:
             text += (f" (the plan's own schedule against {summary['predicted_best_static']}: "
                      f"{_interval(route['p5'], route['p95'])})")
-    elif "seeds" in summary:
+    else:
         text += ", without an interval (the laws carry no bootstrap samples)"
-    return text
+    if gap is not None:
+        text += f"; measured - predicted = {gap:+.1f} percentage points"
+    overlap = summary.get("intervals_overlap")
+    if overlap is not None:
+        text += f". The two intervals {'overlap' if overlap else 'do not overlap'}"
+    return text + "."
 
 
 def compute_table(rows: dict[str, dict]) -> Table:
@@ -297,16 +304,17 @@ def format_summary(summary: dict) -> str:
     text = (f"target loss {summary['target_loss']:.4f}\n{table}\n"
             f"saving vs best static ({summary['best_static']}): predicted "
             f"{_pct(summary['predicted_saving'])}, measured {_pct(summary['measured_saving'])}")
-    measured = summary.get("measured_interval")
-    if summary.get("seeds"):
-        text += " (per seed: " + ", ".join(_pct(s["saving"]) for s in summary["seeds"])
-        if measured and measured["low"] is not None:
-            text += (f"; {measured['level']:g}% interval "
-                     f"{_interval(measured['low'], measured['high'])}")
-        text += ")"
+    measured = summary["measured_interval"]
+    text += " (per seed: " + ", ".join(_pct(s["saving"]) for s in summary["seeds"])
+    if measured["low"] is not None:
+        text += (f"; {100 * measured['level']:g}% interval "
+                 f"{_interval(measured['low'], measured['high'])}")
+    text += ")"
     if summary.get("predicted_interval"):
         interval = summary["predicted_interval"]
         text += f"; predicted 5th-95th percentile {_interval(interval['p5'], interval['p95'])}"
+    if summary.get("intervals_overlap") is not None:
+        text += f"; intervals {'overlap' if summary['intervals_overlap'] else 'do not overlap'}"
     replanned = summary.get("replanned")
     if replanned and replanned["switch_flops"] > 0:
         text += (f"\nplanned again with the measured switch cost "

@@ -38,13 +38,11 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from laws.errors import InputError
 from laws.io.atomic import write_text_atomic
-
-if TYPE_CHECKING:
-    from validate.loop import LoopConfig
+from validate.config import LoopConfig
 
 # How often a run whose job left the queue without a result is submitted again in one loop.
 RESUBMISSIONS = 3
@@ -121,25 +119,28 @@ class Run:
         return Path(self.arguments[0])
 
 
+# Trains one run of a loop (its config, folder and run) in the calling process: the loop's
+# own function, given to ``SlurmRuns`` so that this module does not import the loop.
+TrainRun = Callable[[LoopConfig, str, Run], None]
+
+
 class TrainingJob:
-    """What a job executes: the loop's ``_train`` of one run, in the job's process(es).
+    """What a job executes: the loop's ``train`` of one run, in the job's process(es).
     submitit calls ``checkpoint`` on SIGUSR2 (time limit, preemption): the same call again,
     which resumes from the run's checkpoint."""
 
-    def __init__(self, cpus: int, tasks: int) -> None:
-        self.cpus, self.tasks = cpus, tasks
+    def __init__(self, cpus: int, tasks: int, train: TrainRun) -> None:
+        self.cpus, self.tasks, self.train = cpus, tasks, train
 
     def __call__(self, config: LoopConfig, out_dir: str, run: Run) -> dict[str, Any]:
         import submitit
         import torch
 
-        from validate.loop import Loop
-
         torch.set_num_threads(self.cpus)
         if self.tasks > 1:  # RANK, WORLD_SIZE, MASTER_ADDR...: the DDP path of validate.train
             submitit.helpers.TorchDistributedEnvironment().export(
                 set_cuda_visible_devices=False)
-        Loop(config, out_dir)._train(*run.arguments)
+        self.train(config, out_dir, run)
         environment = submitit.JobEnvironment()
         return {"job_id": environment.job_id, "slurm_job_id": os.environ.get("SLURM_JOB_ID"),
                 "node": socket.gethostname(),
@@ -155,7 +156,7 @@ class SlurmRuns:
     """Submits runs of one loop, waits for them, and keeps ``<loop>/slurm/jobs.json``."""
 
     def __init__(self, config: SlurmConfig, loop_config: LoopConfig, out_dir: Path,
-                 log: Callable[[str], None]) -> None:
+                 log: Callable[[str], None], train: TrainRun) -> None:
         try:
             import submitit
         except ImportError:
@@ -163,6 +164,7 @@ class SlurmRuns:
                              "'shapeshift[slurm]'") from None
 
         self.config, self.loop_config, self.out, self.log = config, loop_config, out_dir, log
+        self.train_run = train
         self.folder = out_dir / "slurm"
         self.records_path = self.folder / "jobs.json"
         try:
@@ -206,7 +208,7 @@ class SlurmRuns:
 
     # --- submission ---
     def _submit(self, runs: list[Run]) -> dict[str, tuple[Run, Any]]:
-        job = TrainingJob(self.config.cpus_per_job, self.config.tasks_per_job)
+        job = TrainingJob(self.config.cpus_per_job, self.config.tasks_per_job, self.train_run)
         arguments = [(self.loop_config, str(self.out), run) for run in runs]
         try:  # submitit echoes a refusing sbatch's stderr: it goes into the error instead
             with contextlib.redirect_stderr(io.StringIO()):

@@ -50,16 +50,18 @@ from laws.io.atomic import (
     write_bytes_atomic,
     write_text_atomic,
 )
+from laws.io.lock import holding
 from sim.policies import Policy, Scheduled, Static
 from validate.average import PowerAverage
 from validate.config import TrainConfig
-from validate.controller import ShapeController
+from validate.controller import CURVE, ShapeController
 from validate.devices import Devices
 from validate.operators import BatchSize, Operator
 from validate.reshape import batch_lr_scale
 from validate.tasks import Axes, Task, make_task
 
 CHECKPOINT, RESULT = "checkpoint.pt", "result.json"
+MAX_STEPS = 1e9  # a budget of more steps than this never ends on any machine this runs on
 
 
 def shape_name(axes: Axes) -> str:
@@ -116,14 +118,23 @@ def train(
     batch_lr_scale(1, 1, config.batch_lr_rule)  # rejects an unknown rule before any work
     recorded = {"task": task.name, "shape": start, "budget_flops": budget_flops,
                 "shapes": named, "policy": _policy_record(policy), **config.recorded()}
-    run = _Run(task, config, recorded, first, policy, Devices(config.device, config.compile),
-               run_dir, progress)
+    devices = Devices(config.device, config.compile)
+    run = _Run(task, config, recorded, first, policy, devices, run_dir, progress)
     check_budget(task, start, budget_flops)  # after _Run has loaded the data: a missing data
     _check_memory(task, named, config.device)  # set is the first thing to hear about
-    if run_dir is not None:
-        check_writable(Path(run_dir) / CHECKPOINT)
-    run.start(resume)
-    return run.execute()
+    if budget_flops > MAX_STEPS * task.analytic_flops(start):
+        raise InputError(f"--budget {budget_flops:g}: more than {MAX_STEPS:.0e} training "
+                         f"steps of {shape_name(start)}; the run would never end")
+    if run_dir is None or devices.rank != 0:  # rank 0 alone writes, and owns the folder
+        run.start(resume)
+        return run.execute()
+    check_writable(Path(run_dir) / CHECKPOINT)
+    with holding(run_dir):  # a second run into this folder is refused (laws.io.lock)
+        if not resume and (Path(run_dir) / CURVE).is_file():
+            raise InputError(f"{run_dir} holds the records of another run (curve.jsonl); pass "
+                             "--resume to continue it or choose another output folder")
+        run.start(resume)
+        return run.execute()
 
 
 def check_budget(task: Task, start: Axes, budget_flops: float, option: str = "--budget"
@@ -242,8 +253,11 @@ class _Run:
         config, start = self.config, self.recorded["shape"]
         torch.manual_seed(config.seed)
         self.model = self.task.build(start).to(self.devices.device)
+        # fused: one kernel for every parameter's update instead of about ten small operations
+        # per parameter, which small models would spend most of an update on.
         self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=config.lr,
-                                           betas=(0.9, 0.95), weight_decay=config.weight_decay)
+                                           betas=(0.9, 0.95), weight_decay=config.weight_decay,
+                                           fused=True)
         warmup = max(1, config.warmup_steps)
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(
             self.optimizer, lambda step: min(1.0, (step + 1) / warmup))
@@ -333,7 +347,7 @@ class _Run:
             self.optimizer.zero_grad(set_to_none=True)
             loss = self.mean_loss(self.wrapped, batch, axes)
             loss.backward()
-            nn.utils.clip_grad_norm_(self.model.parameters(), 1.0)
+            clip_gradient_norm(self.model.parameters(), 1.0)
             self.optimizer.step()
             self.scheduler.step()
             if self.average is not None:
@@ -430,6 +444,23 @@ class _Run:
         self.wrapped = self.wrapped_shape = None
         self.devices.close()
         return result
+
+
+def clip_gradient_norm(parameters, max_norm: float) -> torch.Tensor:
+    """Scale the gradients so that their joint norm is at most ``max_norm``, as
+    ``nn.utils.clip_grad_norm_`` does, and return the norm before. The norm is taken over the
+    gradients concatenated: one kernel, where torch's per-tensor norms cost a small model's
+    step several percent.
+
+    >>> weight = torch.zeros(2, requires_grad=True)
+    >>> weight.grad = torch.tensor([3.0, 4.0])
+    >>> float(clip_gradient_norm([weight], 1.0)), [round(g, 6) for g in weight.grad.tolist()]
+    (5.0, [0.6, 0.8])
+    """
+    grads = [param.grad for param in parameters if param.grad is not None]
+    norm = torch.linalg.vector_norm(torch.cat([grad.flatten() for grad in grads]))
+    torch._foreach_mul_(grads, (max_norm / (norm + 1e-6)).clamp(max=1.0))
+    return norm
 
 
 def format_result(result: RunResult) -> str:

@@ -12,10 +12,11 @@ resample).
 1.5
 """
 
+from laws.fit.choice import choose_auto
 from laws.fit.curveset import FitResult, fit_curves, loss_errors
-from laws.fit.holdout import HoldoutReport, choose_form, holdout_check
+from laws.fit.holdout import HoldoutReport, holdout_check
 from laws.fit.objective import HUBER_DELTA
 from laws.fit.problem import FIT_FORMS, SHAREABLE, fit_law
 
 __all__ = ["FIT_FORMS", "HUBER_DELTA", "SHAREABLE", "FitResult", "HoldoutReport",
-           "choose_form", "fit_curves", "fit_law", "holdout_check", "loss_errors"]
+           "choose_auto", "fit_curves", "fit_law", "holdout_check", "loss_errors"]

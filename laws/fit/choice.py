@@ -12,8 +12,8 @@ Why the last stretch only: a curve's bend changes along it, so how a form extrap
 its earlier parts says little about how it extrapolates beyond its end. On the Revisiting
 benchmark (``bench/bench_revisiting.py``, docs/FITTING.md), whose held-out rows reach about a
 factor 2 beyond the training rows, this test picks the better of power and saturating on 67 of
-92 curves; holding out the last factor 3 instead, on 49 (a coin). ``choose_form`` (one given
-cut-off for all curves) remains for callers that ask about that cut-off.
+92 curves; holding out the last factor 3 instead, on 49 (a coin). It is the one chooser:
+``fit --form auto`` and the validate loop both ask it.
 
 >>> from laws.forms import SaturatingLaw
 >>> from laws.io.curves import Curve
@@ -26,7 +26,7 @@ cut-off for all curves) remains for callers that ask about that cut-off.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -46,13 +46,19 @@ Candidate = tuple[str, tuple[str, ...]]
 @dataclass(frozen=True)
 class Scored:
     """A candidate's extrapolation score: mean RMSE of log-loss over ``shapes`` (None when it
-    could not be fitted or its fit is degenerate; ``status`` says which)."""
+    could not be fitted or its fit is degenerate; ``status`` says which). ``metrics``: the
+    held-out errors of its partial fit, per shape and pooled as ``"all"`` (``split_fit``)."""
 
     form: str
     share: tuple[str, ...]
     score: float | None
-    shapes: dict[str, float]
+    metrics: dict[str, dict[str, float]]
     status: str
+
+    @property
+    def shapes(self) -> dict[str, float]:
+        """Each shape's held-out RMSE of log-loss, what the score averages."""
+        return {name: m["rmse_log"] for name, m in self.metrics.items() if name != "all"}
 
     def to_dict(self) -> dict:
         return {"form": self.form, "share": list(self.share), "score": self.score,
@@ -69,6 +75,12 @@ class FormChoice:
     margin: float
     candidates: tuple[Scored, ...]
     reason: str
+
+    def held_out(self) -> dict[str, dict[str, float]]:
+        """The chosen candidate's held-out errors (per shape and ``"all"``); empty when the
+        test scored no candidate."""
+        return next((c.metrics for c in self.candidates if c.score is not None
+                     and (c.form, c.share) == (self.form, self.share)), {})
 
     @property
     def tested(self) -> bool:
@@ -144,8 +156,8 @@ def _score(curves: Curves, subset: Curves, keep: list[np.ndarray], form: str,
         whole = fit_curves(curves, form, share)
     except InputError as err:
         return Scored(form, share, None, {}, f"not fitted: {err}")
-    shapes = {name: m["rmse_log"] for name, m in metrics.items() if name != "all"}
+    scored = Scored(form, share, None, metrics, "degenerate fit of all points (see its "
+                    "bound warning)")
     if parameter_warnings(whole.laws):
-        return Scored(form, share, None, shapes, "degenerate fit of all points (see its "
-                      "bound warning)")
-    return Scored(form, share, float(np.mean(list(shapes.values()))), shapes, "scored")
+        return scored
+    return replace(scored, score=float(np.mean(list(scored.shapes.values()))), status="scored")

@@ -20,10 +20,11 @@ import numpy as np
 from laws.errors import InputError
 from laws.fit.objective import HUBER_DELTA, huber
 from laws.fit.problem import FITTED_PARAMS, solve
-from laws.fit.uncertainty import BLOCKS, Progress, bootstrap_laws, percentile_intervals
+from laws.fit.uncertainty import BLOCKS, Progress, bootstrap_laws, law_intervals
 from laws.forms import Law
 from laws.io.curves import Curve, Curves
 from laws.lawset import LawSet, Measured, Shape
+from laws.stats import LEVEL
 
 
 @dataclass(frozen=True)
@@ -64,7 +65,7 @@ class FitResult:
 
 def fit_curves(curves: Curves, form: str = "power", share: tuple[str, ...] = (),
                drop_highest: int = 0, bootstrap: int = 0, seed: int = 0,
-               target_loss: float | None = None, level: float = 0.95,
+               target_loss: float | None = None, level: float = LEVEL,
                time_column: str | None = None, name: str = "fitted",
                delta: float = HUBER_DELTA, progress: Progress | None = None) -> FitResult:
     """Fit ``form`` to every curve (sharing ``share`` across shapes) and build a law set.
@@ -93,8 +94,7 @@ def fit_curves(curves: Curves, form: str = "power", share: tuple[str, ...] = (),
         samples = bootstrap_laws(solved, bootstrap, np.random.default_rng(seed), progress,
                                  BLOCKS)
         drawn = {"method": BLOCKS, "resamples": bootstrap, "seed": seed, "level": level}
-        per_curve = percentile_intervals(samples, FITTED_PARAMS[form], list(targets.values()),
-                                         level)
+        per_curve = law_intervals(samples, FITTED_PARAMS[form], list(targets.values()), level)
         intervals = dict(zip(targets, per_curve, strict=True))
     law_set = LawSet(name, tuple(
         Shape(curve.name, curve.axes, law, _throughput(curve, time_column),

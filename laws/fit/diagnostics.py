@@ -56,7 +56,7 @@ _MAD_TO_SIGMA = 1.4826  # the MAD of a normal sample, scaled to its standard dev
 
 @dataclass(frozen=True)
 class FitWarning:
-    """One diagnostic: ``kind`` (bound, points, holdout, robust, choice), a one-line
+    """One diagnostic: ``kind`` (input, bound, points, holdout, robust, choice), a one-line
     ``message`` and the ``shapes`` it concerns."""
 
     kind: str
@@ -72,7 +72,9 @@ def diagnose(result: FitResult, curves: Curves, drop_highest: int = 0,
              delta: float = HUBER_DELTA) -> list[FitWarning]:
     """Every warning for ``result``, the fit of ``curves`` after dropping the points of the
     ``drop_highest`` highest losses, and for its extrapolation check ``holdout``."""
-    warnings = parameter_warnings(result.laws)
+    # What reading the file found doubtful (repeated rows, tiny compute: laws.io.plausible).
+    warnings = [FitWarning("input", doubt) for doubt in curves.doubts]
+    warnings += parameter_warnings(result.laws)
     warnings += size_warnings(result)
     warnings += robust_warnings(result, curves, drop_highest, delta)
     if holdout is not None:

@@ -75,26 +75,6 @@ def split_fit(curves: Curves, keep: list[np.ndarray], form: str, share: tuple[st
     return fit, metrics
 
 
-def choose_form(curves: Curves, above: float, column: str | None = None,
-                candidates: tuple[tuple[str, tuple[str, ...]], ...] = (
-                    ("power", ()), ("saturating", ()), ("power", ("floor",)),
-                    ("power", ("exponent",))),
-                ) -> tuple[HoldoutReport, list[HoldoutReport]]:
-    """The (form, share) candidate with the lowest held-out RMSE, and every candidate's report.
-
-    Candidates that cannot be fitted (too few points, say) are left out.
-    """
-    reports = []
-    for form, share in candidates:
-        try:
-            reports.append(holdout_check(curves, above, column, form, share))
-        except InputError:
-            continue
-    if not reports:
-        raise InputError("no candidate form could be fitted below the hold-out cut-off")
-    return min(reports, key=lambda r: r.metrics["all"]["rmse"]), reports
-
-
 def _split_values(curve: Curve, column: str | None) -> np.ndarray:
     if column is None:
         return curve.compute

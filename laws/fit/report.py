@@ -53,7 +53,9 @@ def format_fit(result: FitResult, holdout: HoldoutReport | None = None,
                  "(the highest loss at a shape's lowest fitted compute)")
     if result.bootstrap:
         lines.append(f"bootstrap: {result.bootstrap['resamples']} joint resamples "
-                     f"({result.bootstrap['method']}), kept as the shapes' samples")
+                     f"({result.bootstrap['method']}), kept as the shapes' samples; "
+                     f"[low, high]: their {100 * result.bootstrap['level']:g}% percentile "
+                     "intervals")
     lines.append(f"all points: {overall['points']}  objective={format_number(overall['objective'])}"
                  f"  rmse={format_number(overall['rmse'])}  mare={format_number(overall['mare'])}")
     if holdout is not None:

@@ -32,6 +32,7 @@ import numpy as np
 from laws.errors import InputError
 from laws.fit.problem import Solved
 from laws.forms import Law
+from laws.stats import LEVEL, percentile_interval
 
 Progress = Callable[[int, int], None]
 BLOCKS = "blocks"
@@ -80,27 +81,24 @@ def resample_counts(strata: np.ndarray, rng: np.random.Generator,
     return counts
 
 
-def percentile_intervals(samples: list[list[Law]], params: tuple[str, ...],
-                         target_losses: list[float], level: float = 0.95
-                         ) -> list[dict[str, tuple[float, float]]]:
-    """For each curve, the ``level`` interval of each parameter in ``params`` and of
-    ``compute`` (the compute to reach that curve's target loss; +inf when out of reach).
+def law_intervals(samples: list[list[Law]], params: tuple[str, ...], target_losses: list[float],
+                  level: float = LEVEL) -> list[dict[str, tuple[float, float]]]:
+    """For each curve, the ``level`` percentile interval (``laws.stats``) of each parameter in
+    ``params`` and of ``compute`` (the compute to reach that curve's target loss; +inf when out
+    of reach) over the bootstrap ``samples``.
+
+    101 samples of b evenly from 0.1 to 0.3: the 90% interval is their 6th and 96th values.
 
     >>> from laws.forms import PowerLaw
     >>> samples = [[PowerLaw(a=1.0, b=b, c=1.0)] for b in np.linspace(0.1, 0.3, 101)]
-    >>> low, high = percentile_intervals(samples, ("b",), [2.0], level=0.9)[0]["b"]
+    >>> low, high = law_intervals(samples, ("b",), [2.0], level=0.9)[0]["b"]
     >>> round(low, 6), round(high, 6)
     (0.11, 0.29)
     """
-    tail = (1.0 - level) / 2.0
     intervals = []
     for curve, target in enumerate(target_losses):
         laws = [sample[curve] for sample in samples]
-        values = {name: np.array([law.params()[name] for law in laws]) for name in params}
-        values["compute"] = np.array([float(law.compute(target)) for law in laws])
-        intervals.append({
-            name: tuple(float(q) for q in np.quantile(v, [tail, 1.0 - tail],
-                                                      method="inverted_cdf"))
-            for name, v in values.items()
-        })
+        values = {name: [law.params()[name] for law in laws] for name in params}
+        values["compute"] = [float(law.compute(target)) for law in laws]
+        intervals.append({name: percentile_interval(v, level) for name, v in values.items()})
     return intervals

@@ -30,6 +30,13 @@ import numpy as np
 
 from laws.errors import InputError
 from laws.io.jsonfile import ENCODING, check_input_file, not_utf8, parse_json
+from laws.io.plausible import (
+    check_compute,
+    check_names,
+    check_template,
+    compute_doubt,
+    repeated_rows,
+)
 
 TOKENS_TO_FLOP = 6.0  # C = 6 N D: forward and backward pass of a dense transformer
 
@@ -110,6 +117,8 @@ class ColumnMap:
                              "column (C = 6 N D), exactly one of them")
         if self.tokens is not None and self.params is None:
             raise InputError("the tokens column needs the params column to derive C = 6 N D")
+        if self.shape_name is not None:
+            check_template(self.shape_name, self.shape)
 
     def options(self) -> dict[str, Any]:
         """The columns given, as a law file's provenance records them (the command line's
@@ -161,12 +170,13 @@ class Curves:
 
     source: str
     curves: tuple[Curve, ...]
+    doubts: tuple[str, ...] = ()  # what reading found implausible but possible (fit warns)
 
     def __len__(self) -> int:
         return sum(len(curve) for curve in self.curves)
 
     def replace(self, curves: list[Curve]) -> Curves:
-        return Curves(self.source, tuple(curves))
+        return Curves(self.source, tuple(curves), self.doubts)
 
 
 def load_curves(path: str | os.PathLike, columns: ColumnMap, fmt: str | None = None) -> Curves:
@@ -193,7 +203,11 @@ def load_curves(path: str | os.PathLike, columns: ColumnMap, fmt: str | None = N
     if not points:
         filters = ", ".join(f"{c}={v}" for c, v in columns.filters)
         raise InputError(f"{path}: no rows match the filters {filters}")
-    return Curves(path, tuple(_curve(key, rows, columns, path) for key, rows in points.items()))
+    curves = tuple(_curve(key, rows, columns, path) for key, rows in points.items())
+    check_names(curves, path)
+    doubts = [repeated_rows([row for rows in points.values() for row in rows], path),
+              compute_doubt(curves, path) if columns.params is None else None]
+    return Curves(path, curves, tuple(doubt for doubt in doubts if doubt))
 
 
 def _bin_key(record: dict, grouping: LogBins, path: str, line: int) -> tuple[str, int]:
@@ -230,7 +244,8 @@ def _read_records(path: str, fmt: str) -> Iterator[tuple[int, dict]]:
     if fmt == "csv":
         delimiter = "\t" if path.lower().endswith(".tsv") else ","
         with open(path, newline="", encoding=ENCODING) as handle:
-            reader = csv.DictReader(handle, delimiter=delimiter)
+            # strict: a quote left open to the end of the file is an error, not one long cell
+            reader = csv.DictReader(handle, delimiter=delimiter, strict=True)
             try:
                 for record in reader:
                     if None in record:  # DictReader's key for the cells beyond the header
@@ -323,16 +338,20 @@ def _axis_value(raw: object) -> object:
 def _curve(key: tuple, rows: list[tuple[int, dict]], columns: ColumnMap, path: str) -> Curve:
     key, grouped = _grouped_axes(key, rows, columns, path)
     axes = dict(zip(columns.shape, key, strict=True))
+    lines = [line for line, _ in rows]
     if columns.shape_name:
         try:
             name = columns.shape_name.format(**axes)
-        except (KeyError, IndexError, ValueError) as err:
+        except (KeyError, IndexError, ValueError, TypeError) as err:
             raise InputError(f"shape name template {columns.shape_name!r}: {err}") from None
     else:
         name = "-".join(str(v) for v in key) if len(key) == 1 else "-".join(
             f"{col}{v}" for col, v in axes.items())
-    name = name or "curve"
-    lines = [line for line, _ in rows]
+    if not columns.shape:
+        name = "curve"  # one curve: the file has no shape column
+    elif not name.strip():
+        raise InputError(f"{path}: line {lines[0]}: an empty shape name (shape columns "
+                         f"{', '.join(map(repr, columns.shape))})")
     loss = np.array([_positive(r, columns.loss, "loss", path, line) for line, r in rows])
     n_params = None
     if columns.params is not None:
@@ -347,6 +366,8 @@ def _curve(key: tuple, rows: list[tuple[int, dict]], columns: ColumnMap, path: s
         compute = TOKENS_TO_FLOP * n_params * tokens
     extra = {col: np.array([_number(r, col, path, line) for line, r in rows])
              for col in columns.extra}
+    if n_params is not None and columns.compute is not None:
+        check_compute(name, compute, n_params, lines, path)
     order = np.argsort(compute, kind="stable")
     return Curve(name, axes, compute[order], loss[order], tuple(np.array(lines)[order].tolist()),
                  None if n_params is None else n_params[order],
@@ -359,3 +380,4 @@ def _positive(record: dict, spec: str, what: str, path: str, line: int) -> float
         raise InputError(f"{path}: line {line}: column {spec!r}: {what} must be positive, "
                          f"got {value:g}")
     return value
+

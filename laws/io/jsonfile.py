@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import stat
 import sys
 from typing import Any
@@ -52,13 +53,38 @@ def parse_json(text: str, where: str, what: str = "JSON") -> Any:
     laws.errors.InputError: runs.jsonl: line 3: not valid JSON (line 1: Expecting ',' delimiter)
     """
     try:
-        return json.loads(text)
+        data = json.loads(text)
     except json.JSONDecodeError as err:
         raise InputError(f"{where}: not valid JSON (line {err.lineno}: {err.msg})") from None
     except RecursionError:
         raise InputError(f"{where}: nested too deeply to be {what}") from None
     except ValueError as err:  # an integer of more digits than Python converts
         raise InputError(f"{where}: not valid JSON ({err})") from None
+    if _SURROGATE_ESCAPE.search(text):
+        _check_text(data, where)
+    return data
+
+
+# A UTF-16 surrogate as an escape: json pairs a high one with the low one after it into one
+# character, and leaves a lone one in the string, which no UTF-8 output can hold.
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+
+
+def _check_text(data: Any, where: str) -> None:
+    """Refuse strings that hold a lone surrogate (``"\\ud800"``): not text.
+
+    >>> parse_json('{"name": "a\\\\ud800"}', "laws.json")
+    Traceback (most recent call last):
+    ...
+    laws.errors.InputError: laws.json: a string holds a lone surrogate escape (\\ud800), \
+which is not a character
+    """
+    try:
+        json.dumps(data, ensure_ascii=False).encode()
+    except UnicodeEncodeError as err:
+        code = ord(err.object[err.start])
+        raise InputError(f"{where}: a string holds a lone surrogate escape (\\u{code:04x}), "
+                         "which is not a character") from None
 
 
 def read_json_object(path: str | os.PathLike, what: str) -> dict[str, Any]:

@@ -26,7 +26,7 @@ from numpy.typing import ArrayLike
 from laws.errors import InputError
 from laws.forms import ChinchillaLaw
 from laws.lawset import LawSet
-from laws.optimal.interval import LEVEL, percentile_interval, percentile_intervals
+from laws.stats import LEVEL, percentile_interval
 from laws.tables import format_number, format_table
 
 _SHARED = ("E0", "A", "B", "alpha", "beta", "k")  # every shape of a chinchilla fit has these
@@ -126,7 +126,8 @@ def allocate(laws: LawSet, budgets: ArrayLike, level: float = LEVEL) -> Allocati
     if samples:
         drawn = [optimal_allocation(sample, budgets) for sample in samples]
         for i, key in enumerate(("n", "d", "loss")):
-            intervals[key] = percentile_intervals(np.array([row[i] for row in drawn]), level)
+            per_budget = np.array([row[i] for row in drawn]).T  # (budgets, samples)
+            intervals[key] = [percentile_interval(values, level) for values in per_budget]
         pairs = np.array([exponents(sample) for sample in samples])
         intervals["a"] = percentile_interval(pairs[:, 0], level)
         intervals["b"] = percentile_interval(pairs[:, 1], level)

@@ -25,7 +25,7 @@ def numbers(values: tuple[str, ...], option: str) -> list[float]:
     return out
 
 
-# The default is laws.optimal.interval.LEVEL, written out: importing it would load numpy.
+# The default is laws.stats.LEVEL, written out: importing it would load numpy.
 level_option = click.option("--level", type=click.FloatRange(0.0, 1.0, min_open=True,
                                                              max_open=True),
                             default=0.9, show_default=True,

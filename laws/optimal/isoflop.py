@@ -27,7 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from laws.errors import InputError
-from laws.optimal.interval import LEVEL, percentile_interval
+from laws.stats import LEVEL, percentile_interval
 from laws.tables import format_number, format_table
 
 _LEVEL_DIGITS = 4

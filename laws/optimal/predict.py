@@ -22,7 +22,7 @@ from laws.errors import InputError
 from laws.forms import ChinchillaLaw, Law
 from laws.lawset import LawSet
 from laws.optimal.allocate import chinchilla_laws, with_interval
-from laws.optimal.interval import LEVEL, percentile_interval
+from laws.stats import LEVEL, percentile_interval
 from laws.tables import format_table
 
 

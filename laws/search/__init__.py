@@ -1,13 +1,14 @@
 """Search the shape graph: the optimal traversal, the greedy rule, static shapes, the bound C*.
 
 A ``PlanRequest`` says what is asked; ``plan`` answers it with the plan object of DESIGN.md.
-By topic: ``grid`` (loss levels and the laws on them), ``switches`` (which switches exist),
-``problem`` (the graph as arrays), ``solvers`` (shortest paths), ``rules`` (greedy and C*),
-``export`` (networkx and GraphML).
+By topic: ``plans`` (the plan object: made, formatted, written and read; the module is not
+called ``plan``, which is the function), ``grid`` (loss levels and the laws on them),
+``switches`` (which switches exist), ``problem`` (the graph as arrays), ``solvers`` (shortest
+paths), ``rules`` (greedy and C*), ``export`` (networkx and GraphML).
 """
 
 from laws.search.grid import inverse_gradients, loss_grid
-from laws.search.plan import describe_route, plan, plan_for_problem
+from laws.search.plans import describe_route, plan, plan_for_problem
 from laws.search.problem import Problem, build_problem
 from laws.search.request import PlanRequest
 from laws.search.rules import greedy_route, lower_bound

@@ -32,6 +32,10 @@ DEFAULT_LEVELS = 2000
 MAX_LEVELS = 1_000_000
 
 
+class LawsMismatch(InputError):
+    """A plan used with other laws than those it was made for (their digests differ)."""
+
+
 @dataclass(frozen=True)
 class PlanRequest:
     """A search towards ``target`` on the law set whose digest is ``laws_digest``.
@@ -140,8 +144,15 @@ class PlanRequest:
     def check(self, plan: Any, where: str = "plan") -> None:
         """Refuse a plan made for another request: one line names the first field that
         differs, with both values."""
-        made_for = PlanRequest.from_dict(plan.get("request") if isinstance(plan, dict) else None,
-                                         f"{where}: request")
+        if not isinstance(plan, dict) or not {"optimal", "request"} & set(plan):
+            kind = (f"a JSON {type(plan).__name__}" if not isinstance(plan, dict)
+                    else "a law file" if "shapes" in plan
+                    else "the summary.json of `validate run`" if "measured_saving" in plan
+                    else "a JSON object")
+            raise InputError(f"{where} is {kind}, not a plan of `shapeshift search` (no "
+                             "'optimal' route); write one with `shapeshift search ... -o "
+                             "PLAN.json`")
+        made_for = PlanRequest.from_dict(plan.get("request"), f"{where}: request")
         for field in fields(self):
             theirs, ours = getattr(made_for, field.name), getattr(self, field.name)
             if theirs != ours:
@@ -149,9 +160,9 @@ class PlanRequest:
                 if field.name == "laws_digest":
                     name = plan.get("laws", {}).get("name") if isinstance(plan.get("laws"),
                                                                            dict) else None
-                    raise InputError(f"{where} was made for other laws ({name!r}, digest "
-                                     f"{theirs[:12]}), not for the given ones (digest "
-                                     f"{ours[:12]}); run `shapeshift search` again")
+                    raise LawsMismatch(f"{where} was made for other laws ({name!r}, digest "
+                                       f"{theirs[:12]}), not for the given ones (digest "
+                                       f"{ours[:12]}); run `shapeshift search` again")
                 raise InputError(f"{where} was made for {label} {_show(theirs)}, this command "
                                  f"asks for {label} {_show(ours)}")
 

@@ -46,8 +46,7 @@ from laws.lawset import LawSet
 from laws.search.grid import compute_rows
 from laws.search.problem import Problem
 from laws.search.solvers import Route, solve
-
-LEVEL = 90  # the interval reported: 5th to 95th percentile
+from laws.stats import LEVEL, quantiles, tails
 
 
 def plan_uncertainty(laws: LawSet, problem: Problem, point_plan: dict[str, Any],
@@ -199,8 +198,8 @@ def robust_route(problem: Problem, draws: SampleLaws, routes: list[Route],
     (over each sample's best static shape) is highest, and its cost at the point estimate."""
     candidates = list(dict.fromkeys(r.legs for r in routes if r.legs))
     with np.errstate(invalid="ignore", divide="ignore"):
-        scores = [float(np.percentile(1.0 - route_costs(problem, draws, legs) / best_static,
-                                      quantile)) for legs in candidates]
+        scores = [float(quantiles(1.0 - route_costs(problem, draws, legs) / best_static,
+                                  [quantile / 100])[0]) for legs in candidates]
     chosen = candidates[int(np.argmax(scores))]
     point_cost = float(route_costs(problem, None, chosen)[0])
     optimum = point_plan["optimal"]["cost"]
@@ -215,9 +214,11 @@ def robust_route(problem: Problem, draws: SampleLaws, routes: list[Route],
 
 
 def _percentiles(values: np.ndarray) -> dict[str, float | None]:
+    """The median and the ``LEVEL`` interval (``p5``, ``p95``) over the samples where the
+    value is finite: a sample on which a route never reaches the target has no saving."""
     finite = values[np.isfinite(values)]
     if not finite.size:
         return {"p5": None, "p50": None, "p95": None}
-    low = (100 - LEVEL) / 2
-    p5, p50, p95 = np.percentile(finite, [low, 50, 100 - low])
+    low, high = tails(LEVEL)
+    p5, p50, p95 = quantiles(finite, [low, 0.5, high])
     return {"p5": float(p5), "p50": float(p50), "p95": float(p95)}

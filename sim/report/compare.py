@@ -21,7 +21,8 @@ from laws.search import PlanRequest, plan
 from sim.config import SimConfig
 from sim.montecarlo import simulate
 from sim.policy_spec import with_baseline
-from sim.report.document import FIGURES, report_blocks, to_html, to_markdown
+from sim.report.document import to_html, to_markdown
+from sim.report.sections import FIGURES, report_blocks
 from sim.results import SimResults, rounded, summarise
 
 DEFAULT_POLICIES = ("static", "greedy", "planned", "online", "random")

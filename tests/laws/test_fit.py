@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from scipy.optimize import approx_fprime
 
 from laws.errors import InputError
-from laws.fit import choose_form, fit_curves, fit_law, holdout_check
+from laws.fit import fit_curves, fit_law, holdout_check
 from laws.fit.objective import ChinchillaModel, Objective, PowerModel, SaturatingModel, huber
 from laws.forms import ChinchillaLaw, PowerLaw, SaturatingLaw
 from laws.io.curves import Curve, Curves
@@ -199,13 +199,6 @@ def test_holdout_on_exact_law_is_near_zero_and_measures_departures() -> None:
     expected = np.sqrt(np.mean((law.loss(COMPUTE[held]) - loss[held]) ** 2))
     assert report.metrics["x"]["rmse"] == pytest.approx(expected)
     assert report.metrics["x"]["rmse"] > 0.01
-
-
-def test_choose_form_prefers_saturating_for_saturating_data() -> None:
-    truth = SaturatingLaw(a=3e5, b=0.5, c=1.5, d=3e19)
-    best, reports = choose_form(_curves({"x": truth}, noise=0.0005), COMPUTE[19])
-    assert best.form == "saturating"
-    assert {(r.form, r.share) for r in reports} >= {("power", ()), ("saturating", ())}
 
 
 def test_holdout_without_points_above_is_an_input_error() -> None:

@@ -54,6 +54,13 @@ def test_score_is_the_log_rmse_above_half_the_largest_compute() -> None:
         error = np.log(law.loss(curve.compute[~below])) - np.log(curve.loss[~below])
         assert scored.score == pytest.approx(np.sqrt(np.mean(error**2)), rel=1e-6)
         assert scored.shapes == {"s": scored.score}
+        # What the loop records as the laws' held-out error: RMSE of loss on the same points.
+        loss_error = law.loss(curve.compute[~below]) - curve.loss[~below]
+        assert scored.metrics["s"]["rmse"] == pytest.approx(np.sqrt(np.mean(loss_error**2)),
+                                                            rel=1e-6)
+        assert scored.metrics["s"]["points"] == np.sum(~below)
+    assert choice.held_out() == next(c.metrics for c in choice.candidates
+                                     if c.form == choice.form)
     assert AUTO_RATIO == 2.0
 
 

@@ -29,6 +29,7 @@ from laws.search import (
     solve_sparse,
     solvers,
 )
+from laws.search.grid import default_start_loss
 from laws.search.solvers import route_cost
 from tests import closed_forms
 
@@ -302,23 +303,42 @@ def test_plan_names_its_laws_and_options(demo):
 
 
 def test_one_axis_only_grow_rules_force_two_step_growth():
-    law = {  # the wide-and-deep shape is cheapest late, reachable from the small one in 2 steps
+    law = {  # small early, wide-and-deep late; the one-axis shapes between are never cheapest
         (256, 6): PowerLaw(a=3e4, b=0.3, c=2.2),
-        (512, 6): PowerLaw(a=5e4, b=0.3, c=2.0),
-        (256, 12): PowerLaw(a=5e4, b=0.3, c=2.0),
+        (512, 6): PowerLaw(a=2e5, b=0.3, c=2.0),
+        (256, 12): PowerLaw(a=2e5, b=0.3, c=2.0),
         (512, 12): PowerLaw(a=9e4, b=0.3, c=1.8),
     }
     laws = LawSet("grid", tuple(Shape(f"w{w}-d{d}", {"width": w, "depth": d}, f)
                                 for (w, d), f in law.items()))
-    problem = build_problem(laws, PlanRequest.for_laws(laws, 1.95, levels=400,
-                                                       allowed="one-axis",
-                                                       only_grow=("width", "depth")))
-    route = solve(problem)
-    names = [problem.names[s] for s, _, _ in route.legs]
-    assert solve_networkx(problem).cost == pytest.approx(route.cost, rel=1e-12)
+
+    def route_of(**rules):
+        problem = build_problem(laws, PlanRequest.for_laws(laws, 1.95, levels=400,
+                                                           switch_flops=1e16, **rules))
+        route = solve(problem)
+        assert solve_networkx(problem).cost == pytest.approx(route.cost, rel=1e-12)
+        return [problem.names[s] for s, _, _ in route.legs], route.cost
+
+    free, free_cost = route_of()
+    assert free == ["w256-d6", "w512-d12"]  # one diagonal jump, which the rules forbid
+    names, cost = route_of(allowed="one-axis", only_grow=("width", "depth"))
+    assert names[0] == "w256-d6" and names[-1] == "w512-d12" and len(names) == 3
     for before, after in pairwise(names):
         (w0, d0), (w1, d1) = (tuple(int(x[1:]) for x in n.split("-")) for n in (before, after))
-        assert (w1 >= w0 and d1 == d0) or (d1 >= d0 and w1 == w0)
+        assert (w1 > w0 and d1 == d0) or (d1 > d0 and w1 == w0)
+    # The step between is taken at the same loss (no shape between is worth training), so
+    # the detour costs exactly its second switch.
+    assert cost == pytest.approx(free_cost + 1e16, rel=1e-12)
+
+
+def test_without_a_measured_start_the_plan_starts_a_millionth_of_the_cheapest_way_in():
+    # Both laws diverge at zero compute. To the target 1.2, a needs (1 / 0.2)^2 = 25 FLOPs and
+    # b 2 / 0.7 = 2.857: a millionth of the cheaper is 2.857e-6 FLOPs, where a reads
+    # 1 + (2.857e-6)^-0.5 = 592.6 and b 0.5 + 2 / 2.857e-6 = 700000.5; the lower is the start.
+    laws = LawSet("two", (Shape("a", {}, PowerLaw(a=1.0, b=0.5, c=1.0)),
+                          Shape("b", {}, PowerLaw(a=2.0, b=1.0, c=0.5))))
+    tiny = 1e-6 * 2 / 0.7
+    assert default_start_loss(laws, 1.2) == pytest.approx(1 + tiny**-0.5, rel=1e-12)
 
 
 def test_a_target_above_where_every_law_starts_is_refused():

@@ -30,7 +30,8 @@ from laws.presets import load_preset
 from laws.search import PlanRequest
 from sim import SimConfig
 from sim.report import compare
-from sim.report.document import FIGURES
+from sim.report.sections import FIGURES
+from tests.components import require
 
 CHROMIUM = Path("/usr/bin/chromium")
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "out" / "browser"
@@ -42,19 +43,12 @@ FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-
 TIMEOUT = 60.0
 
 
-def needed(reason: str) -> None:
-    """Skip for ``reason``, or fail under CI, where everything the test needs is installed."""
-    if os.environ.get("CI"):
-        pytest.fail(f"under CI: {reason}")
-    pytest.skip(reason)
-
-
 @pytest.fixture(scope="module")
 def websocket():
     try:
         import websocket
     except ImportError:
-        needed("websocket-client is not installed (pip install -e '.[dev]')")
+        require("websocket-client", "not installed (pip install -e '.[dev]')")
     return websocket
 
 
@@ -103,7 +97,7 @@ class DevTools:
 @pytest.fixture(scope="module")
 def browser(websocket, tmp_path_factory) -> Iterator[DevTools]:
     if not CHROMIUM.is_file():
-        needed(f"{CHROMIUM} is not installed (apt-get install chromium)")
+        require("chromium", f"{CHROMIUM} is not installed (apt-get install chromium)")
     profile = tmp_path_factory.mktemp("chromium-profile")  # a fresh profile every run
     process = subprocess.Popen([str(CHROMIUM), *FLAGS, f"--user-data-dir={profile}",
                                 "about:blank"], stdout=subprocess.DEVNULL,

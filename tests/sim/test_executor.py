@@ -4,7 +4,6 @@ workers; the command writes identical files; an executor of the caller's is used
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import pytest
@@ -14,14 +13,13 @@ from cli import main
 from laws.errors import InputError
 from sim import FaultModel, SimConfig, simulate
 from sim.executor import make_executor
+from tests.components import require_module
 from tests.sim.test_montecarlo import as_bytes
 
 CONFIG = SimConfig(noise=0.02, eval_seconds=30.0,
                    faults=FaultModel(mtbf_hours=10.0, repair_hours=0.5, checkpoint_seconds=60.0))
 POLICIES = ["planned", "static", "greedy"]
 FOUR = Path(__file__).parent / "data" / "four_shapes.json"
-needs_ray = pytest.mark.skipif(importlib.util.find_spec("ray") is None,
-                               reason="ray is not installed (pip install 'shapeshift[ray]')")
 
 
 @pytest.fixture(scope="module")
@@ -30,10 +28,21 @@ def reference(four, four_plan, four_request):
     return as_bytes(simulate(four, four_request, POLICIES, CONFIG, runs=9, seed=11, plan=four_plan))
 
 
+FRAMEWORKS = {"dask": ("dask.distributed", "Dask"), "ray": ("ray", "Ray")}
+
+
+def needs(executor: str) -> None:
+    """The executor's cluster framework must be installed (the local one needs none)."""
+    if executor in FRAMEWORKS:
+        module, component = FRAMEWORKS[executor]
+        require_module(module, component, f"pip install 'shapeshift[{executor}]'")
+
+
 @pytest.mark.parametrize("executor, workers", [
-    ("local", 2), ("dask", 1), ("dask", 2), pytest.param("ray", 2, marks=needs_ray)])
+    ("local", 2), ("dask", 1), ("dask", 2), ("ray", 2)])
 def test_every_executor_gives_the_bytes_of_one_process(four, four_plan, four_request, reference,
                                                        executor, workers):
+    needs(executor)
     done = []
     results = simulate(four, four_request, POLICIES, CONFIG, runs=9, seed=11, plan=four_plan,
                        workers=workers, executor=executor, progress=done.append)
@@ -43,6 +52,7 @@ def test_every_executor_gives_the_bytes_of_one_process(four, four_plan, four_req
 
 def test_an_executor_of_the_callers_is_used_and_left_open(four, four_plan, four_request,
                                                          reference):
+    needs("dask")
     with make_executor("dask", workers=2) as executor:
         first = simulate(four, four_request, POLICIES, CONFIG, runs=9, seed=11, plan=four_plan,
                          workers=2, executor=executor)
@@ -52,6 +62,7 @@ def test_an_executor_of_the_callers_is_used_and_left_open(four, four_plan, four_
 
 
 def test_the_command_writes_the_same_files_with_dask(tmp_path):
+    needs("dask")
     folders = {}
     for executor in ("local", "dask"):
         folders[executor] = tmp_path / executor

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from laws.forms import PowerLaw
 from laws.lawset import LawSet, Shape, Transitions
 from laws.search import PlanRequest
-from sim import SimConfig, simulate
+from sim import FaultModel, SimConfig, simulate
 from sim.lookahead import LookAhead, completed_legs, leg_end, plan_legs, steps_to
 from sim.policies import Policy, Scheduled
 
@@ -85,6 +85,26 @@ def test_a_switch_preserves_the_loss_and_charges_its_costs():
     assert run.compute_to_target == pytest.approx(trained + transition_flops, abs=3 * dx)
     seconds = 4.0 / 2.0 + (3.0 + 0.5 / 1.0) + (4.0 - 2.0 / 1.1) / 1.0
     assert run.time_to_target == pytest.approx(seconds, abs=3 * dx)
+
+
+def test_evaluations_and_checkpoints_are_charged_and_the_true_crossing_counts_them():
+    # b alone: C = 2 / (E - 0.5), 4 FLOPs to the target 1.0, at 1 FLOP/s. Evaluations every
+    # 0.03 FLOPs, 134 of them to pass 4 (133.3 reach it), each 0.005 s: 0.005 FLOPs of
+    # evaluation at that speed. Checkpoints of 0.002 s every 0.1 s, failures never.
+    laws = two_shapes()
+    faults = FaultModel(mtbf_hours=1e9, checkpoint_seconds=0.002, interval_seconds=0.1)
+    config = SimConfig(eval_every=0.03, eval_seconds=0.005, confirm=1, faults=faults)
+    run = only(simulate(laws, PlanRequest.for_laws(laws, 1.0), ["static:b"], config, runs=1))
+    ledger = run.ledger
+    assert run.evaluations == 134
+    assert ledger["eval_flops"] == pytest.approx(134 * 0.005, rel=1e-9)
+    assert ledger["checkpoint_seconds"] > 0 and ledger["lost_flops"] == 0
+    assert ledger["checkpoint_flops"] == pytest.approx(ledger["checkpoint_seconds"], rel=1e-9)
+    # Spent at the stop: 134 chunks of 0.035 FLOPs and the checkpoints. The true loss crossed
+    # 1.0 after 4 FLOPs of training, 4 / 0.03 chunks: 4 x 0.035 / 0.03 FLOPs of chunks.
+    assert run.compute_to_target == pytest.approx(134 * 0.035 + ledger["checkpoint_flops"])
+    assert run.true_compute_to_target == pytest.approx(4 * 0.035 / 0.03
+                                                       + ledger["checkpoint_flops"], rel=1e-9)
 
 
 def test_a_decaying_penalty_lifts_the_loss_then_fades():

@@ -16,16 +16,17 @@ from laws.presets import load_preset
 from laws.search import plan
 from laws.search.request import PlanRequest
 from sim.policies import planned
+from tests.components import require, require_module
 from validate import data
 from validate.operators import VitPatch
 
-pl = pytest.importorskip("lightning.pytorch", reason="`make test` installs lightning")
+pl = require_module("lightning.pytorch", "Lightning", "`make test` installs it")
 try:
     from validate.operators.timm_import import import_timm
 
     timm = import_timm()
 except ModuleNotFoundError as err:
-    pytest.skip(f"timm is not installed ({err})", allow_module_level=True)
+    require("timm", f"not installed ({err})")
 
 from validate.adapters.lightning import ShapeCallback  # noqa: E402  (needs lightning)
 
@@ -132,7 +133,7 @@ def fashion():
     try:
         return data.load_fashion_mnist()
     except InputError as err:
-        pytest.skip(str(err))
+        require("Fashion-MNIST", str(err))
 
 
 def loader(images, labels, batch, shuffle):

@@ -15,6 +15,7 @@ from laws.lawset import LawSet, Shape
 from laws.search import plan
 from laws.search.request import PlanRequest
 from sim.policies import Scheduled, Static, planned
+from tests.components import require
 from validate import data
 from validate.controller import ShapeController
 from validate.flops import dense_train_flops, transformer_train_flops
@@ -138,7 +139,7 @@ def test_step_flops_of_a_timm_vit_match_the_closed_form():
 
         timm = import_timm()
     except ModuleNotFoundError as err:
-        pytest.skip(f"timm is not installed ({err})")
+        require("timm", f"not installed ({err})")
     torch.manual_seed(0)
     dim, depth, batch = 32, 2, 8
     model = timm.models.vision_transformer.VisionTransformer(

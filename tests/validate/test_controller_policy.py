@@ -2,7 +2,6 @@
 loss levels in the simulator and in a real training run fed the simulator's noiseless
 observations."""
 
-import pytest
 import torch
 import torch.nn.functional as F
 
@@ -11,6 +10,7 @@ from laws.search import plan
 from laws.search.request import PlanRequest
 from sim import SimConfig, simulate
 from sim.policies import planned
+from tests.components import require
 from validate.controller import ShapeController
 from validate.operators import VitPatch
 
@@ -19,7 +19,7 @@ try:
 
     timm = import_timm()
 except ModuleNotFoundError as err:
-    pytest.skip(f"timm is not installed ({err})", allow_module_level=True)
+    require("timm", f"not installed ({err})")
 
 
 def test_planned_fires_alike_in_the_simulator_and_in_real_training():

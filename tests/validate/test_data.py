@@ -10,6 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from laws.errors import InputError
+from tests.components import require
 from validate.data import (
     FASHION_MNIST_DIR,
     epoch_indices,
@@ -36,8 +37,9 @@ def test_missing_fashion_mnist_says_how_to_install_it(tmp_path):
         load_fashion_mnist(tmp_path)
 
 
-@pytest.mark.skipif(not FASHION_MNIST_DIR.is_dir(), reason="dataset-fashion-mnist not installed")
 def test_fashion_mnist_has_the_published_sizes():
+    if not FASHION_MNIST_DIR.is_dir():
+        require("Fashion-MNIST", "dataset-fashion-mnist is not installed")
     images = load_fashion_mnist()
     assert images.train_images.shape == (60000, 1, 28, 28)
     assert images.test_images.shape == (10000, 1, 28, 28)

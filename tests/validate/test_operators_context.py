@@ -4,9 +4,11 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from tests.components import require_module
 from validate.operators import Gpt2Context
 
-transformers = pytest.importorskip("transformers", reason="`make test` installs transformers")
+transformers = require_module("transformers", "Hugging Face transformers",
+                              "`make test` installs it")
 
 
 def tiny_gpt2(context=64):

@@ -5,6 +5,7 @@ import copy
 import pytest
 import torch
 
+from tests.components import require
 from validate.operators import VitPatch
 
 try:
@@ -12,7 +13,7 @@ try:
 
     timm = import_timm()
 except ModuleNotFoundError as err:  # `make test` installs it; a bare core install does not
-    pytest.skip(f"timm is not installed ({err})", allow_module_level=True)
+    require("timm", f"not installed ({err})")
 
 
 def tiny_vit(patch=7, seed=0):

@@ -6,6 +6,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from tests.components import require
 from validate.operators import MlpWidth
 from validate.operators.mlp_width import timm_mlp_layers
 
@@ -14,7 +15,7 @@ try:
 
     timm = import_timm()
 except ModuleNotFoundError as err:  # `make test` installs it; a bare core install does not
-    pytest.skip(f"timm is not installed ({err})", allow_module_level=True)
+    require("timm", f"not installed ({err})")
 
 
 def tiny_vit():

@@ -108,8 +108,8 @@ def test_preempted_and_cancelled_jobs_resume_like_uninterrupted_runs(
     while no loop runs. The loop started again waits for the requeued job and submits the
     cancelled run again; both resume from their checkpoints."""
     config, folder = CONFIG, tmp_path / "loop"
-    script = ("import json, sys; from validate.loop import LoopConfig, run_loop; "
-              "from validate.slurm import SlurmConfig; "
+    script = ("import json, sys; from validate.config import LoopConfig; "
+              "from validate.loop import run_loop; from validate.slurm import SlurmConfig; "
               "run_loop(LoopConfig.from_dict(json.loads(sys.argv[1])), sys.argv[2], "
               "until='static', slurm=SlurmConfig())")
     with open(tmp_path / "first-loop.log", "wb") as log:

@@ -99,6 +99,20 @@ def test_kill_and_resume_ends_exactly_like_an_uninterrupted_run(tmp_path, ema):
     assert _metrics([r for r in logged if r["event"] == "eval"]) == _metrics(whole.curve)
 
 
+def test_resumed_before_its_first_checkpoint_a_run_writes_its_records_once(tmp_path):
+    """A run killed before its first checkpoint leaves only the records it wrote; resumed, it
+    starts over, and its curve holds each record once (what the loop does with such a run)."""
+    whole = _api_run(tmp_path / "whole")
+    killed = tmp_path / "killed"
+    killed.mkdir()
+    lines = (tmp_path / "whole" / "curve.jsonl").read_text().splitlines(keepends=True)
+    (killed / "curve.jsonl").write_text("".join(lines[:3]))  # what it wrote before the kill
+    resumed = _api_run(killed, resume=True)
+    assert resumed.resumed_from_step == 0
+    logged = [json.loads(line) for line in (killed / "curve.jsonl").read_text().splitlines()]
+    assert _metrics([r for r in logged if r["event"] == "eval"]) == _metrics(whole.curve)
+
+
 def _descendants(pid: int) -> list[int]:
     """Every process below ``pid``, from the parent links in /proc."""
     children: dict[int, list[int]] = {}

@@ -8,7 +8,8 @@
     trainer.train()
 
 The callback makes each optimizer step one controller step (FLOPs counted from
-``on_step_begin`` to ``on_step_end``; gradient accumulation is inside it) and hands every
+``on_step_begin`` to ``on_step_end``; gradient accumulation is inside it; its samples are
+tokens when the shapes have a ``context`` axis, else sequences) and hands every
 ``eval_loss`` of ``on_evaluate`` to the controller, which may switch the model there, between
 an optimizer step and the next. A switch needs no new optimizer: the operators move replaced
 parameters and their state inside the optimizer the Trainer holds (accelerate's wrapper passes
@@ -38,10 +39,11 @@ from validate.operators.base import Operator
 
 
 class ShapeTrainerCallback(TrainerCallback):
-    """Runs ``policy`` on ``laws``' shapes; ``operators(model)`` gives the operators per axis
+    """Runs ``policy`` on ``laws``' shapes (a law set, or a dict name -> axes for static runs
+    before any law); ``operators(model)`` gives the operators per axis
     (called once, when training begins). The controller is ``callback.controller`` then."""
 
-    def __init__(self, policy: Policy, laws: LawSet,
+    def __init__(self, policy: Policy, laws: LawSet | Mapping[str, Mapping[str, int]],
                  operators: Callable[[torch.nn.Module], Mapping[str, Operator]], *, shape: str,
                  run_dir: str | Path | None = None,
                  flops: Callable[[str], float] | None = None) -> None:
@@ -61,7 +63,10 @@ class ShapeTrainerCallback(TrainerCallback):
         self.controller.begin_step()
 
     def on_step_end(self, args, state, control, **kwargs) -> None:
-        self.controller.end_step(args.train_batch_size * args.gradient_accumulation_steps)
+        # With a context axis a step's samples are its tokens: a sequence's count changes with
+        # the context, so sequences would not measure the data seen across a switch.
+        sequences = args.train_batch_size * args.gradient_accumulation_steps
+        self.controller.end_step(sequences * (self.context or 1))
 
     def on_evaluate(self, args, state, control, metrics=None, **kwargs) -> None:
         if self.controller is not None and metrics and "eval_loss" in metrics:

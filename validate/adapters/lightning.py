@@ -19,10 +19,14 @@ the ``LightningOptimizer`` wrappers stay valid, and the learning-rate factor of 
 the scheduler's base rates. Strategies that wrap the module around its parameters (DDP, FSDP,
 DeepSpeed) would have to wrap it again: the callback accepts single-device strategies only.
 
-Resuming (``fit(ckpt_path=...)``): the callback's state goes into Lightning's checkpoint and
-brings the module back to the saved shape when training starts. That works for switches that
-replace no parameter (patch size, batch size). After a width or context change Lightning
-restores the module's weights before any callback runs, into a module of the start shape, and
+Resuming (``fit(ckpt_path=...)``): the operators are made in ``setup``, before Lightning
+builds the optimizer and restores a checkpoint, so a fresh run and a resumed one hold the same
+module (``VitPatch``'s parametrizations, whose names the checkpoint's keys carry) and the same
+optimizer. The callback's state goes into the checkpoint; when training starts it brings the
+operators to the saved shape and the controller continues from it, with the learning rates
+Lightning restored (the run ends bit for bit where an uninterrupted one does, on CPU). That
+works for switches that replace no parameter (patch size, batch size). After a width or
+context change Lightning restores the module's weights into a module of the start shape and
 fails on the shapes: such runs resume through ``ShapeController.load_state_dict`` in a plain
 loop for now.
 """
@@ -38,23 +42,29 @@ import torch
 
 from laws.lawset import LawSet
 from sim.policies import Policy
-from validate.controller import ShapeController
+from validate.controller import ShapeController, apply_operators
 from validate.operators.base import Operator
 
 
 class ShapeCallback(pl.Callback):
-    """Runs ``policy`` on ``laws``' shapes; ``operators(module)`` gives the operators per axis
-    for the ``LightningModule`` (called once, when training starts). The controller is
+    """Runs ``policy`` on ``laws``' shapes (a law set, or a dict name -> axes for static runs
+    before any law); ``operators(module)`` gives the operators per axis
+    for the ``LightningModule`` (called once, in ``setup``). The controller is
     ``callback.controller`` from then on."""
 
-    def __init__(self, policy: Policy, laws: LawSet,
+    def __init__(self, policy: Policy, laws: LawSet | Mapping[str, Mapping[str, int]],
                  operators: Callable[[pl.LightningModule], Mapping[str, Operator]], *,
                  shape: str, monitor: str = "val_loss", run_dir: str | Path | None = None,
                  flops: Callable[[str], float] | None = None) -> None:
         self.policy, self.laws, self.make_operators = policy, laws, operators
         self.shape, self.monitor, self.run_dir, self.flops = shape, monitor, run_dir, flops
         self.controller: ShapeController | None = None
+        self.operators: Mapping[str, Operator] | None = None
         self._saved: dict | None = None
+
+    def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
+        if self.operators is None:
+            self.operators = self.make_operators(pl_module)
 
     def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if not isinstance(trainer.strategy, pl.strategies.SingleDeviceStrategy):
@@ -64,11 +74,12 @@ class ShapeCallback(pl.Callback):
             raise NotImplementedError("ShapeCallback supports one optimizer")
         schedulers = trainer.lr_scheduler_configs
         self.controller = ShapeController(
-            trainer.optimizers[0], self.policy, self.laws, self.make_operators(pl_module),
-            shape=self.shape, run_dir=self.run_dir, flops=self.flops,
+            trainer.optimizers[0], self.policy, self.laws, self.operators, shape=self.shape,
+            run_dir=self.run_dir, flops=self.flops, resume=self._saved,
             scheduler=schedulers[0].scheduler if schedulers else None)
-        if self._saved is not None:
-            self.controller.load_state_dict(self._saved)
+        if self._saved is not None:  # Lightning restored the optimizer and the schedulers
+            apply_operators(self.operators, trainer.optimizers[0],
+                            self.controller.shapes[self.shape], self.controller.axes)
 
     def on_train_batch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule,
                              batch: Any, batch_idx: int) -> None:

@@ -39,13 +39,21 @@ class Mlp(nn.Module):
         self.fc_in = nn.Linear(d_in, hidden)
         self.fc_out = nn.Linear(hidden, d_out)
         self.register_buffer("fan_out_divisor", torch.ones(hidden))
+        # Whether any divisor differs from 1: dividing by ones changes no bit of the output or
+        # its gradient, and skipping it saves two elementwise passes per step.
+        self.divides = False
+        self.register_load_state_dict_post_hook(Mlp._note_divisor)
+
+    def _note_divisor(self, incompatible_keys: object = None) -> None:
+        self.divides = bool((self.fan_out_divisor != 1).any())
 
     @property
     def width(self) -> int:
         return self.fc_in.out_features
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.fc_out(F.gelu(self.fc_in(x)) / self.fan_out_divisor)
+        hidden = F.gelu(self.fc_in(x))
+        return self.fc_out(hidden / self.fan_out_divisor if self.divides else hidden)
 
     @torch.no_grad()
     def widen(
@@ -87,4 +95,5 @@ class Mlp(nn.Module):
         swap_parameter(self.fc_in, "bias", self.fc_in.bias[source], optimizer, by_source(0))
         swap_parameter(self.fc_out, "weight", outgoing, optimizer, by_source(1))
         self.fan_out_divisor = self.fan_out_divisor[source] * copies
+        Mlp._note_divisor(self)  # self may be another module's layer pair (operators)
         self.fc_in.out_features = self.fc_out.in_features = width

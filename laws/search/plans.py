@@ -147,7 +147,7 @@ def format_uncertainty(report: dict[str, Any]) -> list[str]:
     schedules = ", ".join(f"{order} {format_percent(share)}"
                           for order, share in list(report["schedules"].items())[:3])
     lines = [
-        f"fit uncertainty ({report['samples']} bootstrap samples, {report['level']}% "
+        f"fit uncertainty ({report['samples']} bootstrap samples, {100 * report['level']:g}% "
         f"intervals): optimal saving {interval(report['saving'])}; this plan saves "
         f"{interval(report['plan_saving'])} over its static shape",
         f"this plan beats every sample's best static shape in "

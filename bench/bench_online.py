@@ -1,0 +1,161 @@
+"""The online policy against the plan where the plan is right, uncertain and wrong.
+
+For each preset, 200 runs per policy with 3% evaluation noise, every policy of a replication on
+the same truth and noise (paired), three truths:
+
+(a) ``point``: the planning laws themselves; online should stay within 1 point of planned.
+(b) ``samples``: one bootstrap sample per replication; online should be at least as good.
+(c) ``widened:F``: that sample F times as far from the point laws, F chosen so that the optimal
+    switch lies a median 30% away (in compute) from the plan's; online should recover at least
+    half of the gap between planned and the plan made on each replication's true laws (the
+    oracle, simulated on the same noise).
+
+Savings are 1 - mean compute at the true crossing / static's (the best static shape of the
+planning laws), over the replications every policy reached; intervals are 90% bootstraps over
+replications. Run: .venv/bin/python bench/bench_online.py [RUNS] [WORKERS]
+(about 20 minutes on one core at 200 runs).
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from dataclasses import replace
+
+import numpy as np
+
+from laws.presets import load_preset
+from laws.search import plan
+from laws.search.problem import build_problem
+from laws.search.request import PlanRequest
+from laws.search.uncertainty import SampleLaws, _optima
+from sim import SimConfig, simulate
+from sim.cluster import Job, run_replication
+from sim.policies import planned
+from sim.posterior import widened
+from sim.setup import make_setup
+
+PRESETS = {"vit-patch-fmnist": 0.368752708271967, "gemstones-lm": 2.9}
+NOISE, SEED, MOVE, BOOT = 0.03, 0, 0.30, 2000
+WIDENINGS = (0.5, 0.75, 1.0, 1.25, 1.5, 2.0, 3.0, 4.0, 6.0, 8.0, 12.0, 16.0)
+
+
+def first_switch_compute(problem, draws) -> np.ndarray:
+    """Per sample: the compute at which its optimal route leaves its first shape."""
+    routes = _optima(problem, draws, None)[1]
+    out = np.full(draws.count, np.nan)
+    for k, route in enumerate(routes):
+        legs = [leg for leg in route.legs if leg[2] > leg[1]]
+        if len(legs) > 1:
+            shape, _, level = legs[0]
+            out[k] = draws.compute(shape, problem.grid[[level]])[k, 0]
+    return out
+
+
+def calibrated_widening(laws, request) -> tuple[float, float]:
+    """The widening whose samples' optimal first switch lies a median ``MOVE`` from the
+    point plan's (in compute), and that median."""
+    problem = build_problem(laws, replace(request, levels=400))
+    point = plan(laws, request)["optimal"]["schedule"][0]["compute"]
+    moves = {}
+    for factor in WIDENINGS:
+        switch = first_switch_compute(problem, SampleLaws(widened(laws, factor)))
+        moves[factor] = float(np.nanmedian(np.abs(switch / point - 1.0)))
+    factor = min(moves, key=lambda f: abs(moves[f] - MOVE))
+    return factor, moves[factor]
+
+
+def crossings(results, policy: str) -> dict[int, float]:
+    return {r.replication: r.true_compute_to_target for r in results.runs_of(policy)
+            if r.reached and r.true_compute_to_target is not None}
+
+
+def oracle(laws, request, config, setup, replications) -> dict[int, float]:
+    """Per replication: the plan made on its true laws, followed on them (same noise)."""
+    out = {}
+    base = replace(config, truth_draw="point", eval_every=setup.eval_every,
+                   max_compute=setup.max_compute, trajectories=False)
+    start = plan(laws, request)["start_loss"]
+    for r in replications:
+        truth = setup.for_replication(r, SEED).truth
+        asked = replace(request.for_other_laws(truth), start_loss=start)
+        try:
+            policy = planned(plan(truth, asked), truth)
+        except Exception:  # the truth cannot reach the target: no oracle
+            continue
+        own = make_setup(truth, None, asked, base)
+        record = run_replication(own, [Job(policy, SEED, 1)], r, None)[0]
+        if record.reached and record.true_compute_to_target is not None:
+            out[r] = record.true_compute_to_target
+    return out
+
+
+def interval(statistic, columns: list[np.ndarray]) -> tuple[float, float, float]:
+    """``statistic`` of the paired columns and its 90% bootstrap interval over replications."""
+    picks = np.random.default_rng(0).integers(columns[0].size, size=(BOOT, columns[0].size))
+    values = statistic(*(column[picks] for column in columns))
+    low, high = np.quantile(values, [0.05, 0.95])
+    return float(statistic(*(column[None, :] for column in columns))[0]), low, high
+
+
+def saving(policy: np.ndarray, static: np.ndarray) -> np.ndarray:
+    """1 - mean compute / static's mean compute, per row of replications."""
+    return 1.0 - policy.mean(axis=-1) / static.mean(axis=-1)
+
+
+def shown(figures: tuple[float, float, float], scale: float = 100.0, unit: str = "pp") -> str:
+    value, low, high = (scale * x for x in figures)
+    return f"{value:+.2f} {unit} [{low:+.2f}, {high:+.2f}]"
+
+
+def scenario(name, laws, request, draw, runs, workers) -> None:
+    config = SimConfig(noise=NOISE, truth_draw=draw, trajectories=False)
+    started = time.perf_counter()
+    results = simulate(laws, request, ["planned", "online", "static"], config, runs=runs,
+                       seed=SEED, workers=workers)
+    setup = make_setup(laws, None, request, config)
+    c = {p: crossings(results, p) for p in results.policies}
+    static = next(p for p in results.policies if p.startswith("static"))
+    both = sorted(set(c["planned"]) & set(c["online"]) & set(c[static]))
+    p, o, s = (np.array([c[k][r] for r in both]) for k in ("planned", "online", static))
+    switches = np.mean([r.switches for r in results.runs_of("online")])
+    tempered = np.mean([any(k == "posterior" and "tau=1 " not in d for _, k, d in r.events)
+                        for r in results.runs_of("online")])
+    print(f"  truth={draw}: {len(both)} of {runs} replications reached by all three, "
+          f"{time.perf_counter() - started:.0f} s; online switches {switches:.2f} on average, "
+          f"{100 * tempered:.0f}% of its runs had a tempered update")
+    print(f"    saving at the true crossing vs static: planned {shown(interval(saving, [p, s]))}"
+          f", online {shown(interval(saving, [o, s]))}")
+    print(f"    online - planned: "
+          f"{shown(interval(lambda a, b, z: saving(a, z) - saving(b, z), [o, p, s]))}")
+    if draw.startswith("widened"):
+        best = oracle(laws, request, config, setup, both)
+        kept = [i for i, r in enumerate(both) if r in best]
+        b = np.array([best[both[i]] for i in kept])
+        p, o, s = p[kept], o[kept], s[kept]
+
+        def recovered(a, z, y):
+            return (a.mean(-1) - z.mean(-1)) / (a.mean(-1) - y.mean(-1))
+
+        print(f"    oracle (plan on each run's true laws), {len(kept)} runs: saving "
+              f"{shown(interval(saving, [b, s]))}; gap planned - oracle "
+              f"{p.mean() - b.mean():.4g} FLOPs; online recovers "
+              f"{shown(interval(recovered, [p, o, b]), unit='%')} of it")
+
+
+def main() -> None:
+    runs = int(sys.argv[1]) if len(sys.argv) > 1 else 200
+    workers = int(sys.argv[2]) if len(sys.argv) > 2 else 1
+    for preset in sys.argv[3:] or PRESETS:
+        target = PRESETS[preset]
+        laws = load_preset(preset)
+        request = PlanRequest.for_laws(laws, target)
+        factor, move = calibrated_widening(laws, request)
+        print(f"{preset} (target {target:g}, {NOISE:.0%} noise, {runs} runs per policy); "
+              f"widened:{factor:g} moves the optimal first switch a median {move:.0%}")
+        for draw in ("point", "samples", f"widened:{factor:g}"):
+            scenario(preset, laws, request, draw, runs, workers)
+
+
+if __name__ == "__main__":
+    main()

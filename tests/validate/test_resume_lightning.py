@@ -1,0 +1,65 @@
+"""Issue 24's resume reproducer: a Lightning run of a timm ViT whose ShapeCallback switched patch
+size (VitPatch attached: merge and pi), checkpointed after the switch and resumed by a fresh
+module and callback, ends bit for bit where the uninterrupted run ends (CPU), curve included."""
+
+import json
+import math
+
+import pytest
+import torch
+
+from laws.presets import load_preset
+from laws.search import plan
+from laws.search.request import PlanRequest
+from sim.policies import planned
+from tests.validate.test_adapters_lightning import Classifier, fashion, loader, pl  # noqa: F401
+from validate.adapters.lightning import ShapeCallback
+from validate.operators import VitPatch
+
+STEPS_PER_EPOCH, EPOCHS = 8, 4  # 512 images in batches of 64, in order
+
+
+def fit(data, run_dir, resize, epochs, ckpt_in=None, ckpt_out=None):
+    laws = load_preset("vit-patch-fmnist")
+    the_plan = plan(laws, PlanRequest.for_laws(laws, laws.extra["default_target"],
+                                               start_loss=2.5))
+    callback = ShapeCallback(planned(the_plan, laws),
+                             laws, lambda module: {"patch": VitPatch(module.vit, resize)},
+                             shape="patch7", run_dir=run_dir)
+    trainer = pl.Trainer(max_epochs=epochs, val_check_interval=2, accelerator="cpu", devices=1,
+                         logger=False, enable_checkpointing=False, enable_progress_bar=False,
+                         enable_model_summary=False, num_sanity_val_steps=0,
+                         callbacks=[callback], deterministic=True)
+    module = Classifier()
+    trainer.fit(module, loader(data.train_images[:512], data.train_labels[:512], 64, False),
+                loader(data.test_images[:256], data.test_labels[:256], 256, False),
+                ckpt_path=ckpt_in)
+    if ckpt_out is not None:
+        trainer.save_checkpoint(ckpt_out)
+    records = [json.loads(line) for line in (run_dir / "curve.jsonl").read_text().splitlines()]
+    return module, trainer, [{k: v for k, v in r.items() if k != "time"} for r in records]
+
+
+@pytest.mark.parametrize("resize", ["merge", "pi"])
+def test_resumed_run_ends_where_the_uninterrupted_one_does(fashion, tmp_path, resize):  # noqa: F811
+    whole, whole_trainer, whole_curve = fit(fashion, tmp_path / "whole", resize, EPOCHS)
+    switch = next(r["step"] for r in whole_curve if r["event"] == "switch" and r["eval_loss"])
+    stop = math.ceil(switch / STEPS_PER_EPOCH)  # the first epoch's end after the patch switch
+    assert stop < EPOCHS, "the switch comes too late to resume after it"
+
+    fit(fashion, tmp_path / "part", resize, stop, ckpt_out=tmp_path / "part.ckpt")
+    keys = torch.load(tmp_path / "part.ckpt", weights_only=False)["state_dict"]
+    assert "vit.parametrizations.pos_embed.original" in keys  # the issue's checkpoint
+    resumed, resumed_trainer, resumed_curve = fit(fashion, tmp_path / "part", resize, EPOCHS,
+                                                  ckpt_in=tmp_path / "part.ckpt")
+
+    assert resumed_trainer.global_step == whole_trainer.global_step == EPOCHS * STEPS_PER_EPOCH
+    assert resumed.vit.patch_embed.patch_size == whole.vit.patch_embed.patch_size == (14, 14)
+    for (name, tensor), (_, other) in zip(whole.state_dict().items(),
+                                          resumed.state_dict().items(), strict=True):
+        assert torch.equal(tensor, other), name
+    optimizers = [t.optimizers[0].state_dict() for t in (whole_trainer, resumed_trainer)]
+    for one, two in zip(optimizers[0]["state"].values(), optimizers[1]["state"].values(),
+                        strict=True):
+        assert all(torch.equal(one[key], two[key]) for key in one)
+    assert resumed_curve == whole_curve
