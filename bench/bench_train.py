@@ -37,8 +37,8 @@ import time
 import torch
 
 from validate.config import TrainConfig
-from validate.tasks import Task, make_task
-from validate.train import shape_name, train
+from validate.tasks import Task, make_task, shape_name
+from validate.train import train
 
 MATMUL_SIZE = 2048
 # The loops' settings: task options, the axes every shape shares, the shapes, the budget of a

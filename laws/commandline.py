@@ -187,6 +187,20 @@ def progress_bar(length: int, label: str) -> Iterator[Callable[[int], None]]:
         yield update
 
 
+def target_option(help_text: str, *, required: bool = False) -> Callable:
+    """``--target``, the loss to reach, as every command declares it; ``help_text`` says where
+    an omitted one comes from."""
+    return click.option("--target", type=float, required=required, metavar="LOSS",
+                        help=help_text)
+
+
+def levels_option() -> Callable:
+    """``--levels``, the loss grid of the search, as every command declares it (at least 2
+    here; ``PlanRequest`` refuses more than ``MAX_LEVELS``)."""
+    return click.option("--levels", type=click.IntRange(min=2), default=2000, show_default=True,
+                        help="Loss grid levels of the search (at most 1,000,000).")
+
+
 def plan_request(*, target_default: bool = False) -> Callable:
     """The law set and every search option, built into the objects commands take: the command
     receives ``laws`` (a ``LawSet``), ``source`` (its ``LawSource``) and ``request`` (the
@@ -195,13 +209,11 @@ def plan_request(*, target_default: bool = False) -> Callable:
     target_help = ("Loss to reach (default: the law set's default_target, when it has one)."
                    if target_default else "Loss to reach.")
     options = [
-        click.option("--target", type=float, required=not target_default, metavar="LOSS",
-                     help=target_help),
+        target_option(target_help, required=not target_default),
         click.option("--start-loss", type=float, metavar="E0",
                      help="Loss where the schedule starts (default: the highest first measured "
                           "loss of fitted laws, else where every shape's law starts)."),
-        click.option("--levels", type=int, default=2000, show_default=True,
-                     help="Loss grid levels of the search (at most 1,000,000)."),
+        levels_option(),
         click.option("--switch-flops", type=float, metavar="X",
                      help="FLOPs per switch (default: the law set's transitions)."),
         click.option("--switch-seconds", type=float, metavar="S",

@@ -37,10 +37,10 @@ _EXPORTS = {
     "fit_runs": "laws.runcurves:fit_runs",
     # plans
     "PlanRequest": "laws.search.request:PlanRequest",
-    "plan": "laws.search.plan:plan",
-    "format_plan": "laws.search.plan:format_plan",
-    "read_plan": "laws.search.plan:read_plan",
-    "write_plan": "laws.search.plan:write_plan",
+    "plan": "laws.search.plans:plan",
+    "format_plan": "laws.search.plans:format_plan",
+    "read_plan": "laws.search.plans:read_plan",
+    "write_plan": "laws.search.plans:write_plan",
     # simulation and comparison
     "SimConfig": "sim.config:SimConfig",
     "simulate": "sim.montecarlo:simulate",
@@ -82,7 +82,7 @@ def search(laws: Any, target: float, **options: Any) -> dict[str, Any]:
     """The plan of ``shapeshift search``: the cheapest schedule of ``laws``' shapes to the
     loss ``target``; ``options`` are ``PlanRequest``'s (``switch_flops``, ``max_switches``,
     ``levels``, ...)."""
-    from laws.search.plan import plan
+    from laws.search import plan
     from laws.search.request import PlanRequest
 
     return plan(laws, PlanRequest.for_laws(laws, target, **options))

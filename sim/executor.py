@@ -27,6 +27,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Executor, Future, ProcessPoolExecutor
+from multiprocessing.context import BaseContext
 from typing import Any
 
 from laws.errors import InputError
@@ -83,8 +84,9 @@ _STOPPING = {signal.SIGINT, signal.SIGTERM}
 class LocalPool(ProcessPoolExecutor):
     """A process pool whose workers ignore Ctrl-C and end with their parent."""
 
-    def __init__(self, workers: int) -> None:
-        super().__init__(workers, initializer=_start_worker, initargs=(os.getpid(),))
+    def __init__(self, workers: int, mp_context: BaseContext | None = None) -> None:
+        super().__init__(workers, mp_context=mp_context, initializer=_start_worker,
+                         initargs=(os.getpid(),))
 
     def submit(self, fn: Callable, /, *args: Any, **kwargs: Any) -> Future:
         # A worker forks here: blocked, a signal cannot reach it before it set SIGINT aside.

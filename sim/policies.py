@@ -32,7 +32,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from laws.errors import InputError
+from laws.errors import InputError, UnreachableTarget
 from laws.lawset import LawSet
 from laws.search.request import PlanRequest
 
@@ -204,7 +204,7 @@ def plan_schedule(plan: dict[str, Any], laws: LawSet, which: str) -> list[tuple[
     """(shape, loss at which to leave it) along route ``which`` of ``plan``."""
     schedule = plan[which]["schedule"]
     if not schedule:
-        raise InputError(f"the plan's {which} route does not reach the target "
+        raise UnreachableTarget(f"the plan's {which} route does not reach the target "
                          f"{plan['target_loss']:g}")
     for step in schedule:
         laws.shape(step["shape"])

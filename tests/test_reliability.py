@@ -365,14 +365,21 @@ def _alive(pid: int) -> bool:
         return False
 
 
+def _loop(out: Path) -> list[str]:
+    """A confirmation loop whose static runs train in two spawned worker processes."""
+    return ["validate", "run", "mlp-width", "--shapes", "width=4;width=8;width=16", "--budget",
+            "3e9", "--seeds", "2", "--workers", "2", "-o", str(out / "loop")]
+
+
 @pytest.mark.slow
+@pytest.mark.parametrize("command", [lambda out: SIMULATE, _loop], ids=["simulate", "loop"])
 @pytest.mark.parametrize(("sent", "group", "code", "line"), [
     (signal.SIGINT, True, 130, "error: interrupted"),  # Ctrl-C: the whole foreground group
     (signal.SIGTERM, False, 143, "error: terminated"),  # a scheduler's signal, parent only
     (signal.SIGKILL, False, -signal.SIGKILL, None),
 ])
-def test_signals_end_the_command_and_its_workers(sent, group, code, line):
-    process = subprocess.Popen([*SHAPESHIFT, *SIMULATE], cwd=REPO, env=ENV,
+def test_signals_end_the_command_and_its_workers(command, sent, group, code, line, tmp_path):
+    process = subprocess.Popen([*SHAPESHIFT, *command(tmp_path)], cwd=REPO, env=ENV,
                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
                                start_new_session=True)
     deadline = time.monotonic() + 120

@@ -17,7 +17,14 @@ from typing import TYPE_CHECKING
 
 import click
 
-from laws.commandline import Group, echo_json, json_flag, option_group
+from laws.commandline import (
+    Group,
+    echo_json,
+    json_flag,
+    levels_option,
+    option_group,
+    target_option,
+)
 from laws.errors import InputError
 from validate.config import SEED_MAX, SEEDS, LoopConfig, TrainConfig
 from validate.slurm import SlurmConfig, executor_config
@@ -25,6 +32,7 @@ from validate.slurm import SlurmConfig, executor_config
 if TYPE_CHECKING:
     from sim.policies import Scheduled
     from validate.tasks import Axes, Task
+    from validate.train import RunResult
 
 # The options a task takes, for `validate train` and `validate run` alike.
 TASK_OPTIONS = [
@@ -83,16 +91,14 @@ LOOP_OPTIONS = [
                       "defaults)."),
     click.option("--budget", type=float, required=True, metavar="FLOPS",
                  help="Training FLOPs of each static run."),
-    click.option("--target", type=float, metavar="LOSS",
-                 help="Loss to reach (default: the lowest loss a static shape's seed-mean "
-                      "curve reads at 70% of the budget)."),
+    target_option("Loss to reach (default: the lowest loss a static shape's seed-mean curve "
+                  "reads at 70% of the budget)."),
     click.option("--seeds", type=int, default=SEEDS, show_default=True,
                  help="Paired seeds: seed k's static run of every shape and its adaptive run "
                       "share initial weights and batch order."),
     click.option("--adaptive-budget", type=float, metavar="FLOPS",
                  help="Training FLOPs of the adaptive run (default: --budget)."),
-    click.option("--levels", type=click.IntRange(min=2), default=2000, show_default=True,
-                 help="Search loss levels."),
+    levels_option(),
     click.option("--bootstrap", type=click.IntRange(min=0), default=200, show_default=True,
                  metavar="N", help="Fit resamples, for the predicted saving's interval."),
     # The training options of the loop's runs (the rest take TrainConfig's defaults).
@@ -165,7 +171,7 @@ def switch_schedule(task: Task, axes: Axes, switches: Sequence[Switch]
     {'width': 8, 'batch': 256}
     """
     from sim.policies import Scheduled
-    from validate.train import shape_name
+    from validate.tasks import shape_name
 
     shape = task.complete(axes)
     shapes, segments = {shape_name(shape): shape}, []
@@ -226,7 +232,7 @@ def validate_train(task_name: str, shape_text: str, switch_texts: tuple[str, ...
     from dataclasses import asdict
 
     from validate.tasks import make_task, parse_axes
-    from validate.train import format_result, train
+    from validate.train import train
 
     axes = parse_axes(shape_text) if shape_text else {}
     switches = [parse_switch(text, budget) for text in switch_texts]
@@ -288,3 +294,19 @@ def validate_run(config: LoopConfig, slurm: SlurmConfig | None, workers: int,
         echo_json(summary)
     elif summary:
         click.echo(format_summary(summary))
+
+
+def format_result(result: RunResult) -> str:
+    """The curve as an aligned table, then the switches and the FLOP/s reached."""
+    from laws.tables import format_table
+
+    def axes(values: Axes) -> str:
+        return ",".join(f"{k}={v}" for k, v in values.items())
+
+    rows = [[r["step"], r["flops"], r["train_loss"], r["eval_loss"], axes(r["shape"])]
+            for r in result.curve]
+    lines = [format_table(["step", "flops", "train_loss", "eval_loss", "shape"], rows)]
+    lines += [f"switch at step {s['step']} ({s['flops']:.3e} FLOPs): {axes(s['from'])} -> "
+              f"{axes(s['to'])}" for s in result.switches]
+    lines.append(f"FLOP/s reached: {result.flops_per_second:.3e}")
+    return "\n".join(lines)

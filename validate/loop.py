@@ -119,8 +119,8 @@ class Loop:
     def _check_budgets(self) -> None:
         """Refuse, before any training, budgets too small for the loop: every static run must
         evaluate at least ``MIN_EVALS`` times after its warm-up, and the adaptive budget must
-        buy a step at the cheapest shape (``train.check_budget``)."""
-        from validate.train import check_budget
+        buy a step at the cheapest shape (``preflight.check_budget``)."""
+        from validate.preflight import check_budget
 
         config = self.config
         for axes in self.candidates:
@@ -182,13 +182,20 @@ class Loop:
             self.slurm.train(pending)
         elif workers > 1 and len(pending) > 1:
             import multiprocessing
-            from concurrent.futures import ProcessPoolExecutor
+
+            from sim.executor import LocalPool, abort
 
             self.log(f"training {len(pending)} {stage} runs in {workers} processes")
-            context = multiprocessing.get_context("spawn")
-            with ProcessPoolExecutor(min(workers, len(pending)), mp_context=context) as pool:
+            # spawned, not forked: torch's threads do not survive a fork. The workers end with
+            # the loop (Ctrl-C, SIGTERM, an error); their runs resume from their checkpoints.
+            pool = LocalPool(min(workers, len(pending)), multiprocessing.get_context("spawn"))
+            try:
                 list(pool.map(_train_in_worker, [(self.config, self.out, run.arguments)
                                                  for run in pending]))
+            except BaseException:
+                abort(pool)
+                raise
+            pool.shutdown()
         return [self._train(*run.arguments) for run in runs]
 
     def static(self, workers: int = 1) -> dict[str, list[list[dict]]]:

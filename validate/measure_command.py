@@ -42,7 +42,7 @@ from collections.abc import Iterable
 
 import click
 
-from laws.commandline import echo_json, json_flag
+from laws.commandline import echo_json, json_flag, target_option
 from laws.errors import InputError
 
 _SEED = re.compile(r"seed(\d+)$")
@@ -160,8 +160,7 @@ def format_measure(result: dict) -> str:
 
 @click.command(name="measure")
 @click.argument("curves", metavar="CURVES...", nargs=-1, required=True, type=click.Path())
-@click.option("--target", type=float, required=True, metavar="LOSS",
-              help="The eval loss to reach.")
+@target_option("The eval loss to reach.", required=True)
 @click.option("--adaptive", "adaptive", multiple=True, type=click.Path(), metavar="PATH",
               help="Runs (files or folders) of the adaptive set, whether or not they switched "
                    "(repeatable; default: the runs that switch shape).")

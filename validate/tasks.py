@@ -53,6 +53,15 @@ def parse_axes(text: str, option: str = "--shape") -> Axes:
     return axes
 
 
+def shape_name(axes: Axes) -> str:
+    """The name a shape given by its axes gets (in ``curve.jsonl``, and so in fitted laws).
+
+    >>> shape_name({"width": 8, "batch": 32})
+    'width8-batch32'
+    """
+    return "-".join(f"{axis}{value}" for axis, value in axes.items())
+
+
 class Task:
     """Base of the tasks; a subclass fills in the model, data, loss and FLOP formula."""
 

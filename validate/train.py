@@ -34,7 +34,6 @@ import gc
 import io
 import json
 import math
-import os
 import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -57,20 +56,11 @@ from validate.config import TrainConfig
 from validate.controller import CURVE, ShapeController
 from validate.devices import Devices
 from validate.operators import BatchSize, Operator
+from validate.preflight import check_budget, check_memory, check_route
 from validate.reshape import batch_lr_scale
-from validate.tasks import Axes, Task, make_task
+from validate.tasks import Axes, Task, make_task, shape_name
 
 CHECKPOINT, RESULT = "checkpoint.pt", "result.json"
-MAX_STEPS = 1e9  # a budget of more steps than this never ends on any machine this runs on
-
-
-def shape_name(axes: Axes) -> str:
-    """The name a shape given by its axes gets (in ``curve.jsonl``, and so in fitted laws).
-
-    >>> shape_name({"width": 8, "batch": 32})
-    'width8-batch32'
-    """
-    return "-".join(f"{axis}{value}" for axis, value in axes.items())
 
 
 @dataclass
@@ -114,17 +104,14 @@ def train(
         raise InputError(f"the start shape {shape_name(start)} is none of the shapes "
                          f"{', '.join(named)}")
     policy = policy or Static(first)
-    _check_route(task, named, first, policy)
+    check_route(task, named, first, policy)
     batch_lr_scale(1, 1, config.batch_lr_rule)  # rejects an unknown rule before any work
     recorded = {"task": task.name, "shape": start, "budget_flops": budget_flops,
                 "shapes": named, "policy": _policy_record(policy), **config.recorded()}
     devices = Devices(config.device, config.compile)
     run = _Run(task, config, recorded, first, policy, devices, run_dir, progress)
     check_budget(task, start, budget_flops)  # after _Run has loaded the data: a missing data
-    _check_memory(task, named, config.device)  # set is the first thing to hear about
-    if budget_flops > MAX_STEPS * task.analytic_flops(start):
-        raise InputError(f"--budget {budget_flops:g}: more than {MAX_STEPS:.0e} training "
-                         f"steps of {shape_name(start)}; the run would never end")
+    check_memory(task, named, config.device)  # set is the first thing to hear about
     if run_dir is None or devices.rank != 0:  # rank 0 alone writes, and owns the folder
         run.start(resume)
         return run.execute()
@@ -135,58 +122,6 @@ def train(
                              "--resume to continue it or choose another output folder")
         run.start(resume)
         return run.execute()
-
-
-def check_budget(task: Task, start: Axes, budget_flops: float, option: str = "--budget"
-                 ) -> None:
-    """Refuse, before any work, a budget that is not a positive, finite number of FLOPs or
-    buys not even one training step at the start shape (closed-form FLOPs).
-
-    >>> from validate.tasks import make_task
-    >>> check_budget(make_task("mlp-width"), {"width": 8, "batch": 1}, 100)
-    Traceback (most recent call last):
-    ...
-    laws.errors.InputError: --budget 100: less than one training step of width8-batch1 (704 FLOPs)
-    """
-    if not 0 < budget_flops < math.inf:
-        raise InputError(f"{option} {budget_flops:g}: must be a positive number of FLOPs "
-                         "(finite)")
-    step = task.analytic_flops(start)
-    if budget_flops < step:
-        raise InputError(f"{option} {budget_flops:g}: less than one training step of "
-                         f"{shape_name(start)} ({step:g} FLOPs)")
-
-
-def _check_memory(task: Task, shapes: Mapping[str, Axes], device: str) -> None:
-    """Refuse a shape whose weights, gradients and AdamW's two moments alone (float32, counted
-    on torch's meta device, which allocates nothing) exceed the device's whole memory:
-    building it would fail deep in an allocator."""
-    if device == "cuda":
-        if not torch.cuda.is_available():
-            return  # Devices says so, in one line
-        memory = torch.cuda.get_device_properties(torch.cuda.current_device()).total_memory
-    else:
-        memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    for name, axes in shapes.items():
-        with torch.device("meta"):
-            model = task.build(axes)
-        needed = 4 * 4 * sum(p.numel() for p in model.parameters())
-        if needed > memory:
-            raise InputError(f"shape {name}: its weights, gradients and optimizer state need "
-                             f"{needed / 2**30:.3g} GiB; the {device} has {memory / 2**30:.3g} GiB")
-
-
-def _check_route(task: Task, shapes: dict[str, Axes], first: str, policy: Policy) -> None:
-    """For a static policy or a schedule: the shapes it names exist, and the task can switch
-    along its route from ``first`` (other policies choose as they go)."""
-    route = ([first, policy.shape] if isinstance(policy, Static) else
-             [first, *(step[0] for step in policy.schedule)]
-             if isinstance(policy, Scheduled) else [])
-    for name in route:
-        if name not in shapes:
-            raise InputError(f"the policy names the shape {name!r}; known: {', '.join(shapes)}")
-    for old, new in zip(route, route[1:], strict=False):
-        task.check_change(shapes[old], shapes[new])
 
 
 def _policy_record(policy: Policy) -> dict:
@@ -419,7 +354,9 @@ class _Run:
                 self.observe()
             if controller.steps % config.checkpoint_every == 0:
                 self.save_checkpoint()
-        last = controller.records[-1]
+        # The last evaluation or switch (a policy's notes do not count): unless an evaluation
+        # at this step ends the curve, evaluate once more.
+        last = next(r for r in reversed(controller.records) if r["event"] in ("eval", "switch"))
         if last["event"] != "eval" or last["step"] != controller.steps:
             self.observe(final=True)
         self.save_checkpoint()
@@ -461,19 +398,3 @@ def clip_gradient_norm(parameters, max_norm: float) -> torch.Tensor:
     norm = torch.linalg.vector_norm(torch.cat([grad.flatten() for grad in grads]))
     torch._foreach_mul_(grads, (max_norm / (norm + 1e-6)).clamp(max=1.0))
     return norm
-
-
-def format_result(result: RunResult) -> str:
-    """The curve as an aligned table, then the switches and the FLOP/s reached."""
-    from laws.tables import format_table
-
-    def axes(values: Axes) -> str:
-        return ",".join(f"{k}={v}" for k, v in values.items())
-
-    rows = [[r["step"], r["flops"], r["train_loss"], r["eval_loss"], axes(r["shape"])]
-            for r in result.curve]
-    lines = [format_table(["step", "flops", "train_loss", "eval_loss", "shape"], rows)]
-    lines += [f"switch at step {s['step']} ({s['flops']:.3e} FLOPs): {axes(s['from'])} -> "
-              f"{axes(s['to'])}" for s in result.switches]
-    lines.append(f"FLOP/s reached: {result.flops_per_second:.3e}")
-    return "\n".join(lines)

@@ -17,8 +17,9 @@ from laws.presets import load_preset
 from laws.search.request import PlanRequest
 from sim.online import Online
 from sim.policies import PlanningContext
+from validate.commands import format_result
 from validate.config import TrainConfig
-from validate.train import format_result, train
+from validate.train import train
 
 out_dir = Path(sys.argv[1] if len(sys.argv) > 1 else "out/online-vit")
 budget = float(sys.argv[2]) if len(sys.argv) > 2 else 1e12

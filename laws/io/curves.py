@@ -5,7 +5,8 @@ width x depth), which hold the loss, and either the compute or the tokens D and 
 from which compute is derived as C = 6 N D. A column may be a product of columns,
 ``step*seconds_per_step``. Rows can be filtered with ``COL=VALUE``. A numeric shape column
 with many nearly equal values (model sizes read off a figure) can be grouped into log-spaced
-bins (``LogBins``). Every problem is an ``InputError`` naming the file, the line and the column.
+bins (``LogBins``). A problem with the file is a ``BadInputFile`` naming it, the line and the
+column.
 
 >>> import tempfile, os
 >>> path = os.path.join(tempfile.mkdtemp(), "runs.csv")
@@ -28,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from laws.errors import InputError
+from laws.errors import BadInputFile, InputError
 from laws.io.jsonfile import ENCODING, check_input_file, not_utf8, parse_json
 from laws.io.plausible import (
     check_compute,
@@ -189,7 +190,7 @@ def load_curves(path: str | os.PathLike, columns: ColumnMap, fmt: str | None = N
     except UnicodeDecodeError as err:
         raise not_utf8(path, err) from None
     if not records:
-        raise InputError(f"{path}: empty file (no data rows)")
+        raise BadInputFile(f"{path}: empty file (no data rows)")
     for col in columns.named():
         _require_column(records, col, path)
     bins = {grouping.column: grouping for grouping in columns.bins}
@@ -202,7 +203,7 @@ def load_curves(path: str | os.PathLike, columns: ColumnMap, fmt: str | None = N
             points.setdefault(key, []).append((line, record))
     if not points:
         filters = ", ".join(f"{c}={v}" for c, v in columns.filters)
-        raise InputError(f"{path}: no rows match the filters {filters}")
+        raise BadInputFile(f"{path}: no rows match the filters {filters}")
     curves = tuple(_curve(key, rows, columns, path) for key, rows in points.items())
     check_names(curves, path)
     doubts = [repeated_rows([row for rows in points.values() for row in rows], path),
@@ -236,8 +237,8 @@ def _format_from_suffix(path: str) -> str:
         return "jsonl"
     if suffix in (".csv", ".tsv", ".txt"):
         return "csv"
-    raise InputError(f"{path}: cannot tell the format from the suffix {suffix!r}; "
-                     "give --format csv or --format jsonl")
+    raise BadInputFile(f"{path}: cannot tell the format from the suffix {suffix!r}; "
+                       "give --format csv or --format jsonl")
 
 
 def _read_records(path: str, fmt: str) -> Iterator[tuple[int, dict]]:
@@ -249,14 +250,14 @@ def _read_records(path: str, fmt: str) -> Iterator[tuple[int, dict]]:
             try:
                 for record in reader:
                     if None in record:  # DictReader's key for the cells beyond the header
-                        raise InputError(f"{path}: line {reader.line_num}: "
-                                         f"{len(record[None])} more cell(s) than the "
-                                         f"{len(reader.fieldnames)} columns of the header")
+                        raise BadInputFile(f"{path}: line {reader.line_num}: "
+                                           f"{len(record[None])} more cell(s) than the "
+                                           f"{len(reader.fieldnames)} columns of the header")
                     yield reader.line_num, record
             except csv.Error as err:  # a cell beyond the field limit: raised before the
                 # reader counts the line it is in
-                raise InputError(f"{path}: line {reader.line_num + 1}: not valid CSV ({err})"
-                                 ) from None
+                raise BadInputFile(f"{path}: line {reader.line_num + 1}: not valid CSV ({err})"
+                                   ) from None
     elif fmt == "jsonl":
         with open(path, encoding=ENCODING) as handle:
             for line, text in enumerate(handle, start=1):
@@ -270,7 +271,7 @@ def _read_records(path: str, fmt: str) -> Iterator[tuple[int, dict]]:
 def _json_record(text: str, path: str, line: int) -> dict:
     record = parse_json(text, f"{path}: line {line}", "a record")
     if not isinstance(record, dict):
-        raise InputError(f"{path}: line {line}: expected a JSON object")
+        raise BadInputFile(f"{path}: line {line}: expected a JSON object")
     return record
 
 
@@ -279,16 +280,16 @@ def _require_column(records: list[tuple[int, dict]], col: str, path: str) -> Non
         # repr: a header cell may hold a quoted line break, and the error stays one line
         known = ", ".join(repr(k) for k in sorted({k for _, r in records for k in r
                                                    if k is not None}))
-        raise InputError(f"{path}: missing column {col!r} (columns: {known})")
+        raise BadInputFile(f"{path}: missing column {col!r} (columns: {known})")
 
 
 def _cell(record: dict, col: str, path: str, line: int) -> object:
     if col not in record or record[col] is None:
-        raise InputError(f"{path}: line {line}: missing column {col!r}")
+        raise BadInputFile(f"{path}: line {line}: missing column {col!r}")
     if isinstance(record[col], (dict, list)):
-        raise InputError(f"{path}: line {line}: column {col!r} holds a JSON "
-                         f"{type(record[col]).__name__}, not a value (validate's curve.jsonl "
-                         "names its shapes in 'shape_name')")
+        raise BadInputFile(f"{path}: line {line}: column {col!r} holds a JSON "
+                           f"{type(record[col]).__name__}, not a value (validate's curve.jsonl "
+                           "names its shapes in 'shape_name')")
     return record[col]
 
 
@@ -302,13 +303,13 @@ def _number(record: dict, spec: str, path: str, line: int) -> float:
                 raise TypeError
             number = float(raw)
         except (TypeError, ValueError):
-            raise InputError(f"{path}: line {line}: column {name!r}: not a number: "
-                             f"{reprlib.repr(raw)}") from None
+            raise BadInputFile(f"{path}: line {line}: column {name!r}: not a number: "
+                               f"{reprlib.repr(raw)}") from None
         except OverflowError:
             number = math.inf  # an integer beyond float range
         if not math.isfinite(number):
-            raise InputError(f"{path}: line {line}: column {name!r}: {reprlib.repr(raw)} is "
-                             "not finite")
+            raise BadInputFile(f"{path}: line {line}: column {name!r}: {reprlib.repr(raw)} is "
+                               "not finite")
         value *= number
     return value
 
@@ -350,8 +351,8 @@ def _curve(key: tuple, rows: list[tuple[int, dict]], columns: ColumnMap, path: s
     if not columns.shape:
         name = "curve"  # one curve: the file has no shape column
     elif not name.strip():
-        raise InputError(f"{path}: line {lines[0]}: an empty shape name (shape columns "
-                         f"{', '.join(map(repr, columns.shape))})")
+        raise BadInputFile(f"{path}: line {lines[0]}: an empty shape name (shape columns "
+                           f"{', '.join(map(repr, columns.shape))})")
     loss = np.array([_positive(r, columns.loss, "loss", path, line) for line, r in rows])
     n_params = None
     if columns.params is not None:
@@ -377,7 +378,7 @@ def _curve(key: tuple, rows: list[tuple[int, dict]], columns: ColumnMap, path: s
 def _positive(record: dict, spec: str, what: str, path: str, line: int) -> float:
     value = _number(record, spec, path, line)
     if value <= 0:
-        raise InputError(f"{path}: line {line}: column {spec!r}: {what} must be positive, "
-                         f"got {value:g}")
+        raise BadInputFile(f"{path}: line {line}: column {spec!r}: {what} must be positive, "
+                           f"got {value:g}")
     return value
 

@@ -4,7 +4,7 @@ text, and JSON objects of finite numbers, with errors that name the file (and th
 >>> read_json_object("no/such/plan.json", "plan")
 Traceback (most recent call last):
 ...
-laws.errors.InputError: no/such/plan.json: no such plan file
+laws.errors.BadInputFile: no/such/plan.json: no such plan file
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import stat
 import sys
 from typing import Any
 
-from laws.errors import InputError
+from laws.errors import BadInputFile
 
 # UTF-8, with or without the byte-order mark some editors write.
 ENCODING = "utf-8-sig"
@@ -31,35 +31,35 @@ def check_input_file(path: str | os.PathLike, what: str) -> None:
     try:
         mode = os.stat(path).st_mode
     except FileNotFoundError:
-        raise InputError(f"{path}: no such {noun}") from None
+        raise BadInputFile(f"{path}: no such {noun}") from None
     except OSError as err:
-        raise InputError(f"{path}: cannot read the {noun} ({err.strerror})") from None
+        raise BadInputFile(f"{path}: cannot read the {noun} ({err.strerror})") from None
     if not stat.S_ISREG(mode):
         kind = "a folder" if stat.S_ISDIR(mode) else "not a regular file"
-        raise InputError(f"{path}: {kind}; give a {noun}")
+        raise BadInputFile(f"{path}: {kind}; give a {noun}")
 
 
-def not_utf8(path: str | os.PathLike, err: UnicodeDecodeError) -> InputError:
+def not_utf8(path: str | os.PathLike, err: UnicodeDecodeError) -> BadInputFile:
     """The error for a file in another encoding (UTF-16, latin-1) or a binary file."""
-    return InputError(f"{path}: not UTF-8 text (byte {err.start}); save the file as UTF-8")
+    return BadInputFile(f"{path}: not UTF-8 text (byte {err.start}); save the file as UTF-8")
 
 
 def parse_json(text: str, where: str, what: str = "JSON") -> Any:
-    """``json.loads(text)``; any failure is an ``InputError`` that starts with ``where``.
+    """``json.loads(text)``; any failure is a ``BadInputFile`` that starts with ``where``.
 
     >>> parse_json('{"a": [1, 2', "runs.jsonl: line 3")
     Traceback (most recent call last):
     ...
-    laws.errors.InputError: runs.jsonl: line 3: not valid JSON (line 1: Expecting ',' delimiter)
+    laws.errors.BadInputFile: runs.jsonl: line 3: not valid JSON (line 1: Expecting ',' delimiter)
     """
     try:
         data = json.loads(text)
     except json.JSONDecodeError as err:
-        raise InputError(f"{where}: not valid JSON (line {err.lineno}: {err.msg})") from None
+        raise BadInputFile(f"{where}: not valid JSON (line {err.lineno}: {err.msg})") from None
     except RecursionError:
-        raise InputError(f"{where}: nested too deeply to be {what}") from None
+        raise BadInputFile(f"{where}: nested too deeply to be {what}") from None
     except ValueError as err:  # an integer of more digits than Python converts
-        raise InputError(f"{where}: not valid JSON ({err})") from None
+        raise BadInputFile(f"{where}: not valid JSON ({err})") from None
     if _SURROGATE_ESCAPE.search(text):
         _check_text(data, where)
     return data
@@ -76,19 +76,19 @@ def _check_text(data: Any, where: str) -> None:
     >>> parse_json('{"name": "a\\\\ud800"}', "laws.json")
     Traceback (most recent call last):
     ...
-    laws.errors.InputError: laws.json: a string holds a lone surrogate escape (\\ud800), \
+    laws.errors.BadInputFile: laws.json: a string holds a lone surrogate escape (\\ud800), \
 which is not a character
     """
     try:
         json.dumps(data, ensure_ascii=False).encode()
     except UnicodeEncodeError as err:
         code = ord(err.object[err.start])
-        raise InputError(f"{where}: a string holds a lone surrogate escape (\\u{code:04x}), "
-                         "which is not a character") from None
+        raise BadInputFile(f"{where}: a string holds a lone surrogate escape (\\u{code:04x}), "
+                           "which is not a character") from None
 
 
 def read_json_object(path: str | os.PathLike, what: str) -> dict[str, Any]:
-    """The JSON object in ``path``; an ``InputError`` names the file and the problem."""
+    """The JSON object in ``path``; a ``BadInputFile`` names the file and the problem."""
     check_input_file(path, what)
     try:
         with open(path, encoding=ENCODING) as handle:
@@ -97,13 +97,13 @@ def read_json_object(path: str | os.PathLike, what: str) -> dict[str, Any]:
         raise not_utf8(path, err) from None
     data = parse_json(text, str(path), f"a {what} file")
     if not isinstance(data, dict):
-        raise InputError(f"{path}: a {what} file is a JSON object")
+        raise BadInputFile(f"{path}: a {what} file is a JSON object")
     where = first_nonfinite(data)
     if where is not None:
         field, value = where
         shown = value if isinstance(value, float) else f"an integer of {len(str(value))} digits"
-        raise InputError(f"{path}: {field}: {shown} is not a finite number (JSON numbers must "
-                         "be finite and within float range)")
+        raise BadInputFile(f"{path}: {field}: {shown} is not a finite number (JSON numbers must "
+                           "be finite and within float range)")
     return data
 
 

@@ -29,7 +29,7 @@ import os
 import reprlib
 from typing import Any
 
-from laws.errors import InputError
+from laws.errors import BadInputFile, InputError
 from laws.forms import Law, finite_number, make_law
 from laws.io.atomic import write_text_atomic
 from laws.io.jsonfile import read_json_object, shown
@@ -42,7 +42,7 @@ _JSON_KINDS = {dict: "an object", list: "a list", str: "a string"}
 
 
 def read_law_file(path: str | os.PathLike) -> LawSet:
-    """Load and validate a law file; every problem is an ``InputError`` naming file and field."""
+    """Load and validate a law file; every problem is a ``BadInputFile`` naming file and field."""
     return law_set_from_dict(read_json_object(path, "law"), str(path))
 
 
@@ -91,10 +91,10 @@ def law_set_to_dict(laws: LawSet) -> dict[str, Any]:
 def law_set_from_dict(data: Any, where: str) -> LawSet:
     """Validate a parsed law file; ``where`` (usually the path) prefixes every error."""
     if not isinstance(data, dict):
-        raise InputError(f"{where}: a law file is a JSON object")
+        raise BadInputFile(f"{where}: a law file is a JSON object")
     shapes_data = _field(data, "shapes", list, where)
     if not shapes_data:
-        raise InputError(f"{where}: shapes: needs at least one shape")
+        raise BadInputFile(f"{where}: shapes: needs at least one shape")
     shapes = tuple(_shape(entry, f"{where}: shapes[{i}]") for i, entry in enumerate(shapes_data))
     transitions = _transitions(data.get("transitions", {}), f"{where}: transitions")
     name = _optional(data, "name", str, os.path.splitext(os.path.basename(where))[0], where)
@@ -110,16 +110,16 @@ def law_set_from_dict(data: Any, where: str) -> LawSet:
             extra={k: v for k, v in data.items() if k not in _TOP_KEYS},
         )
     except InputError as err:
-        raise InputError(f"{where}: {err}") from None
+        raise BadInputFile(f"{where}: {err}") from None
 
 
 def _field(data: dict, key: str, kind: type, where: str) -> Any:
     if key not in data:
-        raise InputError(f"{where}: missing field {key!r}")
+        raise BadInputFile(f"{where}: missing field {key!r}")
     value = data[key]
     if not isinstance(value, kind):
         wanted = _JSON_KINDS.get(kind, kind.__name__)
-        raise InputError(f"{where}.{key}: expected {wanted}, got {reprlib.repr(value)}")
+        raise BadInputFile(f"{where}.{key}: expected {wanted}, got {reprlib.repr(value)}")
     return value
 
 
@@ -131,22 +131,22 @@ def _number(value: Any, where: str, minimum: float | None = None) -> float:
     try:
         number = finite_number(value, where)
     except ValueError as err:
-        raise InputError(str(err)) from None
+        raise BadInputFile(str(err)) from None
     if minimum is not None and not number >= minimum:
-        raise InputError(f"{where}: must be >= {minimum:g}, got {value!r}")
+        raise BadInputFile(f"{where}: must be >= {minimum:g}, got {value!r}")
     return number
 
 
 def _shape(entry: Any, where: str) -> Shape:
     if not isinstance(entry, dict):
-        raise InputError(f"{where}: a shape is a JSON object")
+        raise BadInputFile(f"{where}: a shape is a JSON object")
     name = _field(entry, "name", str, where)
     where = f"{where} ({shown(name)})"
     form = _field(entry, "form", str, where)
     law = _law(form, _field(entry, "params", dict, where), f"{where}.params")
     samples = entry.get("samples", [])
     if not isinstance(samples, list):
-        raise InputError(f"{where}.samples: expected a list of parameter objects like params")
+        raise BadInputFile(f"{where}.samples: expected a list of parameter objects like params")
     sample_laws = tuple(_law(form, sample, f"{where}.samples[{k}]")
                         for k, sample in enumerate(samples))
     measured = entry.get("measured")
@@ -156,10 +156,10 @@ def _shape(entry: Any, where: str) -> Shape:
     if throughput is not None:
         throughput = _number(throughput, f"{where}.throughput", minimum=0.0)
         if throughput == 0:
-            raise InputError(f"{where}.throughput: must be positive")
+            raise BadInputFile(f"{where}.throughput: must be positive")
     axes = entry.get("axes", {})
     if not isinstance(axes, dict):
-        raise InputError(f"{where}.axes: expected an object such as {{\"patch\": 16}}")
+        raise BadInputFile(f"{where}.axes: expected an object such as {{\"patch\": 16}}")
     for axis, value in axes.items():
         if not isinstance(value, str):
             _number(value, f"{where}.axes.{shown(axis)}")  # a size or a name, nothing else
@@ -170,11 +170,11 @@ def _shape(entry: Any, where: str) -> Shape:
 
 def _law(form: str, params: Any, where: str) -> Law:
     if not isinstance(params, dict):
-        raise InputError(f"{where}: expected an object of parameters")
+        raise BadInputFile(f"{where}: expected an object of parameters")
     try:
         return make_law(form, params)
     except ValueError as err:
-        raise InputError(f"{where}: {err}") from None
+        raise BadInputFile(f"{where}: {err}") from None
 
 
 def _measured_to_dict(measured: Measured) -> dict[str, Any]:
@@ -188,16 +188,16 @@ def _measured_to_dict(measured: Measured) -> dict[str, Any]:
 
 def _measured(data: Any, where: str) -> Measured:
     if not isinstance(data, dict):
-        raise InputError(f"{where}: expected an object with first_loss, compute_range, points")
+        raise BadInputFile(f"{where}: expected an object with first_loss, compute_range, points")
     first_loss = _number(_field(data, "first_loss", object, where), f"{where}.first_loss")
     if not first_loss > 0:
-        raise InputError(f"{where}.first_loss: must be positive, got {first_loss!r}")
+        raise BadInputFile(f"{where}.first_loss: must be positive, got {first_loss!r}")
     points = _field(data, "points", object, where)
     if isinstance(points, bool) or not isinstance(points, int) or points < 1:
-        raise InputError(f"{where}.points: expected a whole number >= 1, got {points!r}")
+        raise BadInputFile(f"{where}.points: expected a whole number >= 1, got {points!r}")
     axes_range = data.get("axes_range", {})
     if not isinstance(axes_range, dict):
-        raise InputError(f"{where}.axes_range: expected an object of [low, high] pairs")
+        raise BadInputFile(f"{where}.axes_range: expected an object of [low, high] pairs")
     return Measured(first_loss, _range(_field(data, "compute_range", object, where),
                                        f"{where}.compute_range"), points,
                     {axis: _range(pair, f"{where}.axes_range.{axis}")
@@ -206,23 +206,23 @@ def _measured(data: Any, where: str) -> Measured:
 
 def _range(pair: Any, where: str) -> tuple[float, float]:
     if not isinstance(pair, list) or len(pair) != 2:
-        raise InputError(f"{where}: expected [low, high]")
+        raise BadInputFile(f"{where}: expected [low, high]")
     low, high = (_number(v, where, minimum=0.0) for v in pair)
     if not low <= high:
-        raise InputError(f"{where}: low {low!r} is above high {high!r}")
+        raise BadInputFile(f"{where}: low {low!r} is above high {high!r}")
     return low, high
 
 
 def _transitions(data: Any, where: str) -> Transitions:
     if not isinstance(data, dict):
-        raise InputError(f"{where}: expected an object")
+        raise BadInputFile(f"{where}: expected an object")
     allowed = data.get("allowed", "all")
     if allowed not in ("all", "one-axis"):
         if not isinstance(allowed, list) or not all(
             isinstance(p, list) and len(p) == 2 and all(isinstance(s, str) for s in p)
             for p in allowed
         ):
-            raise InputError(
+            raise BadInputFile(
                 f"{where}.allowed: expected \"all\", \"one-axis\" or a list of [from, to] pairs"
             )
         allowed = tuple((a, b) for a, b in allowed)

@@ -1,5 +1,5 @@
 """Plausibility of curve files: what a well-formed file can hold and still be a mistake
-(docs/FITTING.md, "Checks on the input"). Each refusal is an ``InputError`` naming the file and
+(docs/FITTING.md, "Checks on the input"). Each refusal is a ``BadInputFile`` naming the file and
 the line; what may be meant (a repeated row, tiny compute without model sizes) is a doubt,
 a one-line message that ``fit`` reports as a warning and ``--strict`` makes exit 2.
 """
@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from laws.errors import InputError
+from laws.errors import BadInputFile, InputError
 
 if TYPE_CHECKING:
     from laws.io.curves import Curve
@@ -54,14 +54,14 @@ def check_names(curves: tuple[Curve, ...], path: str) -> None:
     seen: dict[str, Curve] = {}
     for curve in curves:
         if any(unicodedata.category(c) in ("Cc", "Cs", "Zl", "Zp") for c in curve.name):
-            raise InputError(f"{path}: line {curve.lines[0]}: the shape name "
-                             f"{json.dumps(curve.name)} holds a control character")
+            raise BadInputFile(f"{path}: line {curve.lines[0]}: the shape name "
+                               f"{json.dumps(curve.name)} holds a control character")
         key = "".join(curve.name.split()).casefold()
         if key in seen:
             other = seen[key]
-            raise InputError(f"{path}: the shapes {other.name!r} (line {min(other.lines)}) "
-                             f"and {curve.name!r} (line {min(curve.lines)}) differ only in "
-                             "white space or case; write one name the same way throughout")
+            raise BadInputFile(f"{path}: the shapes {other.name!r} (line {min(other.lines)}) "
+                               f"and {curve.name!r} (line {min(curve.lines)}) differ only in "
+                               "white space or case; write one name the same way throughout")
         seen[key] = curve
 
 
@@ -73,10 +73,10 @@ def check_compute(name: str, compute: np.ndarray, n_params: np.ndarray,
     short = np.flatnonzero(compute < 2 * n_params)
     if short.size:
         i = int(short[0])
-        raise InputError(f"{path}: line {lines[i]}: shape {name!r}: compute {compute[i]:g} is "
-                         f"less than 2 N = {2 * n_params[i]:g} FLOPs, one forward pass of its "
-                         f"{n_params[i]:g} parameters on one token; give compute in FLOPs "
-                         "(log10 values: 10**x)")
+        raise BadInputFile(f"{path}: line {lines[i]}: shape {name!r}: compute {compute[i]:g} is "
+                           f"less than 2 N = {2 * n_params[i]:g} FLOPs, one forward pass of its "
+                           f"{n_params[i]:g} parameters on one token; give compute in FLOPs "
+                           "(log10 values: 10**x)")
 
 
 def compute_doubt(curves: tuple[Curve, ...], path: str) -> str | None:

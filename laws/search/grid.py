@@ -15,7 +15,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from laws.errors import InputError
+from laws.errors import InputError, UnreachableTarget
 from laws.forms import Law
 from laws.lawset import LawSet
 
@@ -46,8 +46,8 @@ def default_start_loss(laws: LawSet, target: float) -> float:
     static = compute_grid(laws, np.array([target]))[:, 0]
     reachable = static[np.isfinite(static)]
     if not reachable.size:
-        raise InputError(f"target loss {target:g} is below every shape's floor; lowest reachable "
-                         f"losses: {reachable_losses(laws)}")
+        raise UnreachableTarget(f"target loss {target:g} is below every shape's floor; lowest "
+                                f"reachable losses: {reachable_losses(laws)}")
     tiny = START_COMPUTE_FRACTION * float(reachable.min())
     with np.errstate(over="ignore", divide="ignore"):  # a compute that underflows starts at inf
         start = min(s.law.ceiling if np.isfinite(s.law.ceiling) else float(s.law.loss(tiny))
@@ -66,8 +66,8 @@ def loss_grid(laws: LawSet, target: float, start: float | None = None,
     The spacing tightens towards the floors, where compute grows fastest.
     """
     if not any(target > s.law.floor for s in laws.shapes):
-        raise InputError(f"target loss {target:g} is not above any shape's floor; lowest "
-                         f"reachable losses: {reachable_losses(laws)}")
+        raise UnreachableTarget(f"target loss {target:g} is not above any shape's floor; "
+                                f"lowest reachable losses: {reachable_losses(laws)}")
     if start is None:
         start = default_start_loss(laws, target)
     if not (math.isfinite(start) and start > target):

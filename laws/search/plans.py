@@ -77,7 +77,7 @@ def describe_route(problem: Problem, route: Route) -> dict[str, Any]:
     ``compute`` of the route is the sum of both over the segments; ``cost`` per segment, in
     objective units, includes the switch into it.
     """
-    if not np.isfinite(route.cost):
+    if not route.reaches:
         return {"cost": None, "compute": None, "switches": None, "schedule": []}
     grid, compute = problem.grid, problem.compute
     schedule = []

@@ -14,7 +14,7 @@ import numpy as np
 from laws.lawset import LawSet
 from laws.search.grid import compute_grid, inverse_gradients
 from laws.search.problem import Problem
-from laws.search.solvers import Route
+from laws.search.solvers import UNREACHED, Route
 
 
 def greedy_route(problem: Problem) -> Route:
@@ -48,7 +48,7 @@ def greedy_route(problem: Problem) -> Route:
         cost += float(train[shape, i])
         i += 1
     if not np.isfinite(cost):
-        return Route(np.inf, ())
+        return UNREACHED
     return Route(cost, (*legs, (shape, first, levels - 1)))
 
 

@@ -36,15 +36,23 @@ class Route:
     """A path through the graph: ``legs`` of (shape, first level, last level), in order.
 
     Between consecutive legs lies one switch, landing on the next leg's first level.
-    An unreachable target gives cost +inf and no legs.
+    A route that cannot reach the target is ``UNREACHED`` (cost +inf, no legs): a value, not an
+    error, since a sample of the laws or the greedy rule may miss a target the plan reaches.
     """
 
     cost: float
     legs: tuple[tuple[int, int, int], ...]
 
     @property
+    def reaches(self) -> bool:
+        return bool(self.legs)
+
+    @property
     def switches(self) -> int:
         return max(len(self.legs) - 1, 0)
+
+
+UNREACHED = Route(np.inf, ())
 
 
 def route_cost(problem: Problem, legs: tuple[tuple[int, int, int], ...]) -> float:
@@ -117,7 +125,7 @@ def solve_layers(problem: Problem) -> Route:
     k, s = np.unravel_index(int(entry.argmin()), entry.shape)  # fewest switches on ties
     cost = float(entry[k, s])
     if not np.isfinite(cost):
-        return Route(np.inf, ())
+        return UNREACHED
     legs = []
     k, s, level = int(k), int(s), levels - 1
     while True:
@@ -240,7 +248,7 @@ def solve_sparse(problem: Problem) -> Route:
     end = int(ends[np.argmin(dist[ends])])
     cost = float(dist[end])
     if not np.isfinite(cost):
-        return Route(np.inf, ())
+        return UNREACHED
     nodes = []
     while end != 0:
         k, rest = divmod(end - 1, shapes * levels)
@@ -258,7 +266,7 @@ def solve_networkx(problem: Problem) -> Route:
     try:
         cost, path = nx.single_source_dijkstra(graph, "source", "target", weight="weight")
     except nx.NetworkXNoPath:
-        return Route(np.inf, ())
+        return UNREACHED
     return Route(float(cost), _legs(path[1:-1]))
 
 

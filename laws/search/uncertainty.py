@@ -45,7 +45,7 @@ from laws.forms import offset_power_compute
 from laws.lawset import LawSet
 from laws.search.grid import compute_rows
 from laws.search.problem import Problem
-from laws.search.solvers import Route, solve
+from laws.search.solvers import UNREACHED, Route, solve
 from laws.stats import LEVEL, quantiles, tails
 
 
@@ -153,7 +153,7 @@ def _free_route(first: int, owners: np.ndarray, cost: float) -> Route:
     """The route of a free-transition optimum: ``first`` (the cheapest to the start loss), then
     the owner of each step, a leg wherever the owner changes."""
     if not np.isfinite(cost):
-        return Route(np.inf, ())
+        return UNREACHED
     changes = (np.flatnonzero(np.diff(owners)) + 1).tolist()
     legs = [(int(owners[a]), a, b) for a, b in zip([0, *changes], [*changes, owners.size],
                                                     strict=True)]
@@ -196,7 +196,7 @@ def robust_route(problem: Problem, draws: SampleLaws, routes: list[Route],
                  point_plan: dict[str, Any]) -> dict[str, Any]:
     """Among the samples' optimal routes, the one whose ``quantile``-th percentile of saving
     (over each sample's best static shape) is highest, and its cost at the point estimate."""
-    candidates = list(dict.fromkeys(r.legs for r in routes if r.legs))
+    candidates = list(dict.fromkeys(r.legs for r in routes if r.reaches))
     with np.errstate(invalid="ignore", divide="ignore"):
         scores = [float(quantiles(1.0 - route_costs(problem, draws, legs) / best_static,
                                   [quantile / 100])[0]) for legs in candidates]

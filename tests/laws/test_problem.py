@@ -167,7 +167,7 @@ def test_a_request_survives_its_json_round_trip_and_names_what_differs():
     ]:
         with pytest.raises(InputError, match=re.escape(message)):
             PlanRequest(**{**request.__dict__, **change}).check(plan)
-    with pytest.raises(InputError, match="expected an object with the fields"):
+    with pytest.raises(InputError, match="not a plan of `shapeshift search`"):
         request.check({"options": {}})
 
 

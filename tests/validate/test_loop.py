@@ -214,6 +214,15 @@ def test_cli_bad_input(tmp_path, arguments, message):
     assert message in result.output
 
 
+def test_a_budget_that_never_ends_is_refused_before_the_loop_writes_anything(tmp_path):
+    result = CliRunner().invoke(main, ["validate", "run", "mlp-width", "--shapes",
+                                       "width=4;width=8", "--budget", "1e300", "-o",
+                                       str(tmp_path / "out")])
+    assert result.exit_code == 2
+    assert result.output.strip().endswith("the run would never end")
+    assert not (tmp_path / "out").exists()
+
+
 def test_measured_preset_ships_with_provenance():
     from laws.presets import load_preset
 

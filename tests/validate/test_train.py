@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from sim.policies import Static
 from validate.commands import Switch, parse_switch, switch_schedule
 from validate.config import TrainConfig
 from validate.tasks import make_task
@@ -97,6 +98,32 @@ def test_kill_and_resume_ends_exactly_like_an_uninterrupted_run(tmp_path, ema):
     assert resumed.switches == whole.switches
     logged = [json.loads(line) for line in (killed_dir / "curve.jsonl").read_text().splitlines()]
     assert _metrics([r for r in logged if r["event"] == "eval"]) == _metrics(whole.curve)
+
+
+class _Noting(Static):
+    """A static policy that notes something at every evaluation, as the online policy notes
+    its posterior updates."""
+
+    stay_above = float("inf")  # consulted at every evaluation
+
+    def decide(self, run):
+        run.note("finding", {"evaluations": run.evaluations})
+        return None
+
+
+def test_a_policys_notes_go_into_the_curve_without_an_extra_evaluation(tmp_path):
+    config = TrainConfig(evals=4, warmup_steps=2, task_options={"noise": 0.05})
+    # 133 steps of 704 x 32 FLOPs (tasks.py's closed form): the last step reaches the budget,
+    # the last evaluation level, so the policy is asked there and notes after it.
+    result = train("mlp-width", {"width": 8, "batch": 32}, 133 * 704 * 32,
+                   _Noting("width8-batch32"), config, run_dir=tmp_path, progress=False)
+    records = [json.loads(line) for line in (tmp_path / "curve.jsonl").read_text().splitlines()]
+    steps = [r["step"] for r in records if r["event"] == "eval"]
+    assert steps == sorted(set(steps))  # one evaluation per step: none added after the notes
+    assert len(steps) == len(result.curve) == 5  # step 0 and the 4 levels, the last the end
+    # Asked at every evaluation, the last one included: a note ends the log.
+    assert sum(r["event"] == "finding" for r in records) == 5
+    assert records[-1]["event"] == "finding" and records[-2]["step"] == 133
 
 
 def test_resumed_before_its_first_checkpoint_a_run_writes_its_records_once(tmp_path):

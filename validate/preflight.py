@@ -1,0 +1,72 @@
+"""What a training run is checked for before any work: its budget, its shapes' memory, and a
+schedule's route (each error names the option or shape, as ``InputError``)."""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Mapping
+
+import torch
+
+from laws.errors import InputError
+from sim.policies import Policy, Scheduled, Static
+from validate.tasks import Axes, Task, shape_name
+
+MAX_STEPS = 1e9  # a budget of more steps than this never ends on any machine this runs on
+
+
+def check_budget(task: Task, start: Axes, budget_flops: float, option: str = "--budget"
+                 ) -> None:
+    """Refuse, before any work, a budget that is not a positive, finite number of FLOPs, buys
+    not even one training step at the start shape (closed-form FLOPs), or so many that the run
+    would never end.
+
+    >>> from validate.tasks import make_task
+    >>> check_budget(make_task("mlp-width"), {"width": 8, "batch": 1}, 100)
+    Traceback (most recent call last):
+    ...
+    laws.errors.InputError: --budget 100: less than one training step of width8-batch1 (704 FLOPs)
+    """
+    if not 0 < budget_flops < math.inf:
+        raise InputError(f"{option} {budget_flops:g}: must be a positive number of FLOPs "
+                         "(finite)")
+    step = task.analytic_flops(start)
+    if budget_flops < step:
+        raise InputError(f"{option} {budget_flops:g}: less than one training step of "
+                         f"{shape_name(start)} ({step:g} FLOPs)")
+    if budget_flops > MAX_STEPS * step:
+        raise InputError(f"{option} {budget_flops:g}: more than {MAX_STEPS:.0e} training "
+                         f"steps of {shape_name(start)}; the run would never end")
+
+
+def check_memory(task: Task, shapes: Mapping[str, Axes], device: str) -> None:
+    """Refuse a shape whose weights, gradients and AdamW's two moments alone (float32, counted
+    on torch's meta device, which allocates nothing) exceed the device's whole memory:
+    building it would fail deep in an allocator."""
+    if device == "cuda":
+        if not torch.cuda.is_available():
+            return  # Devices says so, in one line
+        memory = torch.cuda.get_device_properties(torch.cuda.current_device()).total_memory
+    else:
+        memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    for name, axes in shapes.items():
+        with torch.device("meta"):
+            model = task.build(axes)
+        needed = 4 * 4 * sum(p.numel() for p in model.parameters())
+        if needed > memory:
+            raise InputError(f"shape {name}: its weights, gradients and optimizer state need "
+                             f"{needed / 2**30:.3g} GiB; the {device} has {memory / 2**30:.3g} GiB")
+
+
+def check_route(task: Task, shapes: dict[str, Axes], first: str, policy: Policy) -> None:
+    """For a static policy or a schedule: the shapes it names exist, and the task can switch
+    along its route from ``first`` (other policies choose as they go)."""
+    route = ([first, policy.shape] if isinstance(policy, Static) else
+             [first, *(step[0] for step in policy.schedule)]
+             if isinstance(policy, Scheduled) else [])
+    for name in route:
+        if name not in shapes:
+            raise InputError(f"the policy names the shape {name!r}; known: {', '.join(shapes)}")
+    for old, new in zip(route, route[1:], strict=False):
+        task.check_change(shapes[old], shapes[new])
