@@ -25,7 +25,7 @@ TORCH ?= torch==2.13.0
 TORCH_INDEX ?=
 $(STAMP): $(CORE_STAMP)
 	$(PY) -m pip install -q $(TORCH_INDEX) '$(TORCH)'
-	$(PY) -m pip install -q -e '.[validate,dev,lightning,hf,slurm,dask,ray]' && $(PY) -m pip install -q --no-deps 'timm>=1.0'
+	$(PY) -m pip install -q -e '.[validate,dev,lightning,hf,tensorboard,slurm,dask,ray]' && $(PY) -m pip install -q --no-deps 'timm>=1.0'
 	touch $@
 
 # The policy comparison on the measured vit-patch-fmnist preset (laws fitted by the CPU

@@ -13,7 +13,7 @@ the same truth and noise (paired), three truths:
 Savings are 1 - mean compute at the true crossing / static's (the best static shape of the
 planning laws), over the replications every policy reached; intervals are 90% bootstraps over
 replications. Run: .venv/bin/python bench/bench_online.py [RUNS] [WORKERS]
-(about 20 minutes on one core at 200 runs).
+(10 to 25 minutes on one core at 200 runs, by load).
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from laws.presets import load_preset
 from laws.search import plan
 from laws.search.problem import build_problem
 from laws.search.request import PlanRequest
-from laws.search.uncertainty import SampleLaws, _optima
+from laws.search.uncertainty import SampleLaws, sample_optima
 from sim import SimConfig, simulate
 from sim.cluster import Job, run_replication
 from sim.policies import planned
@@ -42,7 +42,7 @@ WIDENINGS = (0.5, 0.75, 1.0, 1.25, 1.5, 2.0, 3.0, 4.0, 6.0, 8.0, 12.0, 16.0)
 
 def first_switch_compute(problem, draws) -> np.ndarray:
     """Per sample: the compute at which its optimal route leaves its first shape."""
-    routes = _optima(problem, draws, None)[1]
+    routes = sample_optima(problem, draws)[1]
     out = np.full(draws.count, np.nan)
     for k, route in enumerate(routes):
         legs = [leg for leg in route.legs if leg[2] > leg[1]]
@@ -118,11 +118,12 @@ def scenario(name, laws, request, draw, runs, workers) -> None:
     static = next(p for p in results.policies if p.startswith("static"))
     both = sorted(set(c["planned"]) & set(c["online"]) & set(c[static]))
     p, o, s = (np.array([c[k][r] for r in both]) for k in ("planned", "online", static))
-    switches = np.mean([r.switches for r in results.runs_of("online")])
+    switches = {k: np.mean([r.switches for r in results.runs_of(k)]) for k in ("planned", "online")}
     tempered = np.mean([any(k == "posterior" and "tau=1 " not in d for _, k, d in r.events)
                         for r in results.runs_of("online")])
     print(f"  truth={draw}: {len(both)} of {runs} replications reached by all three, "
-          f"{time.perf_counter() - started:.0f} s; online switches {switches:.2f} on average, "
+          f"{time.perf_counter() - started:.0f} s; switches on average: planned "
+          f"{switches['planned']:.2f}, online {switches['online']:.2f}; "
           f"{100 * tempered:.0f}% of its runs had a tempered update")
     print(f"    saving at the true crossing vs static: planned {shown(interval(saving, [p, s]))}"
           f", online {shown(interval(saving, [o, s]))}")

@@ -187,6 +187,37 @@ def progress_bar(length: int, label: str) -> Iterator[Callable[[int], None]]:
         yield update
 
 
+def _log_spec(*, log_loss: str | None, log_flops: str | None, log_tokens: str | None,
+              flops_per_step: Sequence[str], flops_per_token: Sequence[str]) -> Any:
+    from laws.io.logs import LogSpec, PerShape
+
+    if log_tokens is not None and not flops_per_token:
+        raise InputError("--log-tokens needs --flops-per-token")
+    tokens = {} if log_tokens is None else {"tokens": log_tokens}
+    return LogSpec(loss=log_loss, flops=log_flops,
+                   flops_per_step=PerShape.parse(flops_per_step, "--flops-per-step"),
+                   flops_per_token=PerShape.parse(flops_per_token, "--flops-per-token"),
+                   **tokens)
+
+
+# How training logs given as curves are read (laws.io.logs): the command receives ``logs``.
+log_options = option_group([
+    click.option("--log-loss", metavar="NAME",
+                 help="Loss column, key or TensorBoard tag of training logs (default: the "
+                      "first of eval_loss, eval/loss, val_loss, val/loss, ... they have)."),
+    click.option("--flops-per-step", multiple=True, metavar="[SHAPE=]X",
+                 help="FLOPs of one training step of a log, for every shape or one "
+                      "(repeatable): FLOPs = steps trained x X."),
+    click.option("--flops-per-token", multiple=True, metavar="[SHAPE=]X",
+                 help="FLOPs per token (repeatable): FLOPs = the --log-tokens column x X."),
+    click.option("--log-tokens", metavar="NAME",
+                 help="Column of tokens seen, for --flops-per-token (default: the HF "
+                      "Trainer's num_input_tokens_seen)."),
+    click.option("--log-flops", metavar="NAME",
+                 help="Column of training FLOPs so far, if the logs have one."),
+], _log_spec, "logs")
+
+
 def target_option(help_text: str, *, required: bool = False) -> Callable:
     """``--target``, the loss to reach, as every command declares it; ``help_text`` says where
     an omitted one comes from."""

@@ -14,6 +14,7 @@ from laws.commandline import (
     json_flag,
     key_values,
     laws_source,
+    log_options,
     option_group,
     plan_request,
 )
@@ -94,22 +95,29 @@ column_options = option_group([
 def _fit_request(**options) -> object:
     import math
 
+    from laws.fit.reduce import REDUCE_ABOVE, parse_threshold
     from laws.fit.request import FitRequest
 
     target = options["target_loss"]
     if target is not None and not 0 < target < math.inf:
         raise InputError(f"--target-loss {target}: must be a positive, finite loss")
-    return FitRequest(share=tuple(options.pop("share")), **options)
+    reduce_above = options.pop("reduce_above")
+    return FitRequest(share=tuple(options.pop("share")),
+                      reduce_above=REDUCE_ABOVE if reduce_above is None
+                      else parse_threshold(reduce_above), **options)
 
 
 fit_options = option_group([
     click.option("--form", type=click.Choice(["auto", "power", "saturating", "chinchilla"]),
                  default="auto", show_default=True,
                  help="Law form to fit; auto chooses power or saturating by how well each, "
-                      "fitted below half of each curve's largest compute, predicts the rest."),
+                      "fitted below half of each curve's largest compute, predicts the rest: "
+                      "for each shape, or for all with --share."),
     click.option("--strict", is_flag=True,
-                 help="Fail (exit 2) on any fit warning: a parameter at a bound, too few "
-                      "points, a poor extrapolation check, points the robust fit discounted."),
+                 help="Fail (exit 2) on any fit warning: a parameter at a bound, an exponent "
+                      "of 3 or more or a bootstrap that cannot settle it, too few points "
+                      "(shapes left out), a poor extrapolation check, points the robust fit "
+                      "discounted."),
     click.option("--share", multiple=True, type=click.Choice(["floor", "exponent", "alpha=beta"]),
                  help="Parameter shared by all shapes in a joint fit (repeatable); for "
                       "--form chinchilla, alpha=beta fits one exponent for N and D."),
@@ -131,6 +139,11 @@ fit_options = option_group([
                  help="Seconds to reach each point (a product such as step*seconds_per_step "
                       "is allowed): gives each shape a throughput, compute per second."),
     click.option("--name", help="Name of the law set (default: the file's stem)."),
+    click.option("--reduce-above", metavar="N|none",
+                 help="Fit a curve of more than N points (a per-step log) on weighted points "
+                      "kept from log-spaced bins of compute (a shape's own law is then "
+                      "re-minimised on every row); none fits every row throughout (default: "
+                      "2000; docs/FITTING.md)."),
 ], _fit_request, "request")
 
 
@@ -140,34 +153,53 @@ fit_options = option_group([
 @click.option("--format", "fmt", type=click.Choice(["csv", "jsonl"]),
               help="Input format (default: from the file suffix).")
 @column_options
+@log_options
 @fit_options
 @click.option("--provenance", "provenance_items", multiple=True, metavar="KEY=VALUE",
               help="Extra provenance entry, e.g. licence=MIT (repeatable).")
+@click.option("--switch-runs", multiple=True, type=click.Path(), metavar="PATH",
+              help="curve.jsonl files or folders of runs that switch shape (repeatable): fit "
+                   "each switch pair's transition on the fitted laws and keep it in the law "
+                   "file, with --bootstrap samples; the search then charges those switches.")
 @json_flag()
 @click.option("-o", "--output", type=click.Path(dir_okay=False), metavar="LAWS.json",
               help="Write the fitted law file.")
-def fit(curves_files, fmt, columns, request, provenance_items, as_json, output) -> None:
+def fit(curves_files, fmt, columns, logs, request, provenance_items, switch_runs, as_json,
+        output) -> None:
     """Fit scaling laws to measured curves and write a law file.
 
     CURVES is one CSV or JSONL file with the column options, or, without them, the curve.jsonl
-    files (or folders of them) of static shapeshift runs: the laws keep their shapes' axes."""
+    files (or folders of them) of static shapeshift runs: the laws keep their shapes' axes;
+    or training logs (trainer_state.json, metrics.csv, TensorBoard events, a W&B history),
+    read with the log options, one shape per log (docs/FITTING.md#your-own-logs)."""
+    import dataclasses
+
     from laws.fit.report import format_fit
     from laws.fit.request import fit_file
+    from laws.fit.transitions import switches_in_files, with_measured_transitions
     from laws.io.atomic import check_not_input, check_writable
     from laws.io.lawfile import law_set_to_dict, write_law_file
     from laws.runcurves import fit_runs, one_curve_file
+    from laws.tables import format_measured_transitions
 
     if output:
         check_writable(output)  # before the fit, which can take minutes with a bootstrap
-        check_not_input(output, list(curves_files))
+        check_not_input(output, [*curves_files, *switch_runs])
+    switches = switches_in_files(switch_runs) if switch_runs else []  # bad input: before the fit
 
     def progress(done: int, total: int) -> None:
         click.echo(f"\rbootstrap {done}/{total}", err=True, nl=done == total)
 
     provenance = dict(key_values(provenance_items, "--provenance"))
-    outcome = (fit_runs(curves_files, request, provenance, progress) if columns is None
+    if columns is not None and logs.options():
+        raise InputError("the log options read training logs; the column options read one "
+                         "CSV or JSONL file: give one kind")
+    outcome = (fit_runs(curves_files, request, provenance, progress, logs) if columns is None
                else fit_file(one_curve_file(curves_files, columns), columns, request, fmt,
                              provenance, progress))
+    if switch_runs:
+        outcome = dataclasses.replace(outcome, laws=with_measured_transitions(
+            outcome.laws, switches, request.bootstrap, request.seed))
     if output:
         write_law_file(outcome.laws, output)
     if as_json:
@@ -176,8 +208,9 @@ def fit(curves_files, fmt, columns, request, provenance_items, as_json, output) 
                    "holdout": None if outcome.holdout is None else outcome.holdout.to_dict(),
                    "warnings": [w.to_dict() for w in outcome.warnings]})
     else:
-        click.echo(format_fit(outcome.result, outcome.holdout, outcome.choice,
-                              outcome.warnings))
+        click.echo("\n".join([format_fit(outcome.result, outcome.holdout, outcome.choice,
+                                         outcome.warnings),
+                              *format_measured_transitions(outcome.laws.transitions)]))
 
 
 @click.command()
@@ -186,10 +219,18 @@ def fit(curves_files, fmt, columns, request, provenance_items, as_json, output) 
 @click.option("--graphml", type=click.Path(dir_okay=False), help="Write the graph as GraphML.")
 @click.option("-o", "--output", type=click.Path(dir_okay=False), metavar="PLAN.json",
               help="Write the plan object to a file.")
+@click.option("--strict", is_flag=True,
+              help="Fail (exit 2), writing nothing, when the plan assumes a free switch (no "
+                   "measured transition and no switch cost given).")
 def search(laws, source, request, as_json: bool, graphml: str | None,
-           output: str | None) -> None:
-    """Find the schedule of shapes that reaches --target cheapest, and what it saves."""
+           output: str | None, strict: bool) -> None:
+    """Find the schedule of shapes that reaches --target cheapest, and what it saves.
+
+    A switch that costs the search nothing is listed in the plan as an assumption ("assumes a
+    free switch A -> B")."""
     from laws.io.atomic import check_not_input, check_writable
+    from laws.search.assumptions import refuse_free_switches
+    from laws.search.charges import settle_charges
     from laws.search.export import write_graphml
     from laws.search.plans import format_plan, plan_for_problem, write_plan
     from laws.search.problem import build_problem
@@ -198,8 +239,10 @@ def search(laws, source, request, as_json: bool, graphml: str | None,
         if path:
             check_writable(path)
             check_not_input(path, [source.path, other])
-    problem = build_problem(laws, request)
+    problem = settle_charges(laws, build_problem(laws, request))  # the graph as searched
     result = plan_for_problem(laws, problem)
+    if strict:
+        refuse_free_switches(result["assumptions"])
     if graphml:
         write_graphml(problem, graphml)
     if output:

@@ -57,11 +57,29 @@ class Shape:
 
 
 @dataclass(frozen=True)
+class MeasuredTransition:
+    """What switching from ``source`` to ``destination`` did in runs that made the switch
+    (``laws.fit.transitions``): the transition ``model``, its ``params`` by name, bootstrap
+    ``samples`` of them (in that order), the number of ``switches`` fitted and each model's
+    out-of-sample RMSE of log-loss (``rmse``; empty where no two runs made the switch)."""
+
+    source: str
+    destination: str
+    model: str
+    params: dict[str, float]
+    samples: tuple[tuple[float, ...], ...] = ()
+    switches: int = 0
+    rmse: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class Transitions:
     """What a switch between shapes costs and which switches are allowed.
 
     ``allowed`` is ``"all"``, ``"one-axis"`` (shapes differing in exactly one axis) or a list
-    of ``(from, to)`` shape-name pairs.
+    of ``(from, to)`` shape-name pairs. ``flops``, ``seconds`` and ``loss_penalty`` apply to
+    every switch; ``measured`` pairs, fitted from runs that switch, replace ``flops`` for
+    theirs in the search.
     """
 
     flops: float = 0.0
@@ -69,6 +87,12 @@ class Transitions:
     loss_penalty: float = 0.0
     allowed: str | tuple[tuple[str, str], ...] = "all"
     extra: dict[str, Any] = field(default_factory=dict)
+    measured: tuple[MeasuredTransition, ...] = ()
+
+    @property
+    def measured_pairs(self) -> dict[tuple[str, str], MeasuredTransition]:
+        """The measured transitions by (source, destination)."""
+        return {(m.source, m.destination): m for m in self.measured}
 
     def override(self, *, flops: float | None = None, seconds: float | None = None,
                  loss_penalty: float | None = None,
@@ -78,7 +102,7 @@ class Transitions:
         The one way a command's switch options change a law set's transitions.
 
         >>> Transitions(flops=1.0, seconds=2.0).override(flops=5.0, loss_penalty=None)
-        Transitions(flops=5.0, seconds=2.0, loss_penalty=0.0, allowed='all', extra={})
+        Transitions(flops=5.0, seconds=2.0, loss_penalty=0.0, allowed='all', extra={}, measured=())
         """
         given = {"flops": flops, "seconds": seconds, "loss_penalty": loss_penalty,
                  "allowed": allowed}
@@ -104,6 +128,12 @@ class LawSet:
             if shape.name in seen:
                 raise InputError(f"law set {self.name!r}: shape name {shape.name!r} appears twice")
             seen.add(shape.name)
+        for measured in self.transitions.measured:
+            for name in (measured.source, measured.destination):
+                if name not in seen:
+                    raise InputError(f"law set {self.name!r}: measured transition "
+                                     f"{measured.source} -> {measured.destination} names no "
+                                     f"shape {name!r}")
         first = self.shapes[0]
         for shape in self.shapes:
             # Sample k of every shape is one joint draw: all shapes have it, or none does.

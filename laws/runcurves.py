@@ -7,7 +7,9 @@ A run's curve has one JSON line per evaluation (``"event": "eval"``, with ``flop
 reads the evaluations of static runs (an adaptive run's later shapes do not start from scratch,
 so their points lie on no law) after zero FLOPs (an untrained model's evaluation at step 0),
 every seed's points together, and gives each fitted shape the axes its runs recorded, so the
-law file drives the controller, the adapters and ``validate`` as it is.
+law file drives the controller, the adapters and ``validate`` as it is. Training logs written
+by other tools (``laws.io.logs``: the HF Trainer, Lightning, TensorBoard, W&B) are read as such
+runs, one shape per log, with no axes.
 
 >>> import tempfile, json, pathlib
 >>> run = pathlib.Path(tempfile.mkdtemp()) / "p14" / "curve.jsonl"
@@ -25,7 +27,7 @@ import dataclasses
 import json
 import os
 import tempfile
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -36,6 +38,7 @@ from laws.io.jsonfile import parse_json
 if TYPE_CHECKING:
     from laws.fit.request import FitOutcome, FitRequest
     from laws.io.curves import ColumnMap
+    from laws.io.logs import LogSpec
 
 CURVE = "curve.jsonl"
 # The columns of a run's evaluations that a fit reads (shapeshift fit CURVES without options).
@@ -44,6 +47,8 @@ _COLUMNS = {"shape": ("shape_name",), "compute": "flops", "loss": "eval_loss"}
 
 def is_run_curve(path: str | os.PathLike) -> bool:
     """Whether ``path`` is a file whose first line is a record of a shapeshift run."""
+    if not os.path.isfile(path):  # a FIFO would block the sniffing; the reader refuses it
+        return False
     try:
         with open(path, encoding="utf-8") as handle:
             first = next((line for line in handle if line.strip()), "")
@@ -105,6 +110,22 @@ def read_run(path: str | os.PathLike) -> list[dict]:
     return records
 
 
+def read_runs(files: Sequence[Path], logs: LogSpec | None = None) -> list[list[dict]]:
+    """The records of each file: a run's ``curve.jsonl``, or a training log read as one
+    (``laws.io.logs``, with ``logs`` saying where its loss and FLOPs are), the logs' shapes
+    named by ``log_names``."""
+    from laws.io.logs import LogSpec, log_format, log_names, read_log
+
+    spec = logs or LogSpec()
+    found = [path for path in files if log_format(path)]
+    if spec.options() and not found:
+        raise InputError("the log options (--log-loss, --flops-per-step, ...) read training "
+                         "logs, and none of the files is one")
+    names = dict(zip(found, log_names(found), strict=True))
+    return [read_log(path, names[path], spec) if path in names else read_run(path)
+            for path in files]
+
+
 def evaluations(run: list[dict]) -> list[dict]:
     """The evaluation records of a run."""
     return [r for r in run if r["event"] == "eval"]
@@ -131,15 +152,16 @@ def run_axes(runs: Iterable[list[dict]]) -> dict[str, dict]:
 
 def fit_runs(paths: Iterable[str | os.PathLike], request: FitRequest,
              provenance: dict[str, str] | None = None,
-             progress: Callable[[int, int], None] | None = None) -> FitOutcome:
+             progress: Callable[[int, int], None] | None = None,
+             logs: LogSpec | None = None) -> FitOutcome:
     """``laws.fit.request.fit_file`` on the static runs' evaluations under ``paths`` (files or
-    folders): a ``FitOutcome`` whose shapes keep the runs' names and axes, and whose provenance
-    lists the run files."""
+    folders; training logs read as ``logs`` says): a ``FitOutcome`` whose shapes keep the runs'
+    names and axes, and whose provenance lists the run files."""
     from laws.fit.request import fit_file
     from laws.io.curves import ColumnMap
 
     files = run_curve_files(paths)
-    runs = [read_run(path) for path in files]
+    runs = read_runs(files, logs)
     for path, run in zip(files, runs, strict=True):
         if is_adaptive(run):
             raise InputError(f"{path}: an adaptive run (it switches shape); fit static runs: "
@@ -159,6 +181,7 @@ def fit_runs(paths: Iterable[str | os.PathLike], request: FitRequest,
                    for shape in laws.shapes)
     record = {**laws.provenance, "source": f"shapeshift runs ({len(files)} curves)",
               "input": [{"file": str(path), "sha256": file_sha256(path)} for path in files],
-              "options": request.options(), **(provenance or {})}
+              "options": {**request.options(), **(logs.options() if logs else {})},
+              **(provenance or {})}
     return dataclasses.replace(outcome, laws=dataclasses.replace(laws, shapes=shapes,
                                                                  provenance=record))

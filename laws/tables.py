@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from laws.lawset import LawSet
+from laws.lawset import LawSet, Transitions
 
 
 def natural_key(name: str) -> tuple:
@@ -106,7 +106,7 @@ def format_law_set(laws: LawSet) -> str:
             f"loss_penalty={format_number(t.loss_penalty)} allowed={allowed}")
     headers = ["shape", "axes", "form", "params", "floor", "FLOP/s"]
     headers += ["first loss", "fitted compute"] if measured else []
-    lines = [head, "", format_table(headers, rows), "", tail]
+    lines = [head, "", format_table(headers, rows), "", tail, *format_measured_transitions(t)]
     if measured:
         lines.append(f"measured start loss: {format_number(laws.measured_start_loss())}")
     if laws.shapes[0].samples:
@@ -115,3 +115,32 @@ def format_law_set(laws: LawSet) -> str:
         if not isinstance(value, (dict, list)):
             lines.append(f"{key}: {value}")
     return "\n".join(lines)
+
+
+def format_measured_transitions(transitions: Transitions) -> list[str]:
+    r"""One line per measured switch pair: its model's parameters with their 90% bootstrap
+    intervals, and each model's out-of-sample RMSE of log-loss.
+
+    >>> from laws.lawset import MeasuredTransition
+    >>> (line,) = format_measured_transitions(Transitions(measured=(MeasuredTransition(
+    ...     "p14", "p7", "transient-penalty", {"delta": 0.6, "tau_flops": 2.0},
+    ...     ((0.5, 1.0), (0.7, 3.0)), 8, {"free": 0.14, "transient-penalty": 0.05}),)))
+    >>> print(*line.split("; "), sep="\n")
+    transition p14 -> p7 (8 switches): transient-penalty delta=0.6 [0.5 – 0.7] tau_flops=2 [1 – 3]
+    RMSE of log-loss, one run left out: free 0.14, transient-penalty 0.05
+    """
+    from laws.stats import percentile_interval
+
+    lines = []
+    for m in transitions.measured:
+        columns = list(zip(*m.samples, strict=True)) if m.samples else [()] * len(m.params)
+        params = " ".join(
+            f"{name}={format_number(value)}" + (
+                " [{} – {}]".format(*map(format_number, percentile_interval(column)))
+                if column else "")
+            for (name, value), column in zip(m.params.items(), columns, strict=True))
+        scores = ", ".join(f"{model} {format_number(value)}" for model, value in m.rmse.items())
+        lines.append(f"transition {m.source} -> {m.destination} ({m.switches} switches): "
+                     f"{m.model} {params}" + (f"; RMSE of log-loss, one run left out: {scores}"
+                                             if scores else ""))
+    return lines

@@ -61,6 +61,7 @@ _EXPORTS = {
     "MlpWidth": "validate.operators.mlp_width:MlpWidth",
     "timm_mlp_layers": "validate.operators.mlp_width:timm_mlp_layers",
     "Gpt2Context": "validate.operators.context:Gpt2Context",
+    "Depth": "validate.operators.depth:Depth",
     "BatchSize": "validate.operators.batch:BatchSize",
     "import_timm": "validate.operators.timm_import:import_timm",
     "ShapeCallback": "validate.adapters.lightning:ShapeCallback",

@@ -1,30 +1,33 @@
 """Which schedule a posterior prefers from where a run is, and whether it beats the one followed.
 
 The search problem is asked again from the run's loss (the request's, with that start loss and
-``LEVELS`` levels), on every sample the posterior keeps: ``FromHere`` counts each shape's compute
-from that loss (a run already there pays only what is left, and a switch onto another shape),
-so the search machinery of ``laws.search.uncertainty`` solves all samples at once where
-transitions are free, and prices any route on all of them. The candidates are the samples'
-optimal routes; the chosen one has the least posterior expected cost (or, with the request's
-``robust`` percentile Q, the least cost at the posterior's (100 - Q)-th percentile), and it
-replaces the schedule followed only when the posterior mean of what it saves exceeds that
-mean's own uncertainty: the posterior standard deviation of the saving over the square root of
-the effective sample size (the error of an expectation taken over that many samples; a tempered
-posterior, which keeps at least ``ess_floor`` of them, needs the clearer margin).
+``LEVELS`` levels, its measured switches charged as a plan's are by
+``laws.search.charges.settle_charges``), on every sample the posterior keeps: ``FromHere``
+counts each shape's compute from that loss (a run already there pays only what is left, and a
+switch onto another shape), so the search machinery of ``laws.search.uncertainty`` solves all
+samples at once where transitions are free, and prices any route on all of them. The
+candidates are the samples' optimal routes; the chosen one has the least posterior expected
+cost (or, with the request's ``robust`` percentile Q, the least cost at the posterior's
+(100 - Q)-th percentile), and it replaces the schedule followed only when the posterior mean of
+what it saves exceeds that mean's own uncertainty: the posterior standard deviation of the
+saving over the square root of the effective sample size (the error of an expectation taken
+over that many samples; a tempered posterior, which keeps at least ``ess_floor`` of them, needs
+the clearer margin).
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass, replace
-from typing import Any
 
 import numpy as np
 
+from laws.lawset import LawSet
+from laws.search.charges import settle_charges
 from laws.search.problem import Problem, build_problem
 from laws.search.request import PlanRequest
 from laws.search.solvers import Route
-from laws.search.uncertainty import _optima, route_costs
+from laws.search.uncertainty import route_costs, sample_optima
 from sim.posterior import Posterior, SampleCurves
 
 LEVELS = 200  # the grid from the run's loss to the target: a few levels per evaluation stretch
@@ -70,13 +73,14 @@ class Choice:
     gain_error: float
 
 
-def remaining_problem(request: PlanRequest, laws: Any, level: float,
+def remaining_problem(request: PlanRequest, laws: LawSet, level: float,
                       switches_made: int) -> Problem:
-    """The request asked from ``level`` with ``LEVELS`` levels and the switches left."""
+    """The request asked from ``level`` with ``LEVELS`` levels and the switches left, its
+    measured switches charged as the plan's are (``settle_charges``)."""
     left = (None if request.max_switches is None
             else max(0, request.max_switches - switches_made))
-    return build_problem(laws, replace(request, start_loss=level, levels=LEVELS,
-                                       max_switches=left))
+    return settle_charges(laws, build_problem(laws, replace(request, start_loss=level,
+                                                            levels=LEVELS, max_switches=left)))
 
 
 def choose(posterior: Posterior, problem: Problem, current: str,
@@ -87,7 +91,7 @@ def choose(posterior: Posterior, problem: Problem, current: str,
     weights = posterior.weights[kept] / posterior.weights[kept].sum()
     index = problem.names.index(current)
     here = FromHere(posterior.curves, problem, index, kept)
-    routes = _optima(problem, FromHere(posterior.curves, problem, index, kept[:SOLVED]), None)[1]
+    routes = sample_optima(problem, FromHere(posterior.curves, problem, index, kept[:SOLVED]))[1]
     followed = schedule_legs(problem, schedule)
     candidates = [legs for legs in dict.fromkeys(_trimmed(route) for route in routes)
                   if legs and legs != followed and _within_limit(problem, legs, index)]

@@ -4,12 +4,13 @@ The run trains in chunks of ``eval_every`` FLOPs, each followed by an evaluation
 follows the truth law of its current shape from its current position on that curve; an
 evaluation observes true loss x (1 + noise x N(0, 1)) and costs ``eval_seconds``. After each
 evaluation the policy may switch shape: the run pays the transition (FLOPs and/or seconds) and
-lands on the new shape's curve at the loss it had (C_Q(loss), plus the penalty, see
-``SimConfig``). The run stops when ``confirm`` consecutive evaluations observe the target (the
-target counts as reached at the first of them: that is the model one keeps) or when a budget
-runs out; budgets are checked after everything that spends time or compute, failures and
-repairs included. Failures interrupt the process (``FaultModel.failures``), checkpoints follow
-``FaultModel``, and ``Ledger`` accounts for every second and FLOP.
+lands on the new shape's curve at the loss it had (C_Q(loss), plus the penalty: ``SimConfig``),
+to follow the pair's measured transition where the truth has one (``sim.landing``). The run
+stops when ``confirm`` consecutive evaluations observe the target (the target counts as reached
+at the first of them: that is the model one keeps) or when a budget runs out; budgets are
+checked after everything that spends time or compute, failures and repairs included. Failures
+interrupt the process (``FaultModel.failures``), checkpoints follow ``FaultModel``, and
+``Ledger`` accounts for every second and FLOP.
 
 A ``TrainingRun`` is the run's state (every attribute set in ``__init__``); ``_complete`` is the
 step function that applies a completed stretch of work to it, and short SimPy process methods
@@ -41,7 +42,8 @@ import numpy as np
 import simpy
 
 from sim.accounting import CHECKPOINT, EVAL, TRANSITION, USEFUL, Ledger
-from sim.lookahead import STEPS, Leg, LookAhead, completed_legs, compute_at, penalty_left, plan_legs
+from sim.landing import landing
+from sim.lookahead import STEPS, Leg, LookAhead, completed_legs, penalty_left, plan_legs
 from sim.policies import Policy
 from sim.recording import Recording, true_crossing
 from sim.results import RunRecord
@@ -175,8 +177,7 @@ class TrainingRun:
 
     def _fail(self) -> Generator[simpy.Event, Any, None]:
         """A failure interrupted the activity under way: lose, repair, restore."""
-        env = self._env
-        events = self._recording.events
+        env, events = self._env, self._recording.events
         self._lose()
         self._failures += 1
         events.append((env.now, "failure", self._shape))
@@ -326,30 +327,29 @@ class TrainingRun:
         now = self._env.now
         self._recording.start(now, submitted)
         self._deadline = now + self._setup.max_seconds
-        self._enter(self._policy.begin(self), 0.0)
+        first = self._policy.begin(self)
+        self._enter(first, self._setup.truth.shape(first).law, 0.0)
         self._true_loss = self._law.ceiling  # the untrained model's, until evaluated
         self._recording.events.append((now, "start", self._shape))
         self._checkpoints.saved(self._snapshot(), now)
 
     def _land(self, shape: str) -> None:
-        """Continue on ``shape`` from the last evaluation's loss (the penalty added)."""
-        old, t = self._shape, self._setup.transitions
-        law = self._setup.truth.shape(shape).law
+        """Continue on ``shape`` from the last evaluation's loss (penalty added; ``landing``)."""
+        old, t, truth = self._shape, self._setup.transitions, self._setup.truth
         self._switches += 1
         decay = self._setup.config.penalty_decay_flops
         if decay is None:
-            self._enter(shape, compute_at(law, self._true_loss + t.loss_penalty))
+            self._enter(shape, *landing(truth, old, shape, self._true_loss + t.loss_penalty))
         else:
             carried = (float(penalty_left(self._penalty, self._penalty_from, decay,
                                           self._position())) if self._penalty else 0.0)
-            self._enter(shape, compute_at(law, self._true_loss - carried))
+            self._enter(shape, *landing(truth, old, shape, self._true_loss - carried))
             self._penalty, self._penalty_from = carried + t.loss_penalty, self._base
         self._recording.events.append((self._env.now, "switch", f"{old}->{shape}"))
 
-    def _enter(self, shape: str, position: float) -> None:
+    def _enter(self, shape: str, law: Any, position: float) -> None:
         setup = self._setup
-        self._shape = shape
-        self._law = setup.truth.shape(shape).law
+        self._shape, self._law = shape, law
         self._speed = speed = setup.throughput[shape] * self._accelerators
         self._train_seconds = setup.eval_every / speed
         self._eval_flops = setup.config.eval_seconds * speed
@@ -369,12 +369,12 @@ class TrainingRun:
         return np.random.default_rng(np.random.SeedSequence(self._seed.entropy, spawn_key=key))
 
     def _snapshot(self) -> Snapshot:
-        return Snapshot(self._shape, self._position(), self._penalty, self._penalty_from,
-                         self._ahead.true[self._done:], self._policy.clone(), self._lowest,
-                         self._true_loss, self._switches, len(self._history))
+        return Snapshot(self._shape, self._law, self._position(), self._penalty,
+                        self._penalty_from, self._ahead.true[self._done:], self._policy.clone(),
+                        self._lowest, self._true_loss, self._switches, len(self._history))
 
     def _restore(self, snap: Snapshot) -> None:
-        self._enter(snap.shape, snap.position)
+        self._enter(snap.shape, snap.law, snap.position)
         self._penalty, self._penalty_from = snap.penalty, snap.penalty_from
         if len(snap.true_ahead):  # the losses from there on are known: only the noise is new
             self._ahead.observe(snap.true_ahead, self._evaluations)

@@ -47,7 +47,8 @@ class RunSetup:
 def make_setup(laws: LawSet, truth: LawSet | None, request: PlanRequest,
                config: SimConfig) -> RunSetup:
     """Resolve defaults (eval interval, budget) from the planning laws; check the truth laws.
-    Switches cost what the request says (its overrides of the truth laws' transitions).
+    Switches cost what the request says (its overrides of the truth laws' transitions), and a
+    pair whose transition the truth laws measured follows it after the switch (``sim.landing``).
 
     >>> from laws.forms import PowerLaw
     >>> from laws.lawset import LawSet, Shape

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -17,6 +18,7 @@ class Snapshot:
     """The state a checkpoint restores."""
 
     shape: str
+    law: Any  # the truth followed on the shape: its law, or a measured switch's (``sim.landing``)
     position: float
     penalty: float
     penalty_from: float

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +13,7 @@ import pytest
 from click.testing import CliRunner
 
 from cli import main
+from laws.fit.reduce import REDUCE_ABOVE
 from laws.io.lawfile import read_law_file
 
 COMPUTE = np.logspace(18, 21, 8)
@@ -258,3 +260,73 @@ def test_fit_and_search_refuse_an_unwritable_output_before_any_work(tmp_path) ->
             result = CliRunner().invoke(main, [*args, option, str(blocker / "out")])
             assert result.exit_code == 2, result.output
             assert result.output.strip() == f"error: {blocker / 'out'}: {blocker} is not a folder"
+
+
+def _per_step_csv(tmp_path, steps: int = 600) -> tuple[str, np.ndarray]:
+    """Two runs logged at every step (compute = step x 1e12); the file and the compute."""
+    compute = np.arange(1, steps + 1) * 1e12
+    noise = np.exp(0.02 * np.random.default_rng(3).standard_normal((2, steps)))
+    lines = ["run,flops,loss"] + [f"{run},{c:.6e},{(2.0 + a * c ** -0.1) * e:.8f}"
+                                  for run, a, row in (("w8", 40.0, noise[0]),
+                                                      ("w16", 30.0, noise[1]))
+                                  for c, e in zip(compute, row, strict=True)]
+    path = tmp_path / "steps.csv"
+    path.write_text("\n".join(lines) + "\n")
+    return str(path), compute
+
+
+def _points_kept(compute: np.ndarray, per_decade: int = 50, per_bin: int = 32) -> int:
+    """Brute force: the rows of each bin [10^(k/50), 10^((k+1)/50)), at most 32 a bin."""
+    low, high = (math.floor(math.log10(v) * per_decade) for v in (compute[0], compute[-1]))
+    return sum(min(per_bin, int(np.sum((compute >= 10 ** (k / per_decade))
+                                      & (compute < 10 ** ((k + 1) / per_decade)))))
+               for k in range(low - 1, high + 2))
+
+
+@pytest.mark.parametrize(("given", "reduced", "recorded"), [
+    ([], False, None),  # the default, 2000 points, lies above the 600 of each run
+    (["--reduce-above", "500"], True, 500),
+    (["--reduce-above", "600"], False, 600),
+    (["--reduce-above", "none"], False, "none"),
+])
+def test_reduce_above_sets_the_threshold_and_the_law_file_records_it(tmp_path, given, reduced,
+                                                                     recorded) -> None:
+    path, compute = _per_step_csv(tmp_path)
+    out = tmp_path / "laws.json"
+    result = CliRunner().invoke(main, ["fit", path, "--shape-col", "run", "--compute-col",
+                                       "flops", "--loss-col", "loss", "--form", "power", *given,
+                                       "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    provenance = read_law_file(out).provenance
+    options = provenance["options"]
+    if recorded is None:
+        assert "reduce_above" not in options
+    else:
+        assert options["reduce_above"] == (None if recorded == "none" else recorded)
+    record = provenance["fit_metrics"].get("reduction")
+    if not reduced:
+        assert record is None
+        return
+    assert record["above"] == recorded
+    assert record["laws"].startswith("re-minimised on every row")
+    assert {name: (shape["rows"], shape["points"], shape["weights"]["sum"])
+            for name, shape in record["shapes"].items()} == \
+        {name: (600, _points_kept(compute), 600.0) for name in ("w8", "w16")}
+
+
+@pytest.mark.parametrize("value", ["-3", "1.5", "many", ""])
+def test_a_bad_reduce_above_is_one_line_and_exit_2(tmp_path, value) -> None:
+    path, _ = _per_step_csv(tmp_path, 20)
+    result = CliRunner().invoke(main, ["fit", path, "--shape-col", "run", "--compute-col",
+                                       "flops", "--loss-col", "loss", f"--reduce-above={value}"])
+    lines = result.output.strip().splitlines()
+    assert result.exit_code == 2 and len(lines) == 1, result.output
+    assert lines[0] == (f"error: --reduce-above {value!r}: expected a whole number of points "
+                        "(>= 0) or 'none'")
+
+
+def test_help_shows_reduce_above_and_its_default() -> None:
+    result = CliRunner().invoke(main, ["fit", "--help"])
+    assert result.exit_code == 0
+    text = " ".join(result.output.split())  # click wraps the help
+    assert "--reduce-above N|none" in text and f"(default: {REDUCE_ABOVE};" in text

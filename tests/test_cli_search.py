@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import json
+import math
+from itertools import pairwise
 
 import networkx as nx
+import numpy as np
+import pytest
 from click.testing import CliRunner
 
 from cli import main
 from laws.io.lawfile import law_set_to_dict
 from laws.presets import load_preset
-from tests.closed_forms import best_static, greedy_order, power_params
+from tests.closed_forms import best_static, greedy_order, inverse, power_params
 
 
 def run(*args: str):
@@ -97,3 +101,108 @@ def test_bad_input_exits_2_with_one_line(tmp_path):
     path.write_text(json.dumps(data))
     assert "missing for: p32, p16, p8" in bad(str(path), "--target", "2.0",
                                               "--objective", "seconds")
+
+
+def test_free_switch_warning_in_table_and_json(tmp_path):
+    # A law file with no transitions at all: every switch of the plan is priced at nothing.
+    data = law_set_to_dict(load_preset("demo"))
+    del data["transitions"]
+    bare = tmp_path / "no-transitions.json"
+    bare.write_text(json.dumps(data))
+    plan = json.loads(run(str(bare), "--target", "2.0", "--json").output)
+    # The free optimum follows the paper's rule (least |dC/dE|): its switches, independently.
+    owners, _ = greedy_order(power_params(load_preset("demo")), plan["start_loss"], 2.0)
+    expected = [f"assumes a free switch {a} -> {b}" for a, b in pairwise(owners)]
+    assert len(expected) == 2 and plan["assumptions"] == expected
+    table = run(str(bare), "--target", "2.0")
+    assert table.exit_code == 0, table.output
+    warnings = [line for line in table.output.splitlines() if line.startswith("warning: ")]
+    assert warnings == [f"warning: this plan {line} (no measured transition, no switch cost "
+                        "given)" for line in expected]
+
+
+def test_a_switch_cost_removes_the_warning():
+    demo = ("--preset", "demo", "--target", "2.0", "--json")
+    for given in (("--switch-flops", "1e16"), ("--switch-penalty", "0.001"),
+                  ("--switch-seconds", "5", "--objective", "seconds")):
+        plan = json.loads(run(*demo, *given).output)
+        assert plan["optimal"]["switches"] >= 1 and plan["assumptions"] == [], given
+    # Seconds cost nothing to the FLOPs objective, which has no clock: still a free switch.
+    plan = json.loads(run(*demo, "--switch-seconds", "5").output)
+    assert plan["assumptions"] and "warning: " in run(*demo[:-1], "--switch-seconds", "5").output
+
+
+def test_strict_exits_2_on_a_free_switch_and_writes_nothing(tmp_path):
+    out = tmp_path / "plan.json"
+    message = bad("--preset", "demo", "--target", "2.0", "--strict", "-o", str(out))
+    assert "--strict" in message
+    assert "assumes a free switch p32 -> p16" in message and "p16 -> p8" in message
+    assert not out.exists()
+    costed = run("--preset", "demo", "--target", "2.0", "--strict", "--switch-flops", "1e16")
+    assert costed.exit_code == 0, costed.output
+    # A static plan switches nowhere, so it assumes nothing: --strict passes.
+    static = run("--preset", "demo", "--target", "2.0", "--strict", "--max-switches", "0")
+    assert static.exit_code == 0 and "warning" not in static.output, static.output
+
+
+def _route_cost_by_grid(params, route: tuple[str, ...], start: float, target: float,
+                        points: int = 1201) -> float:
+    """The cheapest cost of following ``route`` from ``start`` to ``target``, by trying every
+    switch loss (two at most) on an even grid: C_first(e1) + C_second(e2) - C_second(e1) + ...
+    A law asked below its floor costs +inf, and so does any sum that meets one."""
+    grid = np.linspace(start, target, points)
+    laws = [np.array([inverse(params[name], e) for e in grid]) for name in route]
+    with np.errstate(invalid="ignore"):
+        if len(route) == 1:
+            total = laws[0][-1:]
+        elif len(route) == 2:
+            total = laws[0] + laws[1][-1] - laws[1]
+        else:
+            first, middle, last = laws
+            total = (first - middle)[:, None] + (middle - last)[None, :] + last[-1]
+            total[np.tril_indices(points, -1)] = np.inf  # rows e1, columns e2: e2 <= e1
+    return float(np.nan_to_num(total, nan=np.inf).min())
+
+
+def test_depth_and_width_growth_plan_on_gemstones_against_brute_force():
+    # The README tour's plan over depth: grow-only along depth and width, one axis a switch.
+    laws = load_preset("gemstones-lm")
+    params, axes = power_params(laws), {shape.name: shape.axes for shape in laws.shapes}
+    target, start = 2.8, laws.measured_start_loss()
+    plan = json.loads(run("--preset", "gemstones-lm", "--target", str(target), "--only-grow",
+                          "depth", "--only-grow", "width", "--allowed", "one-axis",
+                          "--json").output)
+    # Every static shape's compute to the target, from its law in closed form.
+    for name, abc in params.items():
+        closed = inverse(abc, target)
+        assert plan["static"][name] == (None if math.isinf(closed) else pytest.approx(closed))
+    best, best_compute = best_static(params, target)
+    assert (plan["static_best"]["shape"], plan["static_best"]["compute"]) == (
+        best, pytest.approx(best_compute))
+
+    def grows_one_axis(a: str, b: str) -> bool:
+        changed = [axis for axis in ("width", "depth") if axes[a][axis] != axes[b][axis]]
+        return len(changed) == 1 and axes[b][changed[0]] > axes[a][changed[0]]
+
+    # Brute force over every route of up to three shapes that the options allow.
+    routes = [(name,) for name in params]
+    routes += [(a, b) for a in params for b in params if grows_one_axis(a, b)]
+    routes += [(a, b, c) for a, b in routes[len(params):] for c in params if grows_one_axis(b, c)]
+    costs = {route: _route_cost_by_grid(params, route, start, target) for route in routes}
+    cheapest = min(costs, key=costs.get)
+    schedule = plan["optimal"]["schedule"]
+    assert tuple(segment["shape"] for segment in schedule) == cheapest
+    assert any(axes[a]["depth"] < axes[b]["depth"] for a, b in pairwise(cheapest))
+    assert plan["optimal"]["cost"] == pytest.approx(costs[cheapest], rel=1e-4)
+    assert costs[cheapest] < best_compute
+    # Each segment costs what its law says between the losses where it starts and ends.
+    assert schedule[0]["compute"] == pytest.approx(inverse(params[cheapest[0]],
+                                                           schedule[0]["loss_to"]))
+    for segment in schedule[1:]:
+        law = params[segment["shape"]]
+        assert segment["compute"] == pytest.approx(
+            inverse(law, segment["loss_to"]) - inverse(law, segment["loss_from"]))
+    saving = 1 - costs[cheapest] / best_compute
+    assert plan["saving_vs_static"] == pytest.approx(saving, rel=1e-3)
+    interval = plan["uncertainty"]["saving"]
+    assert 0 < interval["p5"] <= saving <= interval["p95"]

@@ -3,7 +3,8 @@ measure -> fit -> search -> train -> compare loop (``run``). torch loads inside 
 
 The training options build one ``TrainConfig`` (``validate train`` receives it as ``config``),
 ``validate train``'s ``--switch-at`` options one policy (``switch_schedule``: a schedule of
-``sim.policies``, the vocabulary the simulator runs), and ``validate run``'s options one
+``sim.policies``, the vocabulary the simulator runs) or, with ``--policy online``, the
+simulator's online policy on a law set (``online_policy``), and ``validate run``'s options one
 ``LoopConfig`` holding its ``TrainConfig``.
 """
 
@@ -27,9 +28,12 @@ from laws.commandline import (
 )
 from laws.errors import InputError
 from validate.config import SEED_MAX, SEEDS, LoopConfig, TrainConfig
+from validate.schedule import SCHEDULES
 from validate.slurm import SlurmConfig, executor_config
 
 if TYPE_CHECKING:
+    from laws.lawset import LawSet
+    from sim.online import Online
     from sim.policies import Scheduled
     from validate.tasks import Axes, Task
     from validate.train import RunResult
@@ -70,6 +74,14 @@ TRAIN_OPTIONS = [
     click.option("--seed", type=click.IntRange(min=0, max=SEED_MAX), default=0,
                  show_default=True),
     *LEARNING_RATE_OPTIONS,
+    click.option("--schedule", type=click.Choice(SCHEDULES), default="constant",
+                 show_default=True,
+                 help="The rate, times the warm-up's ramp. constant: --lr; wsd: --lr, then "
+                      "linear to 0 over the last --cooldown of the budget; cosine: half a "
+                      "cosine from --lr to 0 over the whole budget. Progress is the share of "
+                      "the FLOP budget spent: the rate runs on smoothly across a shape switch."),
+    click.option("--cooldown", type=float, default=0.2, show_default=True, metavar="SHARE",
+                 help="wsd: the share of the FLOP budget over which the rate decays to 0."),
     click.option("--weight-decay", type=float, default=0.0, show_default=True),
     click.option("--batch-lr-rule", type=click.Choice(["sqrt", "linear", "none"]),
                  default="sqrt", show_default=True,
@@ -184,6 +196,26 @@ def switch_schedule(task: Task, axes: Axes, switches: Sequence[Switch]
     return Scheduled("switch-at", [*segments, (shape_name(shape), -math.inf)]), shapes
 
 
+def online_policy(laws: LawSet, target: float | None, every: int
+                  ) -> tuple[Online, dict[str, Axes]]:
+    """The online policy (``sim.online``) on ``laws``, planning to ``target`` (default: the law
+    set's ``default_target``) and updating its posterior every ``every`` evaluations, and the
+    shapes it may choose: the law set's, named as there.
+
+    >>> from laws.presets import load_preset
+    >>> policy, shapes = online_policy(load_preset("vit-patch-fmnist"), None, 5)
+    >>> policy.name, shapes["patch14"]["patch"]
+    ('online', 14)
+    """
+    from laws.search.request import PlanRequest, default_target
+    from sim.online import Online
+    from sim.policies import PlanningContext
+
+    request = PlanRequest.for_laws(laws, default_target(laws) if target is None else target)
+    return (Online(PlanningContext(laws, request), every=every),
+            {shape.name: dict(shape.axes) for shape in laws.shapes})
+
+
 def _train_config(*, eval_size: int | None, data_dir: str | None, patch_resize: str | None,
                   corpus: str | None, noise: float | None, **settings) -> TrainConfig:
     """The training options as one config; task options left unset take the task's defaults."""
@@ -220,24 +252,50 @@ def validate_group() -> None:
 @click.option("--switch-at", "switch_texts", multiple=True, metavar="WHEN:AXIS=N,...",
               help="Switch shape: 0.5:patch=4 (fraction of the budget), flops=3e12:patch=4, "
                    "or loss=0.6:patch=4 (first eval at or below). Repeatable, in order.")
+@click.option("--policy", "policy_name", type=click.Choice(["switch-at", "online"]),
+              default="switch-at", show_default=True,
+              help="switch-at: the --switch-at schedule (static without one); online: start "
+                   "on the plan of --laws or --preset and re-plan on their posterior as the "
+                   "evaluations come in (the simulator's `online`; its updates go into "
+                   "curve.jsonl).")
+@click.option("--laws", "laws_file", type=click.Path(dir_okay=False), metavar="LAWS.json",
+              help="online: the law set (best fitted with --bootstrap) whose shapes the run "
+                   "may take.")
+@click.option("--preset", metavar="NAME", help="online: a built-in law set (see `presets`).")
+@target_option("online: loss to reach (default: the law set's default_target).")
+@click.option("--update-every", type=click.IntRange(min=1), default=5, show_default=True,
+              metavar="EVALS",
+              help="online: evaluations between posterior updates (from the 10th on).")
 @click.option("--budget", type=float, required=True, metavar="FLOPS", help="Training FLOPs.")
 @click.option("-o", "--out", "run_dir", required=True, type=click.Path(file_okay=False),
               help="Run folder: curve.jsonl, checkpoint.pt, result.json.")
 @click.option("--resume", is_flag=True, help="Continue the run saved in the run folder.")
 @option_group(TRAIN_OPTIONS, _train_config, "config")
 @json_flag("One JSON object on stdout.")
-def validate_train(task_name: str, shape_text: str, switch_texts: tuple[str, ...], budget: float,
-                   run_dir: str, resume: bool, config: TrainConfig, as_json: bool) -> None:
+def validate_train(task_name: str, shape_text: str, switch_texts: tuple[str, ...],
+                   policy_name: str, laws_file: str | None, preset: str | None,
+                   target: float | None, update_every: int, budget: float, run_dir: str,
+                   resume: bool, config: TrainConfig, as_json: bool) -> None:
     """Train TASK (vit-patch, mlp-width, lm-context) for --budget FLOPs and log its curve."""
     from dataclasses import asdict
 
+    from laws.io.source import LawSource
     from validate.tasks import make_task, parse_axes
     from validate.train import train
 
     axes = parse_axes(shape_text) if shape_text else {}
     switches = [parse_switch(text, budget) for text in switch_texts]
     task = make_task(task_name, **config.task_options)
-    policy, shapes = switch_schedule(task, axes, switches)
+    if policy_name == "online":
+        if switches:
+            raise InputError("--switch-at writes a schedule: it goes with --policy switch-at")
+        policy, shapes = online_policy(LawSource.named(laws_file, preset).load(), target,
+                                       update_every)
+        axes = axes or shapes[policy.schedule[0][0]]  # where the plan starts
+    elif laws_file or preset or target is not None:
+        raise InputError("--laws, --preset and --target are for --policy online")
+    else:
+        policy, shapes = switch_schedule(task, axes, switches)
     result = train(task, axes, budget, policy, config, shapes=shapes, run_dir=run_dir,
                    resume=resume)
     if as_json:

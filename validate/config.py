@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from laws.errors import InputError
+from validate.schedule import check_schedule, lr_factor
 
 if TYPE_CHECKING:
     from validate.tasks import Axes
@@ -38,8 +39,11 @@ class TrainConfig:
     """The training settings of one run (defaults: those of ``shapeshift validate train``)."""
 
     seed: int = 0  # initial weights (seed) and batch order (seed + 1)
-    lr: float = 1e-3  # AdamW's learning rate after the warm-up, constant from then on
+    lr: float = 1e-3  # AdamW's peak learning rate, reached at the end of the warm-up
     warmup_steps: int = 50  # linear warm-up from lr / warmup_steps
+    # what the rate does after the warm-up: constant, wsd or cosine (validate/schedule.py)
+    schedule: str = "constant"
+    cooldown: float = 0.2  # wsd: the last share of the FLOP budget, decayed linearly to 0
     weight_decay: float = 0.0  # AdamW's decoupled weight decay
     batch_lr_rule: str = "sqrt"  # lr rescaling when the batch changes: sqrt, linear or none
     evals: int = 30  # evaluations, spaced geometrically from first_eval x budget to the budget
@@ -67,6 +71,7 @@ class TrainConfig:
         _whole(self.warmup_steps, "--warmup-steps", 0)
         _whole(self.evals, "--evals", 2)
         _whole(self.checkpoint_every, "--checkpoint-every", 1)
+        check_schedule(self.schedule, self.cooldown)
         if not _finite(self.lr) or self.lr <= 0:
             raise InputError(f"--lr {self.lr}: must be a positive, finite number")
         if not _finite(self.weight_decay) or self.weight_decay < 0:
@@ -85,12 +90,23 @@ class TrainConfig:
         count = self.evals
         return [budget * self.first_eval ** (1 - i / max(1, count - 1)) for i in range(count)]
 
+    def lr_factor(self, step: int, progress: float) -> float:
+        """The factor of ``lr`` at optimizer step ``step``, ``progress`` the share of the FLOP
+        budget spent before it (``validate.schedule.lr_factor``).
+
+        >>> TrainConfig(schedule="wsd", cooldown=0.25).lr_factor(900, 0.875)
+        0.5
+        """
+        return lr_factor(self.schedule, step, progress, warmup_steps=self.warmup_steps,
+                         cooldown=self.cooldown)
+
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
     def recorded(self) -> dict[str, Any]:
         """The settings a run's curve depends on: saved with its checkpoint (a resumed run must
-        match them) and in ``result.json``.
+        match them) and in ``result.json``. The cool-down shapes only wsd, and a constant run
+        records no schedule, as runs recorded before schedules existed did: those still resume.
 
         >>> sorted(TrainConfig(task_options={"noise": None}).recorded())[:3]
         ['batch_lr_rule', 'ema', 'evals']
@@ -101,6 +117,10 @@ class TrainConfig:
                     if key not in _WHERE_AND_HOW_OFTEN}
         settings["task_options"] = {key: value for key, value in self.task_options.items()
                                     if value is not None}
+        if self.schedule != "wsd":
+            del settings["cooldown"]
+        if self.schedule == "constant":
+            del settings["schedule"]
         return settings
 
 

@@ -39,31 +39,36 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 import click
 
-from laws.commandline import echo_json, json_flag, target_option
+from laws.commandline import echo_json, json_flag, log_options, target_option
 from laws.errors import InputError
+
+if TYPE_CHECKING:
+    from laws.io.logs import LogSpec
 
 _SEED = re.compile(r"seed(\d+)$")
 
 
 def measure(paths: Iterable[str | os.PathLike], target: float,
-            adaptive: Iterable[str | os.PathLike] = ()) -> dict:
+            adaptive: Iterable[str | os.PathLike] = (), logs: LogSpec | None = None) -> dict:
     """Each run's FLOPs (and seconds) to ``target`` by the estimator and at the first crossing;
     with adaptive and static runs, the paired saving per seed over the best static shape
     (``validate.measured.paired_savings``) and its mean with a 90% interval. The runs under
     ``adaptive`` are the adaptive set whether or not they switched (a plan may keep one shape);
-    among ``paths``, the runs that switch are."""
-    from laws.runcurves import evaluations, is_adaptive, read_run, run_curve_files
+    among ``paths``, the runs that switch are. Training logs (``laws.io.logs``) are read as
+    ``logs`` says; one that keeps no wall time has no seconds."""
+    from laws.runcurves import evaluations, is_adaptive, read_runs, run_curve_files
     from validate.measured import crossing, paired_savings, reach
 
     if not 0 < target < float("inf"):
         raise InputError(f"--target {target}: must be a positive, finite loss")
     runs = []
     marked = set(run_curve_files(adaptive)) if adaptive else set()
-    for path in run_curve_files([*paths, *adaptive]):
-        records = read_run(path)
+    files = run_curve_files([*paths, *adaptive])
+    for path, records in zip(files, read_runs(files, logs), strict=True):
         shapes = list(dict.fromkeys(r["shape_name"] for r in evaluations(records)))
         kind = "adaptive" if path in marked or is_adaptive(records) else "static"
         runs.append({"file": str(path), "kind": kind,
@@ -72,7 +77,8 @@ def measure(paths: Iterable[str | os.PathLike], target: float,
     _number_seeds(runs)
     rows = [{key: run[key] for key in ("file", "kind", "shape", "seed")}
             | {"flops": crossing(run["records"], target),
-               "seconds": crossing(run["records"], target, "time"),
+               "seconds": crossing(run["records"], target, "time")
+               if all("time" in r for r in evaluations(run["records"])) else None,
                "first_crossing": reach(evaluations(run["records"]), target),
                "lowest_loss": min(r["eval_loss"] for r in evaluations(run["records"]))}
             for run in runs]
@@ -135,7 +141,9 @@ def format_measure(result: dict) -> str:
                            "seconds", "lowest loss"],
                           [[row["file"], row["kind"], row["shape"], row["seed"],
                             number(row["flops"]), number(row["first_crossing"]),
-                            number(row["seconds"]), format_number(row["lowest_loss"])]
+                            # a log without wall time reaches the target with no seconds
+                            "n/a" if row["seconds"] is None and row["flops"] is not None
+                            else number(row["seconds"]), format_number(row["lowest_loss"])]
                            for row in result["runs"]])]
     paired = result["paired"]
     if paired is None:
@@ -164,12 +172,14 @@ def format_measure(result: dict) -> str:
 @click.option("--adaptive", "adaptive", multiple=True, type=click.Path(), metavar="PATH",
               help="Runs (files or folders) of the adaptive set, whether or not they switched "
                    "(repeatable; default: the runs that switch shape).")
+@log_options
 @json_flag()
 def measure_command(curves: tuple[str, ...], target: float, adaptive: tuple[str, ...],
-                    as_json: bool) -> None:
-    """Compute to --target from your runs' curve.jsonl (files or folders), and the paired
-    saving of adaptive runs over static ones, per seed with its interval."""
-    result = measure(curves, target, adaptive)
+                    logs: LogSpec, as_json: bool) -> None:
+    """Compute to --target from your runs' curve.jsonl (files or folders) or training logs
+    (trainer_state.json, metrics.csv, TensorBoard events, a W&B history; see the log options),
+    and the paired saving of adaptive runs over static ones, per seed with its interval."""
+    result = measure(curves, target, adaptive, logs)
     if as_json:
         echo_json(result)
     else:

@@ -7,12 +7,15 @@ change mid-run (a *switch*), the rest are fixed for the run:
 
 | task        | model                      | changeable axes            | fixed axes       |
 | ----------- | -------------------------- | -------------------------- | ---------------- |
-| `vit-patch` | FlexiViT on Fashion-MNIST  | patch, batch               | dim, depth, heads|
+| `vit-patch` | FlexiViT on Fashion-MNIST  | patch, depth (grows), batch| dim, heads       |
 | `mlp-width` | MLP student of an MLP      | width (grows), batch       |                  |
-| `lm-context`| byte-level causal LM       | context, mlp (grows), batch| dim, depth, heads|
+| `lm-context`| byte-level causal LM       | context, mlp, depth (both  | dim, heads       |
+|             |                            | grow), batch               |                  |
 
 `vit-patch` takes ``patch_resize``: ``"pi"`` (FlexiViT's PI-resize, patches dividing 28) or
 ``"merge"`` (a coarse token is the mean of the 7x7-patch tokens it covers: patches 7, 14, 28).
+Depth grows function-preservingly: new blocks copy their neighbours with zeroed output
+projections (``validate.operators.depth``).
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from validate.flops import dense_train_flops, transformer_train_flops
 from validate.models.lm import ByteLM
 from validate.models.mlp import Mlp
 from validate.models.vit import RESIZES, FlexiViT
+from validate.operators.depth import Depth
 
 Axes = dict[str, int]  # a run's shape as its axes: {"patch": 7, "batch": 128, ...}
 Batch = tuple[torch.Tensor, torch.Tensor]
@@ -133,6 +137,12 @@ def _check_noise(noise: float) -> float:
     return noise
 
 
+def _grow_depth(model: nn.Module, optimizer: torch.optim.Optimizer, old: Axes,
+                new: Axes) -> None:
+    if new["depth"] != old["depth"]:
+        Depth(model).apply(optimizer, old["depth"], new["depth"])
+
+
 def _rank_slice(batch: Batch, rank: int, world: int) -> Batch:
     return tuple(tensor[rank::world] for tensor in batch)
 
@@ -146,7 +156,8 @@ class VitPatch(Task):
 
     name = "vit-patch"
     defaults = {"patch": 7, "batch": 128, "dim": 64, "depth": 4, "heads": 4}
-    changeable = frozenset({"patch", "batch"})
+    changeable = frozenset({"patch", "depth", "batch"})
+    grow_only = frozenset({"depth"})
     options = ("data_dir", "eval_size", "patch_resize")
     image_size = 28
     base_patch = 7  # the stored patch embedding's size
@@ -183,6 +194,9 @@ class VitPatch(Task):
         return FlexiViT(channels=1, classes=10, dim=axes["dim"], depth=axes["depth"],
                         heads=axes["heads"], base_patch=self.base_patch,
                         resize=self.patch_resize, **grid)
+
+    def change(self, model, optimizer, old, new, generator):
+        _grow_depth(model, optimizer, old, new)
 
     def loss_sum(self, model, batch, axes):
         images, labels = batch
@@ -275,8 +289,8 @@ class LmContext(Task):
 
     name = "lm-context"
     defaults = {"context": 64, "batch": 32, "dim": 64, "depth": 2, "heads": 4, "mlp": 256}
-    changeable = frozenset({"context", "mlp", "batch"})
-    grow_only = frozenset({"mlp"})
+    changeable = frozenset({"context", "mlp", "depth", "batch"})
+    grow_only = frozenset({"mlp", "depth"})
     options = ("corpus", "eval_bytes", "noise")
     vocab = 256
 
@@ -335,6 +349,7 @@ class LmContext(Task):
         if new["mlp"] != old["mlp"]:
             for block in model.blocks:
                 block.mlp.widen(new["mlp"], optimizer, self.noise, generator)
+        _grow_depth(model, optimizer, old, new)
 
     def analytic_flops(self, axes):
         context, dim = axes["context"], axes["dim"]

@@ -11,13 +11,13 @@ without one the run is static. ``validate train --switch-at`` writes a schedule
 How to train is one ``TrainConfig`` (``validate/config.py``).
 
 Each step draws the global batch that starts at the current data position, runs forward and
-backward (bf16 autocast on CUDA), clips the gradient norm to 1 and takes an AdamW step (linear
-warm-up, then a constant rate). The eval loss is measured at the start, at ``evals`` FLOP
-levels spaced geometrically up to the budget, and at the end; the run stops before the step
+backward (bf16 autocast on CUDA), clips the gradient norm to 1 and takes an AdamW step at the
+rate of ``config.schedule`` (schedule.py). The eval loss is measured at the start, at ``evals``
+FLOP levels spaced geometrically up to the budget, and at the end; the run stops before the step
 that would exceed the budget. A ``validate.controller.ShapeController``, as in anyone's loop,
-adds up each step's FLOPs (measured once per shape with ``FlopCounterMode``), asks the policy
-at each evaluation (and at a FLOP level the policy names), applies a switch (``Task.change``;
-a batch-size change rescales the learning rate) and writes ``curve.jsonl``.
+adds up each step's FLOPs (measured once per shape with ``FlopCounterMode``), asks the policy at
+each evaluation (and at a FLOP level the policy names), applies a switch (``Task.change``; a
+batch-size change rescales the learning rate) and writes ``curve.jsonl``.
 
 With ``run_dir`` the run writes ``curve.jsonl`` (one line per evaluation or switch),
 ``checkpoint.pt`` every ``checkpoint_every`` steps and at the end (atomically), and
@@ -110,8 +110,8 @@ def train(
                 "shapes": named, "policy": _policy_record(policy), **config.recorded()}
     devices = Devices(config.device, config.compile)
     run = _Run(task, config, recorded, first, policy, devices, run_dir, progress)
-    check_budget(task, start, budget_flops)  # after _Run has loaded the data: a missing data
-    check_memory(task, named, config.device)  # set is the first thing to hear about
+    check_memory(task, named, config.device)  # after _Run loaded the data: its absence first
+    check_budget(task, start, budget_flops)
     if run_dir is None or devices.rank != 0:  # rank 0 alone writes, and owns the folder
         run.start(resume)
         return run.execute()
@@ -193,9 +193,9 @@ class _Run:
         self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=config.lr,
                                            betas=(0.9, 0.95), weight_decay=config.weight_decay,
                                            fused=True)
-        warmup = max(1, config.warmup_steps)
-        self.scheduler = torch.optim.lr_scheduler.LambdaLR(
-            self.optimizer, lambda step: min(1.0, (step + 1) / warmup))
+        budget = self.recorded["budget_flops"]  # progress: its share spent (0 before any step)
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lambda step: (
+            config.lr_factor(step, getattr(self.controller, "trained_flops", 0) / budget)))
         self.generator = torch.Generator().manual_seed(config.seed + 1)
         self.controller = ShapeController(
             self.optimizer, self.policy, self.recorded["shapes"], self.operators(start),
@@ -284,13 +284,13 @@ class _Run:
             loss.backward()
             clip_gradient_norm(self.model.parameters(), 1.0)
             self.optimizer.step()
-            self.scheduler.step()
             if self.average is not None:
                 self.averaged().update(self.model)
             self.train_loss = self.train_loss + loss.detach()
             self.loop["train_steps"] += 1
             if synchronize:
                 devices.synchronize()
+        self.scheduler.step()  # the next step's rate, from the FLOPs spent after a switch too
 
     def averaged(self) -> PowerAverage:
         """The weights' average, restarted from the live weights after a shape switch."""

@@ -12,11 +12,21 @@ resample).
 1.5
 """
 
+from laws.fit.anneal import (
+    ANNEAL_METHODS,
+    CooldownBranches,
+    ScheduleAwareLaw,
+    fit_schedule_aware_law,
+    held_out_log_rmse,
+    schedule_areas,
+)
 from laws.fit.choice import choose_auto
 from laws.fit.curveset import FitResult, fit_curves, loss_errors
 from laws.fit.holdout import HoldoutReport, holdout_check
 from laws.fit.objective import HUBER_DELTA
 from laws.fit.problem import FIT_FORMS, SHAREABLE, fit_law
 
-__all__ = ["FIT_FORMS", "HUBER_DELTA", "SHAREABLE", "FitResult", "HoldoutReport",
-           "choose_auto", "fit_curves", "fit_law", "holdout_check", "loss_errors"]
+__all__ = ["ANNEAL_METHODS", "FIT_FORMS", "HUBER_DELTA", "SHAREABLE", "CooldownBranches",
+           "FitResult", "HoldoutReport", "ScheduleAwareLaw", "choose_auto", "fit_curves",
+           "fit_law", "fit_schedule_aware_law", "held_out_log_rmse", "holdout_check",
+           "loss_errors", "schedule_areas"]

@@ -2,6 +2,8 @@
 
 Every fitted shape records what it was fitted on (``Shape.measured``); with a bootstrap it also
 carries the refitted laws (``Shape.samples``, see ``laws.fit.uncertainty`` for the method).
+A curve of more than 2,000 points (a per-step log) is fitted on weighted points kept from
+log-spaced bins of compute (``laws.fit.reduce``); its metrics are those of the law on every row.
 
 >>> from laws.io.curves import Curve, Curves
 >>> compute = np.logspace(18, 20, 8)
@@ -19,7 +21,8 @@ import numpy as np
 
 from laws.errors import InputError
 from laws.fit.objective import HUBER_DELTA, huber
-from laws.fit.problem import FITTED_PARAMS, solve
+from laws.fit.problem import FITTED_PARAMS, polish_on_rows, solve
+from laws.fit.reduce import REDUCE_ABOVE, reduce_curve, reduction_record
 from laws.fit.uncertainty import BLOCKS, Progress, bootstrap_laws, law_intervals
 from laws.forms import Law
 from laws.io.curves import Curve, Curves
@@ -37,6 +40,9 @@ class FitResult:
     to parameter -> (low, high), including ``compute``: the compute to reach ``target_loss``.
     The bootstrap's laws themselves are the shapes' ``samples`` in ``laws``; ``bootstrap``
     says how they were drawn (method, resamples, seed, level; empty without a bootstrap).
+    ``reduction`` says which curves were reduced to weighted points (``laws.fit.reduce``;
+    empty when none was); ``objective`` is that of the laws on every row, except in a joint
+    fit of reduced curves or one without the polish (that of the points kept).
     """
 
     laws: LawSet
@@ -49,6 +55,7 @@ class FitResult:
     target_loss: dict[str, float] = field(default_factory=dict)
     dropped: int = 0
     bootstrap: dict[str, object] = field(default_factory=dict)
+    reduction: dict[str, object] = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         """JSON-ready summary (infinite bounds become None)."""
@@ -57,6 +64,7 @@ class FitResult:
             "dropped_points": self.dropped, "shared": self.shared, "metrics": self.metrics,
             "target_loss": self.target_loss,
             **({"bootstrap": self.bootstrap} if self.bootstrap else {}),
+            **({"reduction": self.reduction} if self.reduction else {}),
             "intervals": {shape: {k: [_finite_or_none(v) for v in pair]
                                   for k, pair in params.items()}
                           for shape, params in self.intervals.items()},
@@ -67,21 +75,30 @@ def fit_curves(curves: Curves, form: str = "power", share: tuple[str, ...] = (),
                drop_highest: int = 0, bootstrap: int = 0, seed: int = 0,
                target_loss: float | None = None, level: float = LEVEL,
                time_column: str | None = None, name: str = "fitted",
-               delta: float = HUBER_DELTA, progress: Progress | None = None) -> FitResult:
+               delta: float = HUBER_DELTA, progress: Progress | None = None,
+               reduce_above: int | None = REDUCE_ABOVE, polish: bool = True) -> FitResult:
     """Fit ``form`` to every curve (sharing ``share`` across shapes) and build a law set.
 
     ``drop_highest`` removes the points of the k highest losses first (Epoch AI's Chinchilla
     recipe drops 5). ``bootstrap`` resamples give intervals at ``level``; the compute interval
     is for ``target_loss`` (default: each shape's lowest measured loss). With ``time_column``
-    (seconds to reach each point), each shape gets a throughput: compute per second.
+    (seconds to reach each point), each shape gets a throughput: compute per second. A curve
+    of more than ``reduce_above`` points (None: no limit) is fitted on weighted points kept
+    from it, and a per-shape law then re-minimised on all its points (``laws.fit.reduce``),
+    unless ``polish`` is False: fits that only rank candidate forms (``laws.fit.choice``) keep
+    the optimum on the points kept.
     """
     kept, dropped = drop_highest_losses(list(curves.curves), drop_highest)
     # The chinchilla form is fitted to all points at once: a shape of one model size may hold
     # two points read off a figure at the same loss, and the joint fit still decreases.
     for curve in kept if form != "chinchilla" else ():
         check_decreasing(curve, curves.source)
-    solved = solve(kept, form, tuple(share), curves.source, delta)
-    laws = solved.laws
+    reduced = [reduce_curve(curve, reduce_above) for curve in kept]
+    solved = solve(reduced, form, tuple(share), curves.source, delta)
+    laws, values = solved.laws, solved.values
+    polished = polish and not share and form != "chinchilla"
+    if polished:
+        laws, values = polish_on_rows(solved, reduced, kept, form, delta)
     pairs = list(zip(kept, laws, strict=True))
     metrics = {curve.name: loss_errors(law, curve, delta) for curve, law in pairs}
     metrics["all"] = pooled_errors(list(metrics.values()))
@@ -100,8 +117,9 @@ def fit_curves(curves: Curves, form: str = "power", share: tuple[str, ...] = (),
         Shape(curve.name, curve.axes, law, _throughput(curve, time_column),
               samples=tuple(sample[i] for sample in samples), measured=measured(curve))
         for i, (curve, law) in enumerate(pairs)))
-    return FitResult(law_set, form, tuple(share), float(sum(solved.values)), metrics,
-                     solved.shared, intervals, targets, dropped, drawn)
+    return FitResult(law_set, form, tuple(share), float(sum(values)), metrics,
+                     solved.shared, intervals, targets, dropped, drawn,
+                     reduction_record(kept, reduced, reduce_above, polished))
 
 
 def check_decreasing(curve: Curve, source: str = "") -> None:

@@ -8,8 +8,25 @@ Each rule gives one ``FitWarning`` (kind, message, shapes) for the whole fit:
   ``OFFSET_RATIO`` (1000) times the largest fitted compute (over the fitted range the law is
   then an exponential whose a, b and d trade off). Both are unit-free: a bare magnitude is not
   (a = 1e21 is ordinary for b = 1 with compute in FLOPs);
+* ``exponent``: an exponent at or beyond ``EXPONENT_LIMIT`` (3), inside the bounds. Published
+  laws have exponents of about 0.05 to 1.5: Kaplan et al. 2020 0.05 to 0.095, Hoffmann et al.
+  2022 (and Epoch AI's refit) 0.28 to 0.37, Alabdulmohsin et al. 2022 ("Revisiting") up to
+  about 1.5; on the Revisiting benchmark's 92 curves every power fit has b <= 1.07, and every
+  saturating fit not at a bound b <= 2.75 but one (6.1). 3, twice the largest published, is a
+  loss above its floor falling 8-fold per doubling of compute: the form has read a bend or a
+  step (a curve that flattens abruptly) as a power law, and its scale is absurd (a user's
+  patch-7 ViT curve: a = 1.07e44, b = 3.72);
+* ``spread``: with a bootstrap, the interval of an exponent spans more than a factor
+  ``SPREAD_FACTOR`` (10) or reaches ``EXPONENT_LIMIT``: the shape's data do not settle the
+  exponent's order of magnitude (published exponents of all tasks together span a factor 30;
+  the committed ViT preset's 8 noisy evaluations per shape give factors 2.1 to 3.1);
 * ``points``: a shape (or a joint fit) has at most one point more than it has free
-  parameters, so the fit passes through (nearly) every point and says nothing of the noise;
+  parameters, so the fit passes through (nearly) every point and says nothing of the noise.
+  Shapes of fewer points than that are left out of the law file before fitting
+  (``too_few_points``: one line names them; none left is an ``InputError``). In a chinchilla
+  fit, when most shapes hold fewer than ``CURVE_POINTS`` (3) points, they are counted and
+  named: a file of model sizes read off a figure and not grouped (``--group``) gives a shape
+  per point or two;
 * ``holdout``: on the extrapolation check, a shape's held-out RMSE of log-loss is more than
   ``HOLDOUT_RATIO`` (3) times the in-sample one of the same (partial) fit, and above
   ``HOLDOUT_FLOOR`` (1% of loss: below it an extrapolation is as good as one can ask);
@@ -37,6 +54,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from laws.errors import InputError
 from laws.fit.curveset import FitResult, drop_highest_losses
 from laws.fit.holdout import HoldoutReport
 from laws.fit.objective import EXPONENT_BOUNDS, HUBER_DELTA
@@ -46,6 +64,9 @@ from laws.io.curves import Curve, Curves
 from laws.lawset import LawSet
 
 EXPONENTS = ("b", "alpha", "beta")
+EXPONENT_LIMIT = 3.0  # twice the largest published exponent (the module's docstring)
+SPREAD_FACTOR = 10.0  # a bootstrap interval of an exponent wider than an order of magnitude
+CURVE_POINTS = 3  # the fewest points of one shape that make a curve (the power form's 3)
 OFFSET_RATIO = 1e3
 HOLDOUT_RATIO = 3.0
 HOLDOUT_FLOOR = 0.01  # held-out RMSE of log-loss: 1% of loss
@@ -75,6 +96,7 @@ def diagnose(result: FitResult, curves: Curves, drop_highest: int = 0,
     # What reading the file found doubtful (repeated rows, tiny compute: laws.io.plausible).
     warnings = [FitWarning("input", doubt) for doubt in curves.doubts]
     warnings += parameter_warnings(result.laws)
+    warnings += spread_warnings(result)
     warnings += size_warnings(result)
     warnings += robust_warnings(result, curves, drop_highest, delta)
     if holdout is not None:
@@ -83,16 +105,21 @@ def diagnose(result: FitResult, curves: Curves, drop_highest: int = 0,
 
 
 def parameter_warnings(laws: LawSet) -> list[FitWarning]:
-    """Exponents at a bound of the fit; saturating offsets far beyond the fitted compute."""
+    """Exponents at a bound of the fit or beyond ``EXPONENT_LIMIT``; saturating offsets far
+    beyond the fitted compute."""
     at_bound: dict[str, str] = {}
+    steep: dict[str, str] = {}
     offset: dict[str, str] = {}
     for shape in laws.shapes:
         params = shape.law.params()
-        listed = ", ".join(f"{k}={v:.3g}" for k, v in params.items()
+        listed = ", ".join(f"{k}={v:.4g}" for k, v in params.items()
                            if isinstance(v, float))
-        if any(np.isclose(params[name], bound, rtol=1e-6, atol=0.0)
-               for name in EXPONENTS if name in params for bound in EXPONENT_BOUNDS):
+        exponents = [params[name] for name in EXPONENTS if name in params]
+        if any(np.isclose(value, bound, rtol=1e-6, atol=0.0)
+               for value in exponents for bound in EXPONENT_BOUNDS):
             at_bound[shape.name] = listed
+        elif any(value >= EXPONENT_LIMIT for value in exponents):
+            steep[shape.name] = listed
         largest = shape.measured.compute_range[1] if shape.measured else None
         if largest and shape.law.offset > OFFSET_RATIO * largest:
             offset[shape.name] = listed
@@ -102,6 +129,11 @@ def parameter_warnings(laws: LawSet) -> list[FitWarning]:
             "bound", f"exponent at the fit's bound {EXPONENT_BOUNDS} in {_list(at_bound)}: "
             "the form does not describe these curves (try another form or more points)",
             tuple(at_bound)))
+    if steep:
+        warnings.append(FitWarning(
+            "exponent", f"exponent of {EXPONENT_LIMIT:g} or more in {_list(steep)}: published "
+            "laws have 0.05 to 1.5; the curve bends or flattens too abruptly for the form "
+            "(try another form, or more points past the bend)", tuple(steep)))
     if offset:
         warnings.append(FitWarning(
             "bound", f"offset d beyond {OFFSET_RATIO:g}x the largest fitted compute in "
@@ -110,8 +142,35 @@ def parameter_warnings(laws: LawSet) -> list[FitWarning]:
     return warnings
 
 
+def spread_warnings(result: FitResult) -> list[FitWarning]:
+    """Exponents whose bootstrap interval spans more than a factor ``SPREAD_FACTOR`` or
+    reaches ``EXPONENT_LIMIT`` (none without a bootstrap)."""
+    wide = {}
+    for shape, bounds in result.intervals.items():
+        spans = [f"{name} [{low:.3g}, {high:.3g}]" for name, (low, high) in bounds.items()
+                 if name in EXPONENTS and (high > SPREAD_FACTOR * low or high >= EXPONENT_LIMIT)]
+        if spans:
+            wide[shape] = ", ".join(spans)
+    if not wide:
+        return []
+    return [FitWarning("spread", f"bootstrap {100 * result.bootstrap['level']:g}% interval of "
+                       f"an exponent wider than a factor {SPREAD_FACTOR:g} or reaching "
+                       f"{EXPONENT_LIMIT:g} in {_list(wide)}: the data do not settle the "
+                       "exponent (more points, or --share exponent)", tuple(wide))]
+
+
+def own_parameters(form: str, share: tuple[str, ...] = ()) -> int:
+    """The parameters each shape fits on its own: the form's, less the shared ones; a
+    chinchilla law is one for all shapes, each tie (alpha=beta) one parameter less.
+
+    >>> own_parameters("saturating"), own_parameters("saturating", ("floor",))
+    (4, 3)
+    """
+    return len(FITTED_PARAMS[form]) - len(set(share))
+
+
 def free_parameters(result: FitResult) -> tuple[int, int]:
-    """(own parameters of each shape, parameters of the whole fit).
+    """(own parameters of each shape, parameters of the whole fit) of a fit of one form.
 
     >>> from laws.fit.curveset import fit_curves
     >>> from laws.io.curves import Curve
@@ -121,33 +180,83 @@ def free_parameters(result: FitResult) -> tuple[int, int]:
     >>> free_parameters(fit_curves(curves, share=("floor",)))
     (2, 5)
     """
-    params = len(FITTED_PARAMS[result.form])
-    shapes = len(result.laws.shapes)
-    if result.form == "chinchilla":  # one law for all shapes; each tie (alpha=beta) is one less
-        total = params - len(result.share)
-        return total, total
-    own = params - len(set(result.share))
-    return own, own * shapes + params - own
+    own = own_parameters(result.form, result.share)
+    if result.form == "chinchilla":  # one law for all shapes
+        return own, own
+    return own, own * len(result.laws.shapes) + len(set(result.share))
+
+
+def shape_parameters(result: FitResult) -> dict[str, int]:
+    """Each shape's own parameters; the shapes' forms may differ (``laws.fit.pershape``)."""
+    return {shape.name: own_parameters(shape.law.form, result.share)
+            for shape in result.laws.shapes}
+
+
+def too_few_points(curves: Curves, form: str,
+                   share: tuple[str, ...] = ()) -> tuple[Curves, list[FitWarning]]:
+    """``curves`` without the shapes of fewer points than ``form``'s own parameters (no fit
+    can be made of them: they are left out of the law file, so of planning) and a ``points``
+    warning naming them; an ``InputError`` when no shape is left. A chinchilla law is fitted
+    to all points at once and leaves none out (``size_warnings`` names its sparse shapes)."""
+    if form == "chinchilla":
+        return curves, []
+    # A joint fit starts from each shape's own fit of all the form's parameters, so a lone
+    # shape needs them all (laws.fit.problem).
+    own = own_parameters(form, share if len(curves.curves) > 1 else ())
+    few = [curve for curve in curves.curves if len(curve) < own]
+    if not few:
+        return curves, []
+    sizes = sorted({len(curve) for curve in few})
+    counts = " to ".join(map(str, sorted({sizes[0], sizes[-1]})))
+    if len(few) == 1 == len(curves.curves):
+        raise InputError(f"{curves.source}: shape {few[0].name!r} has {len(few[0])} point(s); "
+                         f"the {form} form needs at least {own}")
+    if len(few) == len(curves.curves):
+        raise InputError(f"{curves.source}: all {len(few)} shapes hold fewer points than the "
+                         f"{form} form's {own} parameters ({counts} each): no law can be "
+                         "fitted; a shape column of measured values (model sizes) needs "
+                         "--group")
+    names = [curve.name for curve in few]
+    hint = "; most shapes this sparse: group the shape column (--group)" \
+        if 2 * len(few) > len(curves.curves) else ""
+    return curves.replace([c for c in curves.curves if len(c) >= own]), [FitWarning(
+        "points", f"{len(few)} of {len(curves.curves)} shapes left out of the law file, with "
+        f"fewer points than the {form} form's {own} parameters ({counts}): {_names(names)}"
+        + hint, tuple(names))]
 
 
 def size_warnings(result: FitResult) -> list[FitWarning]:
-    """Shapes, or a joint fit, with at most one point more than free parameters."""
-    own, total = free_parameters(result)
+    """Shapes, or a joint fit, with at most one point more than free parameters; in a
+    chinchilla fit, most shapes of fewer than ``CURVE_POINTS`` points (a few sparse sizes beside
+    measured curves are ordinary; most of them, an ungrouped column of measured values)."""
+    own = shape_parameters(result)
+    points = {shape: int(result.metrics[shape]["points"]) for shape in own}
     few = {}
     if result.form == "chinchilla" or result.share:
-        points = int(result.metrics["all"]["points"])
-        if points <= total + 1:
-            few["the joint fit"] = (points, total)
+        _, total = free_parameters(result)
+        joint = int(result.metrics["all"]["points"])
+        if joint <= total + 1:
+            few["the joint fit"] = (joint, total)
     if result.form != "chinchilla":
-        for shape in result.laws.shapes:
-            points = int(result.metrics[shape.name]["points"])
-            if points <= own + 1:
-                few[shape.name] = (points, own)
-    if not few:
-        return []
-    listed = ", ".join(f"{name} ({n} points for {p} parameters)" for name, (n, p) in few.items())
-    return [FitWarning("points", f"too few points to tell the law from the noise: {listed}; "
-                       "give at least 2 more points than parameters", tuple(few))]
+        few.update({shape: (points[shape], own[shape]) for shape in own
+                    if points[shape] <= own[shape] + 1})
+    warnings = []
+    if few:
+        listed = _names([f"{name} ({n} points for {p} parameters)"
+                         for name, (n, p) in few.items()])
+        named = sum(name in own for name in few)
+        count = f" ({named} of {len(own)} shapes)" if named > 1 else ""
+        warnings.append(FitWarning("points", f"too few points to tell the law from the "
+                                   f"noise{count}: {listed}; give at least 2 more points than "
+                                   "parameters", tuple(few)))
+    sparse = [shape for shape in own if points[shape] < CURVE_POINTS] \
+        if result.form == "chinchilla" else []
+    if 2 * len(sparse) > len(own):
+        warnings.append(FitWarning("points", f"{len(sparse)} of {len(own)} shapes hold fewer "
+                                   f"than {CURVE_POINTS} points: {_names(sparse)}; each is a "
+                                   "model size seen at one or two budgets (group sizes read "
+                                   "off a figure with --group)", tuple(sparse)))
+    return warnings
 
 
 def robust_warnings(result: FitResult, curves: Curves, drop_highest: int = 0,
@@ -159,13 +268,14 @@ def robust_warnings(result: FitResult, curves: Curves, drop_highest: int = 0,
     residuals = [np.log(_predicted(result.laws.shape(curve.name).law, curve))
                  - np.log(curve.loss) for curve in kept]
     joint = result.form == "chinchilla" or bool(result.share)
-    own, total = free_parameters(result)
-    pooled = _spread(np.concatenate(residuals), total) if residuals else 0.0
+    own = shape_parameters(result)
+    pooled = _spread(np.concatenate(residuals), free_parameters(result)[1]) \
+        if residuals and joint else 0.0
     found: dict[str, list[int]] = {}
     for curve, residual in zip(kept, residuals, strict=True):
         if not joint and len(curve) < JUDGED_POINTS:
             continue
-        spread = pooled if joint else _spread(residual, own)
+        spread = pooled if joint else _spread(residual, own[curve.name])
         far = np.abs(residual) > max(delta, OUTLIER_SIGMAS * spread)
         if np.any(far):
             found[curve.name] = [line for line, f in zip(curve.lines, far, strict=True) if f]

@@ -11,7 +11,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from laws.errors import InputError
-from laws.fit.curveset import FitResult, fit_curves, loss_errors, pooled_errors
+from laws.fit.curveset import FitResult, loss_errors, pooled_errors
+from laws.fit.pershape import Forms, fit_forms
+from laws.fit.reduce import REDUCE_ABOVE
 from laws.io.curves import Curve, Curves
 
 # What the hold-out errors describe, said wherever they are shown beside the laws themselves.
@@ -40,29 +42,35 @@ class HoldoutReport:
 
 
 def holdout_check(curves: Curves, above: float, column: str | None = None,
-                  form: str = "power", share: tuple[str, ...] = (),
-                  drop_highest: int = 0) -> HoldoutReport:
+                  form: Forms = "power", share: tuple[str, ...] = (),
+                  drop_highest: int = 0, reduce_above: int | None = REDUCE_ABOVE
+                  ) -> HoldoutReport:
     """Fit on the points whose ``column`` (default: compute) is at most ``above``; report the
-    RMSE and mean absolute relative error of loss on the points beyond it."""
+    RMSE and mean absolute relative error of loss on the points beyond it. ``form``: one for
+    all shapes or one per shape (``laws.fit.pershape``); ``reduce_above``: per-step curves'
+    threshold (``laws.fit.reduce``)."""
     keep = [_split_values(curve, column) <= above for curve in curves.curves]
     if all(np.all(mask) for mask in keep):
         raise InputError(f"--holdout-above {above:g}: no points lie above the cut-off")
     if not any(np.any(mask) and not np.all(mask) for mask in keep):
         raise InputError(f"--holdout-above {above:g}: no shape has points both at or below "
                          "the cut-off and above it")
-    fit, metrics = split_fit(curves, keep, form, share, drop_highest)
-    return HoldoutReport(above, column or "compute", form, tuple(share), metrics, fit)
+    fit, metrics = split_fit(curves, keep, form, share, drop_highest, reduce_above)
+    return HoldoutReport(above, column or "compute", fit.form, tuple(share), metrics, fit)
 
 
-def split_fit(curves: Curves, keep: list[np.ndarray], form: str, share: tuple[str, ...] = (),
-              drop_highest: int = 0) -> tuple[FitResult, dict[str, dict[str, float]]]:
+def split_fit(curves: Curves, keep: list[np.ndarray], form: Forms, share: tuple[str, ...] = (),
+              drop_highest: int = 0, reduce_above: int | None = REDUCE_ABOVE,
+              polish: bool = True) -> tuple[FitResult, dict[str, dict[str, float]]]:
     """Fit ``form`` on the points where ``keep`` holds (one mask per curve) and measure the
     errors on the others: per shape with points left out (with ``train``, the points it was
-    fitted on), and pooled as ``"all"``."""
+    fitted on), and pooled as ``"all"``. ``reduce_above`` and ``polish`` as in
+    ``fit_curves``."""
     pairs = [(curve.subset(mask), curve.subset(~mask))
              for curve, mask in zip(curves.curves, keep, strict=True)]
     fitted = [(train, test) for train, test in pairs if len(train)]
-    fit = fit_curves(curves.replace([train for train, _ in fitted]), form, share, drop_highest)
+    fit = fit_forms(curves.replace([train for train, _ in fitted]), form, share, drop_highest,
+                    reduce_above=reduce_above, polish=polish)
     metrics = {}
     for train_curve, test_curve in fitted:
         if len(test_curve) and train_curve.name in fit.laws.names:

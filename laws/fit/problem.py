@@ -133,6 +133,25 @@ def solve(curves: list[Curve], form: str, share: tuple[str, ...] = (), source: s
     return _solve_shared(curves, form, per_shape, share, delta) if share else per_shape
 
 
+def polish_on_rows(solved: Solved, fitted: list[Curve], rows: list[Curve], form: str,
+                   delta: float = HUBER_DELTA) -> tuple[list[Law], list[float]]:
+    """The laws and objective values of a per-shape fit of ``fitted`` (curves reduced to
+    weighted points, ``laws.fit.reduce``) once each reduced shape is re-minimised on all its
+    ``rows``, by L-BFGS-B from the reduced optimum. The reduced objective finds the valley;
+    where a and b trade off along it, only the rows say where its floor lies."""
+    laws, values = list(solved.laws), list(solved.values)
+    model_type, _ = _SINGLE_CURVE_MODELS[form]
+    for i, (points, curve) in enumerate(zip(fitted, rows, strict=True)):
+        if points is curve:
+            continue
+        reference = float(np.max(points.compute))  # the units of the reduced fit's theta
+        model = model_type(curve.compute, reference)
+        theta, values[i] = polish_start(Objective(model, np.log(curve.loss), delta=delta),
+                                        solved.thetas[i])
+        laws[i] = model.law(theta, reference)
+    return laws, values
+
+
 def _solve_per_shape(curves: list[Curve], form: str, source: str, delta: float,
                      n_shared: int) -> Solved:
     model_type, starts = _SINGLE_CURVE_MODELS[form]
@@ -146,7 +165,8 @@ def _solve_per_shape(curves: list[Curve], form: str, source: str, delta: float,
                              f"{form} form needs at least {needed}")
     objectives, thetas, values = [], [], []
     for model, curve in zip(models, curves, strict=True):
-        objective = Objective(model, np.log(curve.loss), delta=delta)
+        objective = Objective(model, np.log(curve.loss), delta=delta,
+                              weights=point_weights([curve]))
         if len(curve) < p:  # too few to fit alone: the joint fit starts it from a guess
             theta, value = starts(curve.compute, curve.loss)[0], np.inf
         else:
@@ -179,7 +199,7 @@ def _solve_shared(curves: list[Curve], form: str, per_shape: Solved, share: tupl
     if strata.size < n_params:
         raise InputError(f"{strata.size} points for {n_params} parameters of the joint fit")
     joint = Objective(model, np.log(np.concatenate([c.loss for c in curves])),
-                      shape_index[strata].T, n_params, delta)
+                      shape_index[strata].T, n_params, delta, point_weights(curves))
 
     per_theta = np.array(per_shape.thetas)
     fitted = np.isfinite(per_shape.values)
@@ -217,7 +237,7 @@ def _solve_chinchilla(curves: list[Curve], source: str, delta: float,
     model = ChinchillaModel(n_params, compute / (TOKENS_TO_FLOP * n_params))
     index, free = _tied_index(ties)
     objective = Objective(model, np.log(np.concatenate([curve.loss for curve in curves])),
-                          index, delta=delta)
+                          index, delta=delta, weights=point_weights(curves))
     # A tied parameter starts where its partner does: the grid's columns of free positions,
     # each distinct start once, in the grid's order (untied: the grid itself).
     starts = grid_starts(EPOCH_GRID)[:, free]
@@ -228,6 +248,17 @@ def _solve_chinchilla(curves: list[Curve], source: str, delta: float,
     return Solved([objective], [theta], [value], [np.zeros(total, dtype=int)],
                   lambda ts: [model.law(ts[0][index], n) for n in sizes],
                   lambda ts: model.law_params(ts[0][index]))
+
+
+def point_weights(curves: list[Curve]) -> np.ndarray:
+    """The rows each point of ``curves`` stands for, in order: a reduced curve's weights
+    (``laws.fit.reduce``), else 1.
+
+    >>> point_weights([Curve("s", {}, np.ones(2), np.ones(2), (1, 2))]).tolist()
+    [1.0, 1.0]
+    """
+    return np.concatenate([np.ones(len(curve)) if curve.weights is None else curve.weights
+                           for curve in curves])
 
 
 def _tied_index(ties: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray]:

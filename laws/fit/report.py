@@ -23,18 +23,22 @@ def format_fit(result: FitResult, holdout: HoldoutReport | None = None,
     """The form choice (``--form auto``), fitted parameters (with bootstrap intervals when
     there are any) and fit metrics per shape, the pooled metrics, the extrapolation check and
     the warnings."""
-    params = FITTED_PARAMS[result.form]
+    # The shapes' forms may differ (--form auto per shape): a column per parameter of any.
+    forms = list(dict.fromkeys(shape.law.form for shape in result.laws.shapes))
+    params = dict.fromkeys(p for form in forms for p in FITTED_PARAMS[form])
     per_shape = [p for p in params if p not in result.shared] if result.form != "chinchilla" \
         else []
     rows = []
     for shape in result.laws.shapes:
         values = shape.law.params()
         bounds = result.intervals.get(shape.name, {})
-        rows.append([shape.name, *(_with_interval(values[p], bounds.get(p)) for p in per_shape),
+        rows.append([shape.name, *([shape.law.form] if len(forms) > 1 else []),
+                     *(_with_interval(values[p], bounds.get(p)) if p in values else ""
+                       for p in per_shape),
                      *([shape.law.floor] if "c" not in per_shape else []),
                      *(result.metrics[shape.name][k] for k in ("points", "rmse", "mare"))])
-    headers = ["shape", *per_shape, *(["floor"] if "c" not in per_shape else []),
-               "points", "rmse", "mare"]
+    headers = ["shape", *(["form"] if len(forms) > 1 else []), *per_shape,
+               *(["floor"] if "c" not in per_shape else []), "points", "rmse", "mare"]
     if result.intervals:
         headers.append("compute to target")
         for row, shape in zip(rows, result.laws.shapes, strict=True):

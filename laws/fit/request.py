@@ -15,10 +15,12 @@ from pathlib import Path
 from typing import Any
 
 from laws.errors import InputError
-from laws.fit.choice import AUTO, FormChoice, choose_auto
-from laws.fit.curveset import FitResult, drop_highest_losses, fit_curves
-from laws.fit.diagnostics import FitWarning, diagnose
+from laws.fit.choice import AUTO, FormChoice, choose_auto, default_candidates
+from laws.fit.curveset import FitResult, drop_highest_losses
+from laws.fit.diagnostics import FitWarning, diagnose, too_few_points
 from laws.fit.holdout import HoldoutReport, holdout_check
+from laws.fit.pershape import fit_forms
+from laws.fit.reduce import REDUCE_ABOVE
 from laws.fit.report import with_provenance
 from laws.io.curves import ColumnMap, load_curves
 from laws.lawset import LawSet
@@ -28,10 +30,13 @@ from laws.lawset import LawSet
 class FitRequest:
     """``form`` fitted per shape (``share``: parameters shared by all shapes), after dropping
     the points of the ``drop_highest`` highest losses; ``auto`` chooses power or saturating by
-    an extrapolation test; ``bootstrap`` joint resamples (seeded); ``target_loss`` for the
-    compute interval; ``time_column`` gives throughputs; ``holdout_above`` (on
-    ``holdout_column``, default compute) adds the extrapolation check; ``strict`` makes any
-    fit warning an ``InputError``; ``name`` names the law set (default: the file's stem)."""
+    an extrapolation test, for each shape when nothing is shared; ``bootstrap`` joint
+    resamples (seeded); ``target_loss`` for the compute interval; ``time_column`` gives
+    throughputs; ``holdout_above`` (on ``holdout_column``, default compute) adds the
+    extrapolation check; ``strict`` makes any fit warning an ``InputError``; ``name`` names
+    the law set (default: the file's stem); a curve of more than ``reduce_above`` points (a
+    per-step log; None: no limit) is fitted on weighted points kept from it
+    (``laws.fit.reduce``)."""
 
     form: str = AUTO
     share: tuple[str, ...] = ()
@@ -44,6 +49,7 @@ class FitRequest:
     holdout_column: str | None = None
     strict: bool = False
     name: str | None = None
+    reduce_above: int | None = REDUCE_ABOVE
 
     def extra_columns(self) -> tuple[str, ...]:
         """Columns beyond the ColumnMap's that this fit reads (hold-out and time)."""
@@ -76,25 +82,32 @@ def fit_file(path: str | os.PathLike, columns: ColumnMap, request: FitRequest,
              progress: Callable[[int, int], None] | None = None) -> FitOutcome:
     """Fit the curves of ``path`` as ``request`` says; the law set records its input, the
     options, the form choice, the fit metrics, the hold-out check, the warnings and the
-    ``provenance`` entries given. With ``request.strict``, warnings raise ``InputError``."""
+    ``provenance`` entries given. The points of the highest losses go first, then the shapes
+    of fewer points than the form has parameters (with a warning; for ``auto``, its simplest
+    candidate's). With ``request.strict``, warnings raise ``InputError``."""
     columns = replace(columns, extra=tuple(dict.fromkeys((*columns.extra,
                                                          *request.extra_columns()))))
-    curves = load_curves(path, columns, file_format)
-    form, share, choice = request.form, request.share, None
-    if form == AUTO:
-        kept, _ = drop_highest_losses(list(curves.curves), request.drop_highest)
-        choice = choose_auto(curves.replace(kept), share)
-        form, share = choice.form, choice.share
-    result = fit_curves(curves, form, share, request.drop_highest,
-                        request.bootstrap, request.seed, request.target_loss,
-                        time_column=request.time_column, name=request.name or Path(path).stem,
-                        progress=progress)
+    loaded = load_curves(path, columns, file_format)
+    kept, dropped = drop_highest_losses(list(loaded.curves), request.drop_highest)
+    share = request.share
+    simplest = default_candidates(share)[0][0] if request.form == AUTO else request.form
+    curves, left_out = too_few_points(loaded.replace(kept), simplest, share)
+    forms, choice = request.form, None
+    if request.form == AUTO:
+        choice = choose_auto(curves, share, per_shape=not share,
+                             reduce_above=request.reduce_above)
+        forms, share = choice.forms or choice.form, choice.share
+    result = replace(fit_forms(curves, forms, share, 0, request.bootstrap, request.seed,
+                               request.target_loss, time_column=request.time_column,
+                               name=request.name or Path(path).stem, progress=progress,
+                               reduce_above=request.reduce_above),
+                     dropped=dropped)
     holdout = None
     if request.holdout_above is not None:
         holdout = holdout_check(curves, request.holdout_above, request.holdout_column,
-                                form, share, request.drop_highest)
-    warnings = (*(choice.warnings() if choice else ()),
-                *diagnose(result, curves, request.drop_highest, holdout))
+                                forms, share, reduce_above=request.reduce_above)
+    warnings = (*left_out, *(choice.warnings() if choice else ()),
+                *diagnose(result, curves, 0, holdout))
     if request.strict and warnings:
         raise InputError(f"--strict: {len(warnings)} fit warning(s): "
                          + " | ".join(w.message for w in warnings))

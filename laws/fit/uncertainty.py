@@ -4,7 +4,10 @@ The method (``BLOCKS``, the default) is a circular block bootstrap by curve. Eac
 draws, within every stratum (one shape's curve; all points for the ``chinchilla`` form),
 ceil(n / L) blocks of L = ceil(n^(1/3)) consecutive points (by compute, wrapping round at the
 end), counts how often each point was drawn, and re-minimises the objective with those counts
-as weights, started from the point estimate. Every stratum is drawn in the same resample, so
+as weights (times each point's own weight: the rows a point of a reduced per-step curve
+stands for, ``laws.fit.reduce``), started from the point estimate. A reduced curve is
+resampled as its kept points, in blocks of its points: each drawn point brings its rows'
+weight, as a drawn bin of rows would. Every stratum is drawn in the same resample, so
 sample k of every shape comes from one draw: in a joint fit (shared floor or exponent,
 chinchilla) the samples carry the correlation between shapes.
 

@@ -6,7 +6,8 @@ from which compute is derived as C = 6 N D. A column may be a product of columns
 ``step*seconds_per_step``. Rows can be filtered with ``COL=VALUE``. A numeric shape column
 with many nearly equal values (model sizes read off a figure) can be grouped into log-spaced
 bins (``LogBins``). A problem with the file is a ``BadInputFile`` naming it, the line and the
-column.
+column. A regular CSV file is read a block of rows at a time (``laws.io.columnar``: per-step
+logs of hundreds of thousands of rows), any other row by row (``laws.io.records``).
 
 >>> import tempfile, os
 >>> path = os.path.join(tempfile.mkdtemp(), "runs.csv")
@@ -19,24 +20,32 @@ column.
 
 from __future__ import annotations
 
-import csv
+import functools
+import itertools
 import math
+import operator
 import os
-import reprlib
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 from laws.errors import BadInputFile, InputError
-from laws.io.jsonfile import ENCODING, check_input_file, not_utf8, parse_json
+from laws.io.columnar import read_mapped_columns
+from laws.io.jsonfile import check_input_file, not_utf8
 from laws.io.plausible import (
     check_compute,
     check_names,
     check_template,
     compute_doubt,
     repeated_rows,
+)
+from laws.io.records import (
+    cell_number,
+    cell_value,
+    format_from_suffix,
+    read_records,
+    require_column,
 )
 
 TOKENS_TO_FLOP = 6.0  # C = 6 N D: forward and backward pass of a dense transformer
@@ -143,6 +152,8 @@ class Curve:
     """The points of one shape, sorted by compute; ``lines`` are the source line numbers.
 
     ``grouped`` maps each axis grouped into bins to the (lowest, highest) value its points had.
+    ``weights``: how many rows each point stands for, where a per-step curve was reduced to
+    bins (``laws.fit.reduce``); None: one each.
     """
 
     name: str
@@ -153,6 +164,7 @@ class Curve:
     n_params: np.ndarray | None = None
     extra: dict[str, np.ndarray] = field(default_factory=dict)
     grouped: dict[str, tuple[float, float]] = field(default_factory=dict)
+    weights: np.ndarray | None = None
 
     def __len__(self) -> int:
         return int(self.compute.size)
@@ -160,9 +172,10 @@ class Curve:
     def subset(self, mask: np.ndarray) -> Curve:
         """The points where ``mask`` holds."""
         return Curve(self.name, self.axes, self.compute[mask], self.loss[mask],
-                     tuple(np.asarray(self.lines)[mask].tolist()),
+                     tuple(itertools.compress(self.lines, mask.tolist())),
                      None if self.n_params is None else self.n_params[mask],
-                     {k: v[mask] for k, v in self.extra.items()}, self.grouped)
+                     {k: v[mask] for k, v in self.extra.items()}, self.grouped,
+                     None if self.weights is None else self.weights[mask])
 
 
 @dataclass(frozen=True)
@@ -183,32 +196,80 @@ class Curves:
 def load_curves(path: str | os.PathLike, columns: ColumnMap, fmt: str | None = None) -> Curves:
     """Read the curves of ``path`` (CSV or JSONL, by ``fmt`` or the file suffix)."""
     path = str(path)
-    fmt = fmt or _format_from_suffix(path)
+    fmt = fmt or format_from_suffix(path)
     check_input_file(path, "")
     try:
-        records = list(_read_records(path, fmt))
+        quick = _columnar_csv(path, columns) if fmt == "csv" else None
+        if quick is not None:
+            return quick
+        records = list(read_records(path, fmt))
     except UnicodeDecodeError as err:
         raise not_utf8(path, err) from None
     if not records:
         raise BadInputFile(f"{path}: empty file (no data rows)")
     for col in columns.named():
-        _require_column(records, col, path)
+        require_column(records, col, path)
     bins = {grouping.column: grouping for grouping in columns.bins}
     points: dict[tuple, list] = {}
     for line, record in records:
         if all(_matches(record.get(col), value) for col, value in columns.filters):
             key = tuple(_bin_key(record, bins[col], path, line) if col in bins
-                        else _axis_value(_cell(record, col, path, line))
+                        else _axis_value(cell_value(record, col, path, line))
                         for col in columns.shape)
             points.setdefault(key, []).append((line, record))
     if not points:
         filters = ", ".join(f"{c}={v}" for c, v in columns.filters)
         raise BadInputFile(f"{path}: no rows match the filters {filters}")
     curves = tuple(_curve(key, rows, columns, path) for key, rows in points.items())
+    return _checked(curves, columns, path,
+                    repeated_rows([row for rows in points.values() for row in rows], path))
+
+
+def _checked(curves: tuple[Curve, ...], columns: ColumnMap, path: str,
+             repeats: str | None) -> Curves:
+    """The curves once their names pass, with what reading found doubtful."""
     check_names(curves, path)
-    doubts = [repeated_rows([row for rows in points.values() for row in rows], path),
-              compute_doubt(curves, path) if columns.params is None else None]
+    doubts = [repeats, compute_doubt(curves, path) if columns.params is None else None]
     return Curves(path, curves, tuple(doubt for doubt in doubts if doubt))
+
+
+def _columnar_csv(path: str, columns: ColumnMap) -> Curves | None:
+    """The curves of a regular CSV file read a block of rows at a time (``laws.io.columnar``),
+    or None where the file needs the row-by-row reading, which names the line of any problem:
+    an irregular file, grouped shape values, a value that must be positive and is not."""
+    if columns.bins:
+        return None
+    table = read_mapped_columns(path, columns.shape, columns.filters, _numeric_columns(columns),
+                                _matches)
+    if table is None:
+        return None
+    specs = {spec for spec in (columns.loss, columns.compute, columns.tokens, columns.params,
+                               *columns.extra) if spec}
+    value = {spec: functools.reduce(operator.mul, (table.values[name]
+                                                   for name in spec.split("*")))
+             for spec in specs}
+    if not all(np.all(value[spec] > 0) for spec in specs - set(columns.extra)):
+        return None
+    merged: dict[tuple, list[np.ndarray]] = {}
+    for code, cells in enumerate(table.keys):  # "8" and "8.0" are one shape, 8
+        merged.setdefault(tuple(_axis_value(cell) for cell in cells), []).append(
+            np.flatnonzero(table.codes == code))
+    curves = []
+    for key, parts in merged.items():
+        rows = np.sort(np.concatenate(parts))
+        curves.append(_assembled(
+            key, {}, columns, path, table.lines[rows].tolist(), value[columns.loss][rows],
+            *(None if spec is None else value[spec][rows]
+              for spec in (columns.params, columns.compute, columns.tokens)),
+            {col: value[col][rows] for col in columns.extra}))
+    return _checked(tuple(curves), columns, path, None)
+
+
+def _numeric_columns(columns: ColumnMap) -> list[str]:
+    """The numeric columns a mapping reads, the factors of product columns one by one."""
+    return list(dict.fromkeys(name for spec in (columns.loss, columns.compute, columns.tokens,
+                                                columns.params, *columns.extra)
+                              if spec for name in spec.split("*")))
 
 
 def _bin_key(record: dict, grouping: LogBins, path: str, line: int) -> tuple[str, int]:
@@ -229,89 +290,6 @@ def _grouped_axes(key: tuple, rows: list[tuple[int, dict]], columns: ColumnMap,
             values[position] = _axis_value(float(f"{np.exp(np.mean(np.log(raw))):.3g}"))
             grouped[col] = (float(raw.min()), float(raw.max()))
     return tuple(values), grouped
-
-
-def _format_from_suffix(path: str) -> str:
-    suffix = os.path.splitext(path)[1].lower()
-    if suffix in (".jsonl", ".ndjson"):
-        return "jsonl"
-    if suffix in (".csv", ".tsv", ".txt"):
-        return "csv"
-    raise BadInputFile(f"{path}: cannot tell the format from the suffix {suffix!r}; "
-                       "give --format csv or --format jsonl")
-
-
-def _read_records(path: str, fmt: str) -> Iterator[tuple[int, dict]]:
-    if fmt == "csv":
-        delimiter = "\t" if path.lower().endswith(".tsv") else ","
-        with open(path, newline="", encoding=ENCODING) as handle:
-            # strict: a quote left open to the end of the file is an error, not one long cell
-            reader = csv.DictReader(handle, delimiter=delimiter, strict=True)
-            try:
-                for record in reader:
-                    if None in record:  # DictReader's key for the cells beyond the header
-                        raise BadInputFile(f"{path}: line {reader.line_num}: "
-                                           f"{len(record[None])} more cell(s) than the "
-                                           f"{len(reader.fieldnames)} columns of the header")
-                    yield reader.line_num, record
-            except csv.Error as err:  # a cell beyond the field limit: raised before the
-                # reader counts the line it is in
-                raise BadInputFile(f"{path}: line {reader.line_num + 1}: not valid CSV ({err})"
-                                   ) from None
-    elif fmt == "jsonl":
-        with open(path, encoding=ENCODING) as handle:
-            for line, text in enumerate(handle, start=1):
-                if not text.strip():
-                    continue
-                yield line, _json_record(text, path, line)
-    else:
-        raise InputError(f"unknown format {fmt!r}; expected csv or jsonl")
-
-
-def _json_record(text: str, path: str, line: int) -> dict:
-    record = parse_json(text, f"{path}: line {line}", "a record")
-    if not isinstance(record, dict):
-        raise BadInputFile(f"{path}: line {line}: expected a JSON object")
-    return record
-
-
-def _require_column(records: list[tuple[int, dict]], col: str, path: str) -> None:
-    if all(col not in record for _, record in records):
-        # repr: a header cell may hold a quoted line break, and the error stays one line
-        known = ", ".join(repr(k) for k in sorted({k for _, r in records for k in r
-                                                   if k is not None}))
-        raise BadInputFile(f"{path}: missing column {col!r} (columns: {known})")
-
-
-def _cell(record: dict, col: str, path: str, line: int) -> object:
-    if col not in record or record[col] is None:
-        raise BadInputFile(f"{path}: line {line}: missing column {col!r}")
-    if isinstance(record[col], (dict, list)):
-        raise BadInputFile(f"{path}: line {line}: column {col!r} holds a JSON "
-                           f"{type(record[col]).__name__}, not a value (validate's curve.jsonl "
-                           "names its shapes in 'shape_name')")
-    return record[col]
-
-
-def _number(record: dict, spec: str, path: str, line: int) -> float:
-    """The value of column ``spec``, or the product of the columns in ``a*b``."""
-    value = 1.0
-    for name in spec.split("*"):
-        raw = _cell(record, name, path, line)
-        try:
-            if isinstance(raw, bool):
-                raise TypeError
-            number = float(raw)
-        except (TypeError, ValueError):
-            raise BadInputFile(f"{path}: line {line}: column {name!r}: not a number: "
-                               f"{reprlib.repr(raw)}") from None
-        except OverflowError:
-            number = math.inf  # an integer beyond float range
-        if not math.isfinite(number):
-            raise BadInputFile(f"{path}: line {line}: column {name!r}: {reprlib.repr(raw)} is "
-                               "not finite")
-        value *= number
-    return value
 
 
 def _matches(raw: object, wanted: str) -> bool:
@@ -338,8 +316,23 @@ def _axis_value(raw: object) -> object:
 
 def _curve(key: tuple, rows: list[tuple[int, dict]], columns: ColumnMap, path: str) -> Curve:
     key, grouped = _grouped_axes(key, rows, columns, path)
-    axes = dict(zip(columns.shape, key, strict=True))
     lines = [line for line, _ in rows]
+
+    def positive(spec: str | None, what: str) -> np.ndarray | None:
+        return None if spec is None else np.array(
+            [_positive(r, spec, what, path, line) for line, r in rows])
+
+    name = _curve_name(key, columns, path, lines)  # before the values: a bad name first
+    return _assembled(key, grouped, columns, path, lines, positive(columns.loss, "loss"),
+                      positive(columns.params, "parameter count"),
+                      positive(columns.compute, "compute"),
+                      positive(columns.tokens, "token count"),
+                      {col: np.array([cell_number(r, col, path, line) for line, r in rows])
+                       for col in columns.extra}, name)
+
+
+def _curve_name(key: tuple, columns: ColumnMap, path: str, lines: list[int]) -> str:
+    axes = dict(zip(columns.shape, key, strict=True))
     if columns.shape_name:
         try:
             name = columns.shape_name.format(**axes)
@@ -349,34 +342,33 @@ def _curve(key: tuple, rows: list[tuple[int, dict]], columns: ColumnMap, path: s
         name = "-".join(str(v) for v in key) if len(key) == 1 else "-".join(
             f"{col}{v}" for col, v in axes.items())
     if not columns.shape:
-        name = "curve"  # one curve: the file has no shape column
-    elif not name.strip():
+        return "curve"  # one curve: the file has no shape column
+    if not name.strip():
         raise BadInputFile(f"{path}: line {lines[0]}: an empty shape name (shape columns "
                            f"{', '.join(map(repr, columns.shape))})")
-    loss = np.array([_positive(r, columns.loss, "loss", path, line) for line, r in rows])
-    n_params = None
-    if columns.params is not None:
-        n_params = np.array([_positive(r, columns.params, "parameter count", path, line)
-                             for line, r in rows])
-    if columns.compute is not None:
-        compute = np.array([_positive(r, columns.compute, "compute", path, line)
-                            for line, r in rows])
-    else:
-        tokens = np.array([_positive(r, columns.tokens, "token count", path, line)
-                           for line, r in rows])
+    return name
+
+
+def _assembled(key: tuple, grouped: dict[str, tuple[float, float]], columns: ColumnMap,
+               path: str, lines: list[int], loss: np.ndarray, n_params: np.ndarray | None,
+               compute: np.ndarray | None, tokens: np.ndarray | None,
+               extra: dict[str, np.ndarray], name: str | None = None) -> Curve:
+    """One shape's curve from its values in file order (compute given, or C = 6 N D from
+    tokens), sorted by compute."""
+    name = _curve_name(key, columns, path, lines) if name is None else name
+    if compute is None:
         compute = TOKENS_TO_FLOP * n_params * tokens
-    extra = {col: np.array([_number(r, col, path, line) for line, r in rows])
-             for col in columns.extra}
-    if n_params is not None and columns.compute is not None:
+    elif n_params is not None:
         check_compute(name, compute, n_params, lines, path)
     order = np.argsort(compute, kind="stable")
-    return Curve(name, axes, compute[order], loss[order], tuple(np.array(lines)[order].tolist()),
+    return Curve(name, dict(zip(columns.shape, key, strict=True)), compute[order], loss[order],
+                 tuple(np.array(lines)[order].tolist()),
                  None if n_params is None else n_params[order],
                  {k: v[order] for k, v in extra.items()}, grouped)
 
 
 def _positive(record: dict, spec: str, what: str, path: str, line: int) -> float:
-    value = _number(record, spec, path, line)
+    value = cell_number(record, spec, path, line)
     if value <= 0:
         raise BadInputFile(f"{path}: line {line}: column {spec!r}: {what} must be positive, "
                            f"got {value:g}")

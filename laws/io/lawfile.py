@@ -33,10 +33,10 @@ from laws.errors import BadInputFile, InputError
 from laws.forms import Law, finite_number, make_law
 from laws.io.atomic import write_text_atomic
 from laws.io.jsonfile import read_json_object, shown
-from laws.lawset import LawSet, Measured, Shape, Transitions
+from laws.lawset import LawSet, Measured, MeasuredTransition, Shape, Transitions
 
 _SHAPE_KEYS = {"name", "axes", "form", "params", "throughput", "samples", "measured"}
-_TRANSITION_KEYS = {"flops", "seconds", "loss_penalty", "allowed"}
+_TRANSITION_KEYS = {"flops", "seconds", "loss_penalty", "allowed", "measured"}
 _TOP_KEYS = {"name", "compute_unit", "shapes", "transitions", "provenance"}
 _JSON_KINDS = {dict: "an object", list: "a list", str: "a string"}
 
@@ -84,6 +84,8 @@ def law_set_to_dict(laws: LawSet) -> dict[str, Any]:
     allowed = t.allowed if isinstance(t.allowed, str) else [list(pair) for pair in t.allowed]
     transitions = {"flops": t.flops, "seconds": t.seconds, "loss_penalty": t.loss_penalty,
                    "allowed": allowed, **t.extra}
+    if t.measured:  # absent otherwise: the files (and digests) of laws without them stay
+        transitions["measured"] = [_measured_transition_to_dict(m) for m in t.measured]
     return {"name": laws.name, "compute_unit": laws.compute_unit, "shapes": shapes,
             "transitions": transitions, "provenance": laws.provenance, **laws.extra}
 
@@ -226,10 +228,39 @@ def _transitions(data: Any, where: str) -> Transitions:
                 f"{where}.allowed: expected \"all\", \"one-axis\" or a list of [from, to] pairs"
             )
         allowed = tuple((a, b) for a, b in allowed)
+    measured = _optional(data, "measured", list, [], where)
     return Transitions(
         flops=_number(data.get("flops", 0.0), f"{where}.flops", minimum=0.0),
         seconds=_number(data.get("seconds", 0.0), f"{where}.seconds", minimum=0.0),
         loss_penalty=_number(data.get("loss_penalty", 0.0), f"{where}.loss_penalty", minimum=0.0),
         allowed=allowed,
         extra={k: v for k, v in data.items() if k not in _TRANSITION_KEYS},
+        measured=tuple(_measured_transition(entry, f"{where}.measured[{i}]")
+                       for i, entry in enumerate(measured)),
     )
+
+
+def _measured_transition_to_dict(m: MeasuredTransition) -> dict[str, Any]:
+    return {"from": m.source, "to": m.destination, "model": m.model, "params": m.params,
+            "switches": m.switches, "rmse_log": m.rmse, "samples": [list(s) for s in m.samples]}
+
+
+def _measured_transition(entry: Any, where: str) -> MeasuredTransition:
+    if not isinstance(entry, dict):
+        raise BadInputFile(f"{where}: expected an object")
+    params = _field(entry, "params", dict, where)
+    values = {name: _number(value, f"{where}.params.{name}", minimum=0.0)
+              for name, value in params.items()}
+    samples = []
+    for k, sample in enumerate(_optional(entry, "samples", list, [], where)):
+        if not isinstance(sample, list) or len(sample) != len(values):
+            raise BadInputFile(f"{where}.samples[{k}]: expected a list of {len(values)} "
+                               "numbers, one per parameter")
+        samples.append(tuple(_number(v, f"{where}.samples[{k}]", minimum=0.0) for v in sample))
+    switches = _optional(entry, "switches", int, 0, where)
+    rmse = _optional(entry, "rmse_log", dict, {}, where)
+    return MeasuredTransition(
+        _field(entry, "from", str, where), _field(entry, "to", str, where),
+        _field(entry, "model", str, where), values, tuple(samples), switches,
+        {name: _number(value, f"{where}.rmse_log.{name}", minimum=0.0)
+         for name, value in rmse.items()})

@@ -91,32 +91,58 @@ def predict(laws, source, computes, shapes, sizes, level: float, as_json: bool) 
               help="Column naming a separate sweep (repeatable: one fit per combination).")
 @click.option("--filter", "filters", multiple=True, metavar="COL=VALUE",
               help="Keep only rows where COL equals VALUE (repeatable).")
+@click.option("--method", type=click.Choice(["parabola", "porian"]), default="parabola",
+              show_default=True,
+              help="parabola: Hoffmann et al.'s approach 2; porian: Porian et al. 2024's "
+                   "interpolation, seed-noise bootstrap and weighted power law.")
+@click.option("--seed-noise", type=click.FloatRange(min=0.0), metavar="SD",
+              help="Standard deviation of the loss between training seeds (needed by "
+                   "--method porian; Porian et al. use 0.002 on RefinedWeb, 0.01 on "
+                   "OpenWebText2).")
 @click.option("--inside-only", is_flag=True,
               help="Leave out levels whose parabola minimum lies outside the sizes measured "
                    "there (an extrapolated minimum).")
 @click.option("--bootstrap", type=click.IntRange(min=0), default=1000, show_default=True,
-              metavar="N", help="Resamples of the points within each level for the interval.")
+              metavar="N", help="Resamples of the points within each level for the interval "
+                                "(porian: seed-noise draws).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Bootstrap seed.")
 @level_option
 @json_flag()
 def isoflop(curves_file, fmt, compute_col, tokens_col, params_col, loss_col, groups, filters,
-            inside_only: bool, bootstrap: int, seed: int, level: float, as_json: bool) -> None:
-    """IsoFLOP method on a sweep: per compute level a parabola of loss in log N, then
+            method: str, seed_noise: float | None, inside_only: bool, bootstrap: int, seed: int,
+            level: float, as_json: bool) -> None:
+    """IsoFLOP method on a sweep: per compute level the loss's minimum in model size N, then
     N* = k C^a through the minima, with a bootstrap interval of a.
 
-    Points of one level share their compute (to 4 significant digits).
+    Points of one level share their compute (to 4 significant digits). The parabola method
+    fits a parabola of loss in log N per level; Porian et al.'s interpolates it (Akima) and
+    weights the levels by their minimum's spread under seed noise (docs/OPTIMAL.md).
     """
     from laws.io.curves import ColumnMap, load_curves
     from laws.optimal.isoflop import format_isoflop, isoflop_fit
+    from laws.optimal.porian import porian_fit
 
+    if method == "porian" and seed_noise is None:
+        raise InputError("--method porian needs --seed-noise SD, the standard deviation of the "
+                         "loss between training seeds")
+    if method == "porian" and inside_only:
+        raise InputError("--inside-only is for --method parabola; porian always leaves out "
+                         "levels whose minimum is at the edge of the sizes measured")
+    if method == "parabola" and seed_noise is not None:
+        raise InputError("--seed-noise is for --method porian")
     columns = ColumnMap(shape=tuple(groups), loss=loss_col, compute=compute_col,
                         tokens=tokens_col, params=params_col,
                         filters=tuple(key_values(filters, "--filter")))
     curves = load_curves(curves_file, columns, fmt)
-    fits = [isoflop_fit(curve.compute, curve.n_params, curve.loss,
-                        "-".join(str(v) for v in curve.axes.values()) or "all", bootstrap,
-                        seed, level, inside_only)
-            for curve in curves.curves]
+    names = ["-".join(str(v) for v in curve.axes.values()) or "all" for curve in curves.curves]
+    if method == "porian":
+        fits = [porian_fit(curve.compute, curve.n_params, curve.loss, seed_noise, name,
+                           bootstrap, seed, level)
+                for curve, name in zip(curves.curves, names, strict=True)]
+    else:
+        fits = [isoflop_fit(curve.compute, curve.n_params, curve.loss, name, bootstrap, seed,
+                            level, inside_only)
+                for curve, name in zip(curves.curves, names, strict=True)]
     if as_json:
         echo_json({"source": curves_file, "sweeps": [fit.to_dict() for fit in fits]})
     else:

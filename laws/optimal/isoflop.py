@@ -12,6 +12,9 @@ sizes that resample drew. The bootstrap resamples points with
 replacement within each level and refits everything; the interval of a is over the resamples
 that keep at least two levels.
 
+``laws.optimal.porian`` estimates the same exponent Porian et al.'s way (an interpolation per
+level, a seed-noise bootstrap, a weighted power law) and returns the same ``IsoFlopFit``.
+
 >>> log_c = np.repeat(np.log([1e18, 1e19, 1e20]), 5)
 >>> log_n = np.log(0.1) + 0.5 * log_c + np.tile(np.linspace(-1, 1, 5), 3)
 >>> loss = 2.0 + 0.1 * (log_n - (np.log(0.1) + 0.5 * log_c)) ** 2
@@ -35,8 +38,9 @@ _LEVEL_DIGITS = 4
 
 @dataclass(frozen=True)
 class IsoLevel:
-    """One compute level: its points, the parabola's minimum (None when the level cannot
-    give one) and whether that minimum lies within the sizes measured."""
+    """One compute level: its points, the minimum (None when the level cannot give one),
+    whether that minimum lies within the sizes measured and, for the Porian estimator, the
+    spread of log N* that weights the level (None for the parabola method)."""
 
     compute: float
     points: int
@@ -44,18 +48,21 @@ class IsoLevel:
     loss_opt: float | None
     interior: bool
     reason: str = ""
+    spread: float | None = None
 
     def to_dict(self) -> dict:
         return {"compute": self.compute, "points": self.points, "N_opt": self.n_opt,
                 "loss_opt": self.loss_opt, "interior": self.interior,
+                **({"log_N_opt_spread": self.spread} if self.spread is not None else {}),
                 **({"left_out": self.reason} if self.reason else {})}
 
 
 @dataclass(frozen=True)
 class IsoFlopFit:
     """N* = k C^a through the levels' minima, with the ``level`` interval of a over
-    ``resamples`` bootstrap resamples (``valid`` of them kept at least two levels; None
-    without resamples or when none did)."""
+    ``resamples`` bootstrap resamples, of which ``valid`` gave an exponent (parabola: kept at
+    least two levels; porian: the draws paired across levels); None without resamples or
+    when none did. ``method`` names the estimator: "parabola" or "porian"."""
 
     name: str
     levels: tuple[IsoLevel, ...]
@@ -65,9 +72,10 @@ class IsoFlopFit:
     resamples: int = 0
     valid: int = 0
     level: float = LEVEL
+    method: str = "parabola"
 
     def to_dict(self) -> dict:
-        return {"name": self.name, "a": self.a, "k": self.k,
+        return {"name": self.name, "method": self.method, "a": self.a, "k": self.k,
                 "a_interval": None if self.interval is None else list(self.interval),
                 "resamples": self.resamples, "valid_resamples": self.valid,
                 "level": self.level, "levels": [lv.to_dict() for lv in self.levels]}
@@ -153,28 +161,47 @@ def isoflop_fit(compute: np.ndarray, n_params: np.ndarray, loss: np.ndarray, nam
                 drawn[(drawn < low) | (drawn > high)] = np.nan
             drawn_minima.append(drawn)
     log_c = np.log(budgets)
-    slope, intercept = _power_law(log_c, np.array([point_minima]))
+    slope, intercept = power_law(log_c, np.array([point_minima]))
     if not np.isfinite(slope[0]):
         raise InputError(f"{name or 'sweep'}: {np.isfinite(point_minima).sum()} compute "
                          "level(s) give a parabola minimum; the IsoFLOP method needs at least "
                          "2 (each with 3 or more model sizes)")
     interval, valid = None, 0
     if resamples:
-        slopes, _ = _power_law(log_c, np.array(drawn_minima).T)
+        slopes, _ = power_law(log_c, np.array(drawn_minima).T)
         valid = int(np.isfinite(slopes).sum())
         interval = percentile_interval(slopes, level) if valid else None
     return IsoFlopFit(name, tuple(summaries), float(slope[0]), float(np.exp(intercept[0])),
                       interval, resamples, valid, level)
 
 
-def _power_law(log_c: np.ndarray, log_n_opt: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def power_law(log_c: np.ndarray, log_n_opt: np.ndarray, weights: np.ndarray | None = None
+              ) -> tuple[np.ndarray, np.ndarray]:
     """Slope a and intercept log k of log N* = log k + a log C per row of minima (r, levels),
-    over the levels where the minimum is finite."""
+    by least squares over the levels where the minimum is finite, each weighted by
+    ``weights`` (levels,) (default 1); rows with fewer than two such levels give NaN.
+
+    >>> slope, intercept = power_law(np.log([1.0, 10.0, 100.0]), np.log([[2.0, 6.0, 200.0]]),
+    ...                              np.array([1.0, 0.0, 1.0]))  # the middle level ignored
+    >>> round(float(slope[0]), 9), round(float(np.exp(intercept[0])), 9)
+    (1.0, 2.0)
+    """
     found = np.isfinite(log_n_opt)
+    level_weights = np.ones(log_c.size) if weights is None else np.asarray(weights, float)
     centre = float(np.mean(log_c))
     at_centre, slope = weighted_polyfit(log_c - centre, np.where(found, log_n_opt, 0.0),
-                                        found.astype(float), 1).T
+                                        np.where(found, level_weights, 0.0), 1).T
     return slope, at_centre - slope * centre
+
+
+# Per method: what the power law goes through, and what the interval resamples.
+_DESCRIPTIONS = {
+    "parabola": ("the parabola minima of loss in log N per compute level",
+                 "bootstrap resamples of the points within each level"),
+    "porian": ("the minima of an Akima interpolation of log loss in log N per compute level "
+               "(medians over seed-noise draws), weighted by 1/spread^2 (Porian et al. 2024)",
+               "seed-noise draws, paired across levels while every level has a valid one"),
+}
 
 
 def format_isoflop(fits: list[IsoFlopFit]) -> str:
@@ -187,13 +214,12 @@ def format_isoflop(fits: list[IsoFlopFit]) -> str:
             f"{format_number(fit.interval[0])} – {format_number(fit.interval[1])}"
         rows.append([fit.name, fit.a, interval, fit.k, f"{used}/{len(fit.levels)}",
                      f"{interior}/{used}"])
+    fit = fits[0]
+    minima, resampled = _DESCRIPTIONS[fit.method]
     lines = [format_table(["sweep", "a", "interval", "k", "levels used",
-                           "minimum inside"], rows), "",
-             "N*(C) = k C^a through the parabola minima of loss in log N per compute level"]
+                           "minimum inside"], rows), "", f"N*(C) = k C^a through {minima}"]
     if any(fit.interval is not None for fit in fits):
-        fit = fits[0]
-        lines.append(f"intervals: {100 * fit.level:g}% over {fit.resamples} bootstrap "
-                     "resamples of the points within each level")
+        lines.append(f"intervals: {100 * fit.level:g}% over {fit.resamples} {resampled}")
     for fit in fits:
         for lv in fit.levels:
             if lv.reason:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+from itertools import pairwise
 from typing import Any
 
 import numpy as np
@@ -21,6 +22,8 @@ import numpy as np
 from laws.io.atomic import write_text_atomic
 from laws.io.jsonfile import read_json_object
 from laws.lawset import LawSet
+from laws.search.assumptions import free_switches
+from laws.search.charges import settle_charges
 from laws.search.problem import Problem, build_problem
 from laws.search.request import PlanRequest, describe_request
 from laws.search.rules import greedy_route, lower_bound
@@ -38,8 +41,11 @@ def plan(laws: LawSet, request: PlanRequest) -> dict[str, Any]:
 
 
 def plan_for_problem(laws: LawSet, problem: Problem) -> dict[str, Any]:
-    """The plan object for a problem built by ``build_problem`` from ``laws``."""
+    """The plan object for a problem built by ``build_problem`` from ``laws``, its measured
+    switches charged first (``settle_charges``)."""
+    problem = settle_charges(laws, problem)
     optimal = solve(problem)
+    route = describe_route(problem, optimal)
     static_cost = problem.scale * problem.compute[:, -1]
     best = int(np.argmin(static_cost))
     static = {name: _finite(c)
@@ -55,7 +61,12 @@ def plan_for_problem(laws: LawSet, problem: Problem) -> dict[str, Any]:
                  "digest": problem.request.laws_digest},
         "request": problem.request.to_dict(),
         "solver": "sparse-dijkstra" if problem.penalised else "layered-dp",
-        "optimal": describe_route(problem, optimal),
+        "optimal": route,
+        "assumptions": free_switches(route["schedule"], problem.request.transitions(laws),
+                                     problem.request.objective,
+                                     {(problem.names[p], problem.names[q])
+                                      for p, q in problem.charged}),
+        "measured_switches": measured_switches(laws, problem, optimal),
         "greedy": describe_route(problem, greedy_route(problem)),
         "static": static,
         "static_best": {"shape": problem.names[best], "compute": static[problem.names[best]],
@@ -90,13 +101,27 @@ def describe_route(problem: Problem, route: Route) -> dict[str, Any]:
             "loss_from": float(grid[first]),
             "loss_to": float(grid[last]),
             "compute": float(trained),
-            "switch_compute": 0.0 if previous is None else problem.switch_flops,
+            "switch_compute": 0.0 if previous is None else problem.charged.get(
+                (previous, shape), problem.switch_flops),
             "cost": switch_cost + float(problem.scale[shape] * trained),
         })
         previous = shape
     total = sum(s["compute"] + s["switch_compute"] for s in schedule)
     return {"cost": route.cost, "compute": total, "switches": route.switches,
             "schedule": schedule}
+
+
+def measured_switches(laws: LawSet, problem: Problem, route: Route) -> list[dict[str, Any]]:
+    """The switches of ``route`` charged by a measured transition: the pair, the transition's
+    model and the FLOPs charged (``laws.search.charges``)."""
+    measured = laws.transitions.measured_pairs
+    found = []
+    for (p, _, _), (q, _, _) in pairwise(route.legs):
+        if (p, q) in problem.charged:
+            found.append({"from": problem.names[p], "to": problem.names[q],
+                          "model": measured[problem.names[p], problem.names[q]].model,
+                          "flops": problem.charged[p, q]})
+    return found
 
 
 def _finite(value: float) -> float | None:
@@ -131,8 +156,13 @@ def format_plan(result: dict[str, Any]) -> str:
         f"greedy rule {'stuck' if greedy is None else format_number(greedy) + ' ' + unit}; "
         f"lower bound C* {format_number(result['lower_bound'])} {unit}",
     ]
+    lines += [f"switch {m['from']} -> {m['to']} charged {format_number(m['flops'])} FLOPs by "
+              f"its measured transition ({m['model']})" for m in result["measured_switches"]]
     if "uncertainty" in result:
         lines += ["", *format_uncertainty(result["uncertainty"])]
+    if result["assumptions"]:
+        lines += ["", *(f"warning: this plan {line} (no measured transition, no switch cost "
+                        "given)" for line in result["assumptions"])]
     return "\n".join(lines)
 
 

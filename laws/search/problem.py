@@ -18,7 +18,7 @@ land only above its floor, and none leave the target level.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -37,6 +37,8 @@ class Problem:
     Costs are in objective units; ``compute`` keeps the FLOPs for accounting. ``switch_cost``
     is +inf where a switch is not allowed (and on the diagonal); ``landing[i]`` is the level a
     switch made at level i lands on. ``request`` is what the problem was built from.
+    ``charged`` holds the FLOPs charged to switch pairs (source, destination indices) with a
+    measured transition, in place of ``switch_flops`` (``laws.search.charges``).
     """
 
     names: tuple[str, ...]
@@ -48,6 +50,7 @@ class Problem:
     switch_flops: float = 0.0
     max_switches: int | None = None
     request: PlanRequest | None = None
+    charged: dict[tuple[int, int], float] = field(default_factory=dict)
 
     @property
     def start_cost(self) -> np.ndarray:
@@ -80,8 +83,12 @@ def objective_scale(laws: LawSet, objective: str, price_per_hour: float | None) 
     return per_second / np.array([s.throughput for s in laws.shapes], dtype=float)
 
 
-def build_problem(laws: LawSet, request: PlanRequest) -> Problem:
-    """The search problem that ``request`` asks of ``laws`` (the laws it was made for)."""
+def build_problem(laws: LawSet, request: PlanRequest,
+                  charged: dict[tuple[int, int], float] | None = None) -> Problem:
+    """The search problem that ``request`` asks of ``laws`` (the laws it was made for), with
+    the FLOPs of ``charged`` switch pairs (source, destination indices) in place of the
+    transitions' FLOPs per switch (``laws.search.charges.settle_charges`` finds them for the
+    pairs with a measured transition)."""
     if request.laws_digest != law_set_digest(laws):
         raise InputError(f"the plan request was made for other laws than {laws.name!r} "
                          "(digest differs)")
@@ -93,11 +100,14 @@ def build_problem(laws: LawSet, request: PlanRequest) -> Problem:
     # seconds; the FLOPs objective has no clock, so it leaves switch seconds out.
     per_second = {"flops": 0.0, "seconds": 1.0,
                   "money": (request.price_per_hour or 0.0) / 3600.0}[request.objective]
-    per_switch = t.flops * scale + t.seconds * per_second
-    switch_cost = np.where(ok, per_switch[None, :], np.inf)
+    charged = charged or {}
+    flops = np.full(ok.shape, t.flops)
+    for (source, destination), charge in charged.items():
+        flops[source, destination] = charge
+    switch_cost = np.where(ok, flops * scale[None, :] + t.seconds * per_second, np.inf)
     return Problem(tuple(laws.names), grid, compute_grid(laws, grid), scale, switch_cost,
                    landing_levels(grid, t.loss_penalty), float(t.flops), request.max_switches,
-                   request)
+                   request, dict(charged))
 
 
 def switch_levels(problem: Problem, destination: int) -> np.ndarray:

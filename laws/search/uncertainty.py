@@ -58,7 +58,7 @@ def plan_uncertainty(laws: LawSet, problem: Problem, point_plan: dict[str, Any],
         raise InputError(f"law set {laws.name!r} carries no bootstrap samples (fit it with "
                          "`shapeshift fit --bootstrap N`)")
     draws = SampleLaws(laws)
-    costs, routes = _optima(problem, draws, progress)
+    costs, routes = sample_optima(problem, draws, progress)
     static = np.column_stack([problem.scale[p] * draws.compute(p, problem.grid[-1:])[:, 0]
                               for p in range(len(problem.names))])  # (samples, shapes)
     best_static = static.min(axis=1)
@@ -113,9 +113,12 @@ def _free(problem: Problem) -> bool:
             and bool(np.all(problem.switch_cost[off_diagonal] == 0.0)))
 
 
-def _optima(problem: Problem, draws: SampleLaws,
-            progress: Callable[[int, int], None] | None) -> tuple[np.ndarray, list[Route]]:
-    """The optimal cost and route of every sample."""
+def sample_optima(problem: Problem, draws: SampleLaws,
+                  progress: Callable[[int, int], None] | None = None
+                  ) -> tuple[np.ndarray, list[Route]]:
+    """The optimal cost and route of every sample of ``draws`` (``SampleLaws``, or anything
+    with its ``count``, ``compute`` and ``grid``): all at once where transitions are free,
+    else one search per sample (``progress(done, total)`` after each)."""
     if _free(problem):
         return _free_optima(problem, draws)
     routes = []

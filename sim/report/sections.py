@@ -354,6 +354,9 @@ def report_blocks(summary: dict[str, Any]) -> list[Block]:
                   f"the lower bound C* is {format_number(plan['lower_bound'])}."),
         schedule_table(plan),
         plan_table(plan),
+        # Plans saved before shapeshift listed its assumptions carry no such entry.
+        *[Paragraph(f"This plan {line}: no measured transition and no switch cost was "
+                    "given.") for line in plan.get("assumptions", [])],
         Figure("laws", FIGURES["laws"]),
         Figure("gradients", FIGURES["gradients"]),
         Heading("Inputs", 2),

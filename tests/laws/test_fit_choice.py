@@ -1,6 +1,7 @@
 """``--form auto``: the extrapolation test picks the true form of synthetic curves, scores as
 its definition says, leaves out degenerate fits, falls back (with a warning) when it cannot
-test, and the Revisiting benchmark's reduced run."""
+test, chooses per shape as each shape alone would, and the Revisiting benchmark's reduced
+run."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from laws.fit import fit_law
 from laws.fit.choice import AUTO_RATIO, choose_auto
 from laws.fit.curveset import fit_curves
 from laws.fit.objective import EXPONENT_BOUNDS
+from laws.fit.pershape import PER_SHAPE
 from laws.forms import PowerLaw, SaturatingLaw
 from laws.io.curves import Curve, Curves
 
@@ -108,6 +110,63 @@ def test_the_share_asked_for_goes_to_every_candidate() -> None:
     assert {c.share for c in choice.candidates} == {("floor",)}
     assert (choice.form, choice.share) == ("saturating", ("floor",))
     assert set(choice.candidates[0].shapes) == {"s", "t"}
+
+
+def _named(curves: dict[str, tuple[np.ndarray, np.ndarray]]) -> Curves:
+    return Curves("kinds.csv", tuple(Curve(name, {}, compute, loss, tuple(range(compute.size)))
+                                     for name, (compute, loss) in curves.items()))
+
+
+EXPONENTIAL = (np.logspace(6, 7.3, 20), 0.2 + 0.7 * np.exp(-np.logspace(6, 7.3, 20) / 5e6))
+
+
+def test_per_shape_each_shape_gets_the_choice_it_gets_alone() -> None:
+    truths = {"bent": SaturatingLaw(a=4e3, b=0.6, c=0.2, d=1e7),
+              "straight": PowerLaw(a=30.0, b=0.3, c=0.2),
+              "steep": PowerLaw(a=300.0, b=0.5, c=0.5)}
+    # The draws test_auto_picks_the_true_form checks one curve at a time.
+    curves = _named({name: (COMPUTE, _curves(law, 0.01, 0).curves[0].loss)
+                     for name, law in truths.items()})
+    choice = choose_auto(curves, per_shape=True)
+    alone = {curve.name: choose_auto(curves.replace([curve])).form for curve in curves.curves}
+    assert choice.forms == alone == {"bent": "saturating", "straight": "power",
+                                     "steep": "power"}
+    assert choice.form == PER_SHAPE and choice.tested and not choice.warnings()
+    assert choice.reason.endswith("power on 2, saturating on 1")
+    # What the choice holds out: each shape's error under its own form, pooled by points.
+    held = choice.held_out()
+    by_form = {c.form: c.metrics for c in choice.candidates}
+    assert held["bent"] == by_form["saturating"]["bent"]
+    assert held["straight"] == by_form["power"]["straight"]
+    assert held["all"]["points"] == sum(held[name]["points"] for name in truths)
+
+
+def test_per_shape_a_degenerate_fit_is_out_for_its_shape_only() -> None:
+    # The exponential's saturating fit ends at the exponent bound. One form for both: the
+    # saturating candidate is out for both; per shape, only for the exponential.
+    bent = SaturatingLaw(a=4e3, b=0.6, c=0.2, d=1e7)
+    curves = _named({"exp": EXPONENTIAL, "bent": (COMPUTE, bent.loss(COMPUTE))})
+    assert choose_auto(curves).form == "power"
+    choice = choose_auto(curves, per_shape=True)
+    assert choice.forms == {"exp": "power", "bent": "saturating"}
+    saturating = choice.candidates[1]
+    assert saturating.degenerate == ("exp",)
+    assert saturating.score == pytest.approx(saturating.shapes["bent"])
+
+
+def test_per_shape_an_untestable_shape_takes_the_simplest_form() -> None:
+    few = np.array([1e6, 1e7, 1e8, 6e8, 8e8, 1e9])  # 3 points at most half of 1e9
+    bent = SaturatingLaw(a=4e3, b=0.6, c=0.2, d=1e7)
+    curves = _named({"few": (few, bent.loss(few)), "bent": (COMPUTE, bent.loss(COMPUTE))})
+    choice = choose_auto(curves, per_shape=True)
+    assert choice.forms == {"few": "power", "bent": "saturating"}
+    assert "1 shapes with too few points for the test take power" in choice.reason
+
+
+def test_per_shape_refuses_a_shared_parameter() -> None:
+    with pytest.raises(InputError, match="shares no parameter"):
+        choose_auto(_curves(PowerLaw(a=30.0, b=0.3, c=0.2), 0.0, 0), ("floor",),
+                    per_shape=True)
 
 
 def test_ratio_must_exceed_one() -> None:

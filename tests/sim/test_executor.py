@@ -85,3 +85,29 @@ def test_unknown_executor_and_bad_workers_are_input_errors():
     result = CliRunner().invoke(main, ["simulate", str(FOUR), "--target", "1.45",
                                        "--executor", "nope"])
     assert result.exit_code == 2 and "'nope' is not one of" in result.output
+
+
+def test_an_aborted_pool_prints_no_traceback_for_a_future_map_cancelled(monkeypatch):
+    """Python 3.11's pool manager thread raises InvalidStateError when it fails a future that
+    ``Executor.map`` cancelled on Ctrl-C (CPython gh-107219); while a pool is aborted exactly
+    that error stays unreported, and any other thread error is still reported."""
+    import threading
+    from concurrent.futures import InvalidStateError
+
+    from sim.executor import _cancelled_futures_left_alone
+
+    reported = []
+    monkeypatch.setattr(threading, "excepthook", lambda args: reported.append(args.exc_value))
+
+    def raising(error: Exception) -> None:
+        def fail() -> None:
+            raise error
+        thread = threading.Thread(target=fail)
+        thread.start()
+        thread.join()
+
+    with _cancelled_futures_left_alone():
+        raising(InvalidStateError("CANCELLED"))
+        raising(ValueError("a real failure"))
+    raising(InvalidStateError("after the abort"))
+    assert [str(error) for error in reported] == ["a real failure", "after the abort"]

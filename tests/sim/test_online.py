@@ -9,13 +9,13 @@ import numpy as np
 import pytest
 
 from laws.forms import PowerLaw
-from laws.lawset import LawSet, Shape
+from laws.lawset import LawSet, MeasuredTransition, Shape, Transitions
 from laws.presets import load_preset
 from laws.search import PlanRequest, plan
 from laws.search.problem import build_problem
 from sim import SimConfig, simulate
 from sim.online import Online, current_level
-from sim.policies import PlanningContext
+from sim.policies import PlanningContext, planned
 from sim.posterior import (
     Prior,
     SampleCurves,
@@ -25,7 +25,7 @@ from sim.posterior import (
     normalised,
     widened,
 )
-from sim.replan import FromHere, choose, schedule_legs
+from sim.replan import FromHere, choose, remaining_problem, schedule_legs
 from sim.truth import TruthDraw
 
 A_DRAWS = (3.0, 4.0, 5.0, 6.0)
@@ -235,3 +235,82 @@ def test_current_level_is_the_median_of_the_recent_window_not_its_lowest():
     observed = [9.0, 9.0, 9.0, 3.0, 2.9, 2.8, 0.1, 2.7, 2.6, 2.5, 2.4, 2.3]
     history = [("a", float(i), loss) for i, loss in enumerate(observed)]
     assert current_level(history, window=9) == 2.6
+
+
+def test_the_level_window_grows_with_the_run():
+    """200 evaluations at 0 to 199 FLOPs: the window is the last tenth of the FLOPs, from 180
+    on, 20 evaluations. Nine at 1.0 after eleven at 3.0 after 180 at 5.0: the median of those
+    20 is 3.0 (of the last 9, 1.0; of all, 5.0)."""
+    observed = [5.0] * 180 + [3.0] * 11 + [1.0] * 9
+    history = [("a", float(i), loss) for i, loss in enumerate(observed)]
+    assert current_level(history) == 3.0
+    assert current_level(history[:50]) == 5.0  # 50 evaluations: those from 45 FLOPs, all 5.0
+
+
+class HandRun:
+    """What a real training loop's controller offers a policy (``RunView``), filled by hand."""
+
+    def __init__(self, shape: str, observed: list[float]) -> None:
+        self.shape_name, self.evaluations = shape, len(observed)
+        self.history = [(shape, 1.0 + i, loss) for i, loss in enumerate(observed)]
+        self.observed = self.lowest_observed = observed[-1]
+        self.trained_flops = float(len(observed))
+        self.policy_rng = np.random.default_rng(0)
+        self.notes: list = []
+
+    def note(self, event, fields):
+        self.notes.append((event, fields))
+
+
+def test_a_segment_ends_when_the_runs_level_reaches_it_not_one_low_evaluation():
+    """The toy's plan leaves a at loss 1.7186. Twenty evaluations at 1.8 and a last one at 1.6
+    (noise), at 1 to 21 FLOPs: the median of those over the last tenth of the FLOPs (19, 20
+    and 21) is 1.8, so online stays on a where the plan's policy, which reads the single
+    evaluation, leaves it (and the next re-plan, from 1.8, would bring the run back). With the
+    last five at 1.6 the median is 1.6: online leaves a too."""
+    laws = toy()
+    context = PlanningContext(laws, PlanRequest.for_laws(laws, 1.2, levels=100))
+    online = Online(context)
+    level = online.schedule[0][1]
+    assert online.schedule[0][0] == "a" and 1.6 < level < 1.8
+    dip = HandRun("a", [1.8] * 20 + [1.6])
+    planned_policy = planned(context.the_plan(), laws)
+    for policy, leaves in ((online, False), (planned_policy, True)):
+        policy = policy.clone()
+        policy.begin(dip)
+        assert (policy.decide(dip) == "b") is leaves
+    crossed = HandRun("a", [1.8] * 16 + [1.6] * 5)
+    online = online.clone()
+    online.begin(crossed)
+    assert online.decide(crossed) == "b"
+    assert not dip.notes and not crossed.notes  # before the first update: nothing re-planned
+
+
+def test_replanning_charges_a_measured_switch_as_the_plan_does():
+    """On a at loss 2.0, target 1.2, the posterior sure of sample 1 (a = 2, b = 9; C = (a /
+    (E - c))^2; free switches where 2 a^2 / (E - 1)^3 = 2 b^2 / (E - 0.5)^3, E = 1.2897): a to
+    1.2897 then b costs 43.65 + 35.43 = 79.08 FLOPs, staying on a 100 - 4 = 96. A measured
+    switch a -> b that delays b by 20 FLOPs makes that route cost 99.08: the run stays."""
+    free = LawSet("toy", (
+        Shape("a", {}, PowerLaw(2.0, 0.5, 1.0),
+              samples=(PowerLaw(8.0, 0.5, 1.0), PowerLaw(2.0, 0.5, 1.0))),
+        Shape("b", {}, PowerLaw(9.0, 0.5, 0.5), samples=(PowerLaw(9.0, 0.5, 0.5),) * 2)))
+    delay = MeasuredTransition("a", "b", "constant-flops", {"flops": 20.0})
+    measured = replace(free, transitions=Transitions(measured=(delay,)))
+    problem, adopted = _replan_sure_of_sample_1(free)
+    assert problem.charged == {}
+    assert [shape for shape, _ in adopted.schedule] == ["a", "b"]
+    assert adopted.schedule[0][1] == pytest.approx(1.2897, abs=0.005)
+    assert adopted.expected_gain == pytest.approx(96.0 - 79.08, rel=0.01)
+    problem, kept = _replan_sure_of_sample_1(measured)
+    assert problem.charged == {(0, 1): 20.0}
+    assert kept.schedule is None
+
+
+def _replan_sure_of_sample_1(laws: LawSet):
+    """The re-plan's problem from loss 2.0 on a, and its choice under a posterior that puts
+    all its weight on sample 1."""
+    problem = remaining_problem(PlanRequest.for_laws(laws, 1.2), laws, 2.0, 0)
+    sure = replace(Prior(laws, ess_floor=1.0).update([("a", 1.0, 2.0)]),
+                   weights=np.array([0.0, 1.0]), ess=1.0)
+    return problem, choose(sure, problem, "a", [("a", 1.2)])

@@ -192,7 +192,7 @@ def test_compute_table_shows_the_crossings_of_the_records(loop):
 
 
 # Two-sided 90% Student-t quantiles, t(0.95, dof), from the printed tables.
-T95 = {1: 6.3138, 2: 2.9200, 3: 2.3534, 4: 2.1318}
+T95 = {1: 6.3138, 2: 2.9200, 3: 2.3534, 4: 2.1318, 5: 2.0150, 6: 1.9432, 7: 1.8946}
 
 
 def test_each_seed_is_paired_with_its_own_static_runs(loop):

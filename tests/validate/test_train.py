@@ -67,6 +67,20 @@ ARGS = ["mlp-width", "--shape", "width=8,batch=32", "--budget", "3e7", "--evals"
 SWITCHES = [Switch({"width": 12}, at_flops=0.02 * 3e7), Switch({"width": 20}, at_flops=0.6 * 3e7)]
 
 
+def kill_at_first_checkpoint(args: list[str], run_dir: Path) -> None:
+    """Start ``validate train *args -o run_dir`` in a subprocess and kill -9 it as soon as its
+    first checkpoint exists, checking that it died mid-run, before its end."""
+    process = subprocess.Popen([sys.executable, "-m", "cli", "validate", "train", *args,
+                                "-o", str(run_dir)], cwd=REPO, env=ENV,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    while not (run_dir / CHECKPOINT).exists() and time.monotonic() < deadline:
+        time.sleep(0.005)
+    process.send_signal(signal.SIGKILL)
+    assert process.wait() == -signal.SIGKILL  # killed mid-run, not finished
+    assert not (run_dir / RESULT).exists()
+
+
 def _api_run(run_dir, resume=False, ema=0.0):
     config = TrainConfig(evals=6, checkpoint_every=25, ema=ema, task_options={"noise": 0.05})
     return _switching_run({"width": 8, "batch": 32}, 3e7, SWITCHES, config, run_dir=run_dir,
@@ -80,16 +94,7 @@ def test_kill_and_resume_ends_exactly_like_an_uninterrupted_run(tmp_path, ema):
     assert [s["to"]["width"] for s in whole.switches] == [12, 20]
 
     killed_dir = tmp_path / "killed"
-    process = subprocess.Popen([sys.executable, "-m", "cli", "validate", "train", *ARGS,
-                                "--ema", str(ema), "-o", str(killed_dir)], cwd=REPO, env=ENV,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 60
-    while not (killed_dir / CHECKPOINT).exists() and time.monotonic() < deadline:
-        time.sleep(0.005)
-    process.send_signal(signal.SIGKILL)
-    assert process.wait() == -signal.SIGKILL  # killed mid-run, not finished
-    assert not (killed_dir / RESULT).exists()
-
+    kill_at_first_checkpoint([*ARGS, "--ema", str(ema)], killed_dir)
     saved_step = torch.load(killed_dir / CHECKPOINT, weights_only=False)["controller"]["steps"]
     resumed = _api_run(killed_dir, resume=True, ema=ema)
     assert resumed.resumed_from_step == saved_step >= 25  # continued, did not start afresh

@@ -20,15 +20,17 @@ the scheduler's base rates. Strategies that wrap the module around its parameter
 DeepSpeed) would have to wrap it again: the callback accepts single-device strategies only.
 
 Resuming (``fit(ckpt_path=...)``): the operators are made in ``setup``, before Lightning
-builds the optimizer and restores a checkpoint, so a fresh run and a resumed one hold the same
-module (``VitPatch``'s parametrizations, whose names the checkpoint's keys carry) and the same
-optimizer. The callback's state goes into the checkpoint; when training starts it brings the
-operators to the saved shape and the controller continues from it, with the learning rates
-Lightning restored (the run ends bit for bit where an uninterrupted one does, on CPU). That
-works for switches that replace no parameter (patch size, batch size). After a width or
-context change Lightning restores the module's weights into a module of the start shape and
-fails on the shapes: such runs resume through ``ShapeController.load_state_dict`` in a plain
-loop for now.
+restores a checkpoint, so a fresh run and a resumed one hold the same module (``VitPatch``'s
+parametrizations, whose names the checkpoint's keys carry). The callback's state goes into the
+checkpoint. Lightning loads the checkpoint's weights before it restores any callback and then
+builds the optimizer from the module, so the module must have the saved shape before the weights
+load (a grown depth has more parameters): the callback brings it there in the module's
+``on_load_checkpoint``, the one hook Lightning calls in between, ahead of the module's own. The
+optimizer built from the reshaped module takes the saved state, and the controller continues
+with the learning rates Lightning restored: the run ends bit for bit where an uninterrupted one
+does, on CPU, tested after a patch-size switch and after depth growth. Width and context
+switches take the same path, untested through Lightning; plain loops resume through
+``ShapeController.load_state_dict``.
 """
 
 from __future__ import annotations
@@ -65,6 +67,25 @@ class ShapeCallback(pl.Callback):
     def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
         if self.operators is None:
             self.operators = self.make_operators(pl_module)
+            self._reshape_when_loading(pl_module)
+
+    def _reshape_when_loading(self, pl_module: pl.LightningModule) -> None:
+        """Reshapes the module to a checkpoint's shape before its weights load ("Resuming")."""
+        own_hook = pl_module.on_load_checkpoint
+
+        def on_load_checkpoint(checkpoint: dict[str, Any]) -> None:
+            saved = checkpoint.get("callbacks", {}).get(self.state_key)
+            if saved:
+                current = self.controller.shape_name if self.controller else self.shape
+                apply_operators(self.operators, None, self._axes(current),
+                                self._axes(saved["shape_name"]))
+            own_hook(checkpoint)
+
+        pl_module.on_load_checkpoint = on_load_checkpoint
+
+    def _axes(self, shape: str) -> Mapping[str, int]:
+        return (self.laws.shape(shape).axes if isinstance(self.laws, LawSet)
+                else self.laws[shape])
 
     def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if not isinstance(trainer.strategy, pl.strategies.SingleDeviceStrategy):
@@ -77,9 +98,6 @@ class ShapeCallback(pl.Callback):
             trainer.optimizers[0], self.policy, self.laws, self.operators, shape=self.shape,
             run_dir=self.run_dir, flops=self.flops, resume=self._saved,
             scheduler=schedulers[0].scheduler if schedulers else None)
-        if self._saved is not None:  # Lightning restored the optimizer and the schedulers
-            apply_operators(self.operators, trainer.optimizers[0],
-                            self.controller.shapes[self.shape], self.controller.axes)
 
     def on_train_batch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule,
                              batch: Any, batch_idx: int) -> None:

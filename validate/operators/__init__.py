@@ -11,6 +11,9 @@ An operator is bound to a model when it is made and changes one axis of its shap
   state is split with the units).
 - ``Gpt2Context``: context length of a Hugging Face ``GPT2LMHeadModel``. Position rows added
   (zero Adam state) or dropped. Preserved: the per-position loss on the shared prefix.
+- ``Depth``: number of transformer blocks (project ViT and byte LM, timm, GPT-2, Llama-style).
+  Copies of trained blocks, with zeroed output projections (preserved: the logits) or
+  stacked (G_stack; not preserved). New Adam moments are zero or the source's copies.
 - ``BatchSize``: the loop's batch size. Learning rate times B'/B or sqrt(B'/B).
 
 ``apply(optimizer, old, new)`` changes the model and moves the optimizer's state with any
@@ -24,7 +27,8 @@ lightning: they work on the model objects they are given.
 from validate.operators.base import Operator
 from validate.operators.batch import BatchSize
 from validate.operators.context import Gpt2Context
+from validate.operators.depth import Depth
 from validate.operators.mlp_width import MlpWidth
 from validate.operators.vit_patch import VitPatch
 
-__all__ = ["BatchSize", "Gpt2Context", "MlpWidth", "Operator", "VitPatch"]
+__all__ = ["BatchSize", "Depth", "Gpt2Context", "MlpWidth", "Operator", "VitPatch"]

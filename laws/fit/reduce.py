@@ -1,0 +1,127 @@
+"""Per-step curves reduced to rows kept from log-spaced bins of compute, with weights.
+
+A per-step log holds one point per optimizer step: 150,000 points for a run of 150k steps,
+nine tenths of them in its last decade of compute, where the law changes by a fraction of a
+percent from one step to the next. The fit pays for every one of them (each objective
+evaluation, each start of the grid, each bootstrap resample). Above ``REDUCE_ABOVE`` points
+(``fit --reduce-above N``; ``none`` fits every row) a curve is cut into ``BINS_PER_DECADE``
+bins per factor of ten in compute, edges at fixed powers of ten (``laws.io.curves.LogBins``).
+A bin of at most ``QUANTILES`` rows keeps its rows as they are (the first 700 steps of a run).
+A bin of k more rows keeps ``QUANTILES`` of them, at evenly spaced ranks of loss (mirrored
+about the middle, so that the noise is not shifted either way), each weighted
+k / ``QUANTILES``: a bin of k noisy rows counts k times in the objective, as its rows would,
+and the weights add up to the rows. 150,000 steps become about 4,400 points.
+
+Why rows at ranks of loss and not one mean or median per bin: the objective is a Huber loss
+with delta 1e-3 on log-loss (``laws.fit.objective``), nearly L1 where per-step noise is 1 to
+2%. Its optimum puts the law where, bin by bin, as many rows lie above as below, and how fast
+that balance changes along the law depends on the spread of the rows, which one point per bin
+does not carry. Kept rows are rows of the curve, so a noiseless curve stays exact.
+
+What the reduction cannot keep: a, b and c of a power law trade off along a flat valley of
+the objective (on ``bench/bench_big_fit.py``'s curves, 1% more a costs 2e-6 of the objective
+on all rows). On those curves the reduced optimum lies, in a, 13% from the fit of all rows
+with one (lower) median per bin, 2.6% with rows at 16 ranks, up to 1.05% at 32 (b and c a
+quarter of that and less). So a per-shape fit (``laws.fit.problem.polish_on_rows``) takes
+the reduced optimum as its start and re-minimises on every row, one L-BFGS-B run: the law is
+the fit of all rows (to 1e-7 there), for a fraction of its cost, since the grid of starts and
+the multi-start runs see the reduced points only. A joint fit (shared parameters,
+chinchilla) keeps the reduced optimum, and so do the fits of ``--form auto``'s candidates
+(``laws.fit.choice``), which only rank the candidates: of the five fits of ``--form auto``,
+only the one kept is re-minimised on every row. The bootstrap (``laws.fit.uncertainty``) refits the
+reduced points, resampled in circular blocks, each drawn point with its weight.
+
+>>> from laws.io.curves import Curve
+>>> steps = np.arange(1, 3001)
+>>> compute = 1e12 * steps
+>>> curve = Curve("s", {}, compute, 2.0 + 50.0 * compute ** -0.1, tuple(steps.tolist()))
+>>> binned = reduce_curve(curve)
+>>> len(binned), int(binned.weights.sum())
+(1715, 3000)
+>>> bool(np.allclose(binned.loss, 2.0 + 50.0 * binned.compute ** -0.1, rtol=1e-15))
+True
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from laws.errors import InputError
+from laws.io.curves import Curve, LogBins
+
+REDUCE_ABOVE = 2000  # points per shape beyond which a curve is binned
+BINS_PER_DECADE = 50  # neighbouring bins differ by 4.7% in compute
+QUANTILES = 32  # points per bin of more rows: its rows at 32 evenly spaced loss ranks
+
+
+def parse_threshold(text: str) -> int | None:
+    """The threshold that ``fit --reduce-above`` gives: a whole number of points >= 0, or
+    None (``none``: fit every row, as the comparison in ``bench/bench_big_fit.py`` does).
+
+    >>> parse_threshold("none"), parse_threshold(" 500 ")
+    (None, 500)
+    """
+    text = text.strip()
+    if text.lower() == "none":
+        return None
+    if not (text.isascii() and text.isdigit()):
+        raise InputError(f"--reduce-above {text!r}: expected a whole number of points (>= 0) "
+                         "or 'none'")
+    return int(text)
+
+
+def reduce_curve(curve: Curve, above: int | None = REDUCE_ABOVE,
+                 per_decade: int = BINS_PER_DECADE, quantiles: int = QUANTILES) -> Curve:
+    """``curve`` reduced to weighted points when it has more than ``above`` points (None:
+    never); else ``curve`` itself. A bin of at most ``quantiles`` rows keeps them, weight 1; a
+    bin of k more rows keeps ``quantiles`` of them at evenly spaced ranks of loss, weight
+    k / ``quantiles`` each (module docstring). A shape whose points have several model sizes N
+    is kept as it is (its rows are the chinchilla form's, and a bin would mix sizes).
+    """
+    if above is None or len(curve) <= above or curve.weights is not None or (
+            curve.n_params is not None and np.ptp(curve.n_params) > 0):
+        return curve
+    index = LogBins("compute", per_decade).index(curve.compute)  # sorted: compute is
+    starts = np.flatnonzero(np.r_[True, index[1:] != index[:-1]])
+    counts = np.diff(np.r_[starts, index.size])
+    small = counts <= quantiles
+    kept = np.flatnonzero(np.repeat(small, counts))
+    large_starts, large_counts = starts[~small], counts[~small]
+    half = np.arange(quantiles // 2)
+    # Ranks within each large bin, mirrored about its middle: unbiased in the noise.
+    low = np.floor((half + 0.5) * large_counts[:, None] / quantiles).astype(int)
+    ranks = np.hstack([low, (large_counts[:, None] - 1 - low)[:, ::-1]])
+    by_loss = np.lexsort((curve.loss, index))  # rows, bin by bin, in order of loss
+    rows = np.r_[kept, by_loss[(large_starts[:, None] + ranks).ravel()]]
+    weights = np.r_[np.ones(kept.size), np.repeat(large_counts / quantiles, quantiles)]
+    order = np.argsort(rows, kind="stable")  # rows are in order of compute
+    rows = rows[order]
+    return Curve(curve.name, curve.axes, curve.compute[rows], curve.loss[rows],
+                 tuple(curve.lines[i] for i in rows.tolist()),
+                 None if curve.n_params is None else curve.n_params[rows],
+                 {key: values[rows] for key, values in curve.extra.items()},
+                 curve.grouped, weights[order])
+
+
+def reduction_record(raw: list[Curve], reduced: list[Curve], above: int | None,
+                     polished: bool) -> dict:
+    """What the law file says of the reduction: the rule, whether the laws were re-minimised
+    on every row (``polished``), and per reduced shape its rows, the points kept and their
+    weights (rows per point); empty when no curve was reduced."""
+    shapes = {before.name: {"rows": len(before), "points": len(after),
+                            "weights": {"min": float(after.weights.min()),
+                                        "max": float(after.weights.max()),
+                                        "sum": float(after.weights.sum())}}
+              for before, after in zip(raw, reduced, strict=True) if after is not before}
+    if not shapes:
+        return {}
+    return {"method": f"curves of more than {above} points: {BINS_PER_DECADE} log-spaced bins "
+                      f"of compute per decade; a bin of at most {QUANTILES} rows keeps them "
+                      f"(weight 1), a bin of k more rows keeps {QUANTILES} of them at evenly "
+                      f"spaced ranks of loss, weight k/{QUANTILES} each",
+            "above": above, "bins_per_decade": BINS_PER_DECADE, "quantiles": QUANTILES,
+            "laws": "re-minimised on every row from the optimum on the points kept" if polished
+                    else "the optimum on the points kept",
+            "bootstrap": "refits of the points kept, resampled in circular blocks, each drawn "
+                         "point with its weight",
+            "shapes": shapes}
