@@ -30,8 +30,9 @@ from sim.posterior import Prior
 from sim.replan import choose, remaining_problem
 
 EVERY = 50
-GROWTH = 0.1  # updates at least this share of the evaluations so far apart; the level's
-# window: this share of the trained FLOPs
+# Updates at least this share of the evaluations so far apart; the run's level is read over
+# this share of its trained FLOPs.
+GROWTH = 0.1
 MIN_POINTS = 10
 
 

@@ -42,15 +42,16 @@ import numpy as np
 from laws.errors import InputError
 from laws.fit.curveset import fit_curves, pooled_errors
 from laws.fit.diagnostics import FitWarning, parameter_warnings
-from laws.fit.holdout import split_fit
+from laws.fit.holdout import fit_split
 from laws.fit.pershape import PER_SHAPE
-from laws.fit.reduce import REDUCE_ABOVE
-from laws.io.curves import Curves
+from laws.fit.reduce import REDUCE_ABOVE, reduce_curve
+from laws.io.curves import Curve, Curves
 
 AUTO = "auto"  # the form name that asks for the choice
 AUTO_RATIO = 2.0  # the last factor 2 of each curve's compute is held out
 AUTO_MARGIN = 0.05  # a more complex form must beat the simpler one by more than 5%
 MIN_TRAIN = 5  # points below the cut-off for a curve to take part (the 4 of saturating, + 1)
+RANKING_QUANTILES = 16  # rows kept per bin of a per-step curve for the candidates' fits
 Candidate = tuple[str, tuple[str, ...]]
 
 
@@ -58,7 +59,7 @@ Candidate = tuple[str, tuple[str, ...]]
 class Scored:
     """A candidate's extrapolation score: mean RMSE of log-loss over ``shapes`` (None when it
     could not be fitted or its fit is degenerate; ``status`` says which). ``metrics``: the
-    held-out errors of its partial fit, per shape and pooled as ``"all"`` (``split_fit``).
+    held-out errors of its partial fit, per shape and pooled as ``"all"`` (``fit_split``).
     ``degenerate``: the shapes whose fit of all points is degenerate (out of a per-shape
     choice; the score of a per-shape choice averages the other shapes)."""
 
@@ -144,9 +145,11 @@ def choose_auto(curves: Curves, share: tuple[str, ...] = (), ratio: float = AUTO
                 ) -> FormChoice:
     """The candidate that extrapolates best over the last factor ``ratio`` of each curve's
     compute (see the module's docstring); candidates are listed simplest first. With
-    ``per_shape`` (no ``share``), each shape's own best. Curves of more than ``reduce_above``
-    points are fitted on the points kept from them (``laws.fit.reduce``), without the polish
-    on every row: the candidates' fits only rank them.
+    ``per_shape`` (no ``share``), each shape's own best. A curve of more than ``reduce_above``
+    points is reduced once, to ``RANKING_QUANTILES`` rows per bin (``laws.fit.reduce``), and
+    every candidate is fitted on those points, without the polish on every row: the fits only
+    rank the candidates (scored on the held-out rows themselves), and the chosen form is then
+    fitted as any given form is.
 
     Curves with fewer than ``MIN_TRAIN`` points below their cut-off take no part (per shape:
     they take the first candidate); when none is left, or no candidate can be scored, the
@@ -158,21 +161,25 @@ def choose_auto(curves: Curves, share: tuple[str, ...] = (), ratio: float = AUTO
         raise InputError("a form per shape shares no parameter: the shapes sharing "
                          f"{', '.join(share)} are fitted together, in one form")
     candidates = candidates or default_candidates(share)
-    masks = [curve.compute <= np.max(curve.compute) / ratio for curve in curves.curves]
-    taking = [(curve, mask) for curve, mask in zip(curves.curves, masks, strict=True)
-              if np.sum(mask) >= MIN_TRAIN and not np.all(mask)]
+    cuts = [np.max(curve.compute) / ratio for curve in curves.curves]
+    taking = [(curve, cut) for curve, cut in zip(curves.curves, cuts, strict=True)
+              if MIN_TRAIN <= np.sum(curve.compute <= cut) < len(curve)]
     first = candidates[0]
     default_forms = {curve.name: first[0] for curve in curves.curves} if per_shape else {}
     if not taking:
         return FormChoice(*first, ratio, margin, (), "no curve has "
                           f"{MIN_TRAIN} points below C_max/{ratio:g} and some above: "
                           f"{first[0]} by default", default_forms)
-    subset = curves.replace([curve for curve, _ in taking])
-    keep = [mask for _, mask in taking]
+    points = {curve.name: reduce_curve(curve, reduce_above, quantiles=RANKING_QUANTILES)
+              for curve in curves.curves}
+    pairs = [(points[curve.name].subset(points[curve.name].compute <= cut),
+              curve.subset(curve.compute > cut)) for curve, cut in taking]
     # Per shape, a curve left out of the test takes the first form: only the tested curves'
     # fits of all points can rule a candidate out.
-    scored = tuple(_score(subset if per_shape else curves, subset, keep, form, tuple(share),
-                          per_shape, reduce_above) for form, share in candidates)
+    whole_of = curves.replace([points[curve.name] for curve in
+                               ([curve for curve, _ in taking] if per_shape else curves.curves)])
+    scored = tuple(_score(curves, whole_of, pairs, form, tuple(share), per_shape)
+                   for form, share in candidates)
     valid = [s for s in scored if s.score is not None]
     if not valid:
         return FormChoice(*first, ratio, margin, scored,
@@ -209,15 +216,14 @@ def _per_shape(default_forms: dict[str, str], scored: tuple[Scored, ...], ratio:
                       scored, reason, forms)
 
 
-def _score(whole_of: Curves, subset: Curves, keep: list[np.ndarray], form: str,
-           share: tuple[str, ...], per_shape: bool, reduce_above: int | None) -> Scored:
-    """The partial fit of ``subset`` scored; out if it, or the fit of all of ``whole_of``,
-    cannot be made, or (``per_shape``: for a shape) if the fit of all points (the one a law
-    file would hold) is degenerate."""
+def _score(curves: Curves, whole_of: Curves, pairs: list[tuple[Curve, Curve]], form: str,
+           share: tuple[str, ...], per_shape: bool) -> Scored:
+    """The partial fit of ``pairs`` (train points, test rows) scored; out if it, or the fit
+    of all of ``whole_of``, cannot be made, or (``per_shape``: for a shape) if the fit of all
+    points (the one a law file would hold) is degenerate. The points come reduced already."""
     try:
-        _, metrics = split_fit(subset, keep, form, share, reduce_above=reduce_above,
-                               polish=False)
-        whole = fit_curves(whole_of, form, share, reduce_above=reduce_above, polish=False)
+        _, metrics = fit_split(curves, pairs, form, share, reduce_above=None, polish=False)
+        whole = fit_curves(whole_of, form, share, reduce_above=None, polish=False)
     except InputError as err:
         return Scored(form, share, None, {}, f"not fitted: {err}")
     degenerate = tuple(name for warning in parameter_warnings(whole.laws)

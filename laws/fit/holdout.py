@@ -63,11 +63,21 @@ def split_fit(curves: Curves, keep: list[np.ndarray], form: Forms, share: tuple[
               drop_highest: int = 0, reduce_above: int | None = REDUCE_ABOVE,
               polish: bool = True) -> tuple[FitResult, dict[str, dict[str, float]]]:
     """Fit ``form`` on the points where ``keep`` holds (one mask per curve) and measure the
-    errors on the others: per shape with points left out (with ``train``, the points it was
-    fitted on), and pooled as ``"all"``. ``reduce_above`` and ``polish`` as in
-    ``fit_curves``."""
+    errors on the others: ``fit_split`` of each curve's two parts."""
     pairs = [(curve.subset(mask), curve.subset(~mask))
              for curve, mask in zip(curves.curves, keep, strict=True)]
+    return fit_split(curves, pairs, form, share, drop_highest, reduce_above, polish)
+
+
+def fit_split(curves: Curves, pairs: list[tuple[Curve, Curve]], form: Forms,
+              share: tuple[str, ...] = (), drop_highest: int = 0,
+              reduce_above: int | None = REDUCE_ABOVE, polish: bool = True
+              ) -> tuple[FitResult, dict[str, dict[str, float]]]:
+    """Fit ``form`` on the first curve of each (train, test) pair of ``curves``' shapes and
+    measure the errors on the second: per shape with points left out (with ``train``, the
+    points it was fitted on), and pooled as ``"all"``. ``reduce_above`` and ``polish`` as in
+    ``fit_curves``; a train curve may come reduced already (``laws.fit.choice`` ranks on
+    points of its own reduction), its test rows as they are."""
     fitted = [(train, test) for train, test in pairs if len(train)]
     fit = fit_forms(curves.replace([train for train, _ in fitted]), form, share, drop_highest,
                     reduce_above=reduce_above, polish=polish)

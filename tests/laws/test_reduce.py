@@ -13,9 +13,8 @@ import numpy as np
 import pytest
 
 from laws.fit import fit_curves
-from laws.fit.choice import AUTO_RATIO, choose_auto
+from laws.fit.choice import AUTO_RATIO, RANKING_QUANTILES, choose_auto
 from laws.fit.curveset import loss_errors
-from laws.fit.holdout import split_fit
 from laws.fit.objective import Objective, PowerModel, huber
 from laws.fit.reduce import BINS_PER_DECADE, QUANTILES, REDUCE_ABOVE, reduce_curve
 from laws.forms import PowerLaw, SaturatingLaw
@@ -89,16 +88,23 @@ def test_without_the_polish_a_fit_keeps_the_optimum_of_the_points_kept() -> None
     assert polished.laws.shape("s").law.params() != law.params()
 
 
-def test_auto_ranks_its_candidates_by_fits_without_the_polish() -> None:
+def test_auto_ranks_its_candidates_on_a_coarser_reduction_without_the_polish() -> None:
     curve = _per_step(PowerLaw(a=80.0, b=0.13, c=1.8), 6_000, noise=0.02, seed=2)
     curves = Curves("steps.csv", (curve,))
     choice = choose_auto(curves, per_shape=True)
-    first_half = [curve.compute <= curve.compute.max() / AUTO_RATIO]  # 3,000 rows: reduced
+    # By hand: the curve reduced to RANKING_QUANTILES rows per bin, its points up to half the
+    # largest compute fitted without the polish, scored on every row beyond.
+    cut = curve.compute.max() / AUTO_RATIO
+    points = reduce_curve(curve, quantiles=RANKING_QUANTILES)
+    train, test = points.subset(points.compute <= cut), curve.subset(curve.compute > cut)
+    assert len(train) < len(reduce_curve(curve).subset(reduce_curve(curve).compute <= cut))
     for scored in choice.candidates:
-        _, quick = split_fit(curves, first_half, scored.form, polish=False)
-        _, polished = split_fit(curves, first_half, scored.form)
-        assert scored.shapes == {"s": quick["s"]["rmse_log"]}
-        assert quick["s"]["rmse_log"] != polished["s"]["rmse_log"]
+        quick = fit_curves(curves.replace([train]), scored.form, polish=False)
+        law = quick.laws.shape("s").law
+        assert scored.metrics["s"] == {"train": len(train), **loss_errors(law, test)}
+        assert scored.metrics["s"]["points"] == np.sum(curve.compute > cut)
+        polished = fit_curves(curves.replace([curve.subset(curve.compute <= cut)]), scored.form)
+        assert law.params() != polished.laws.shape("s").law.params()
     assert choice.forms == {"s": "power"}
 
 
