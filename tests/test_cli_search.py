@@ -206,3 +206,18 @@ def test_depth_and_width_growth_plan_on_gemstones_against_brute_force():
     assert plan["saving_vs_static"] == pytest.approx(saving, rel=1e-3)
     interval = plan["uncertainty"]["saving"]
     assert 0 < interval["p5"] <= saving <= interval["p95"]
+
+
+def test_a_first_segment_that_only_reaches_the_start_loss_reads_as_from_scratch():
+    # The README tour's plan trains w384-d13 from scratch to the first measured loss, the
+    # start loss, and switches there at once: its row must not read "3.607 -> 3.607".
+    options = ("--preset", "gemstones-lm", "--target", "2.8", "--only-grow", "depth",
+               "--only-grow", "width", "--allowed", "one-axis")
+    plan = json.loads(run(*options, "--json").output)
+    lines = run(*options).output.splitlines()
+    first = next(i for i, line in enumerate(lines) if line.startswith("-----")) + 1
+    rows = [line.split() for line in lines[first:first + len(plan["optimal"]["schedule"])]]
+    start = load_preset("gemstones-lm").measured_start_loss()
+    assert plan["optimal"]["schedule"][0]["loss_to"] == start
+    assert rows[0][:3] == ["w384-d13", "scratch", f"{start:.4g}"]
+    assert all(row[1] != row[2] for row in rows)

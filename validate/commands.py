@@ -61,8 +61,9 @@ DEVICE_OPTIONS = [
 ]
 LEARNING_RATE_OPTIONS = [
     click.option("--lr", type=float, default=1e-3, show_default=True,
-                 help="Constant after the warm-up, so every static curve is a law at every "
-                      "compute."),
+                 help="The peak rate, reached at the end of the warm-up; constant from then "
+                      "on unless --schedule decays it (a loop's runs keep it constant, so "
+                      "every static curve is a law at every compute)."),
     click.option("--warmup-steps", type=int, default=50, show_default=True),
     click.option("--ema", type=float, default=0.0, show_default=True, metavar="GAMMA",
                  help="Evaluate the weights' power-function EMA of exponent GAMMA (7: half "

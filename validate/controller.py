@@ -24,9 +24,10 @@ A step's FLOPs are measured once per shape by ``FlopCounterMode`` (the count of
 (asked once per shape, before its first step when ``next_step_flops()`` is called).
 With ``run_dir`` every evaluation and switch is a line of ``curve.jsonl`` in the format
 ``shapeshift validate train`` writes (eval: step, flops, samples, time, shape axes, lr,
-train_loss, eval_loss; switch: step, flops, from, to, eval_loss), and eval lines also name the
-shape (``shape_name``), so ``shapeshift fit curve.jsonl --filter event=eval --shape-col
-shape_name --compute-col flops --loss-col eval_loss`` reads the run.
+train_loss, eval_loss; switch: step, flops, from, to, eval_loss; stop: step, flops,
+eval_loss, target), and eval lines also name the shape (``shape_name``), so ``shapeshift fit
+curve.jsonl --filter event=eval --shape-col shape_name --compute-col flops --loss-col
+eval_loss`` reads the run.
 
 Resume: save ``controller.state_dict()`` with the model's and the optimizer's; to continue,
 build the model and optimizer at the start shape, make the controller, call
@@ -65,8 +66,11 @@ class ShapeController:
     ``shapes`` names the shapes: a law set (its shapes' axes), or a mapping from each name to
     its axes; ``operators`` maps each axis that differs between shapes to its operator;
     ``shape`` is the shape the model was built at (when the policy starts elsewhere, the
-    controller switches at once). ``scheduler`` is a learning-rate scheduler whose base rates
-    follow the learning-rate factor of a switch. ``resume`` is a ``state_dict()`` to continue
+    controller switches at once). ``stop_at_target`` (e.g. a plan's ``target_loss``) ends the
+    run at the first evaluation at or below it: the controller records a ``stop`` line, sets
+    ``stopped`` and asks the policy nothing more; the loop (or adapter) stops training.
+    ``scheduler`` is a learning-rate scheduler whose base rates follow the learning-rate factor
+    of a switch. ``resume`` is a ``state_dict()`` to continue
     from where the caller has brought the model (``apply_operators``) and the optimizer (its
     learning rates included) to the saved shape already, as the adapters do on resume: the
     controller takes its records and the policy's state and changes nothing. A law set's plan
@@ -78,13 +82,14 @@ class ShapeController:
                  operators: Mapping[str, Operator], *, shape: str,
                  run_dir: str | Path | None = None, scheduler: Any = None,
                  flops: Callable[[str], float] | None = None, seed: int = 0,
-                 resume: dict | None = None) -> None:
+                 resume: dict | None = None, stop_at_target: float | None = None) -> None:
         self.optimizer, self.operators = optimizer, dict(operators)
         self.shapes = ({s.name: dict(s.axes) for s in shapes.shapes} if isinstance(shapes, LawSet)
                        else {name: dict(axes) for name, axes in shapes.items()})
         if isinstance(shapes, LawSet) and getattr(policy, "plan_laws", None) is not None:
             check_plan_laws(policy.plan_laws, shapes)
         self.scheduler, self.flops_of = scheduler, flops
+        self.stop_at_target, self.stopped = stop_at_target, False
         self._check_operators()
         self.policy = policy.clone()  # per-run state lives on the clone, as in the simulator
         self.seed = seed
@@ -177,7 +182,8 @@ class ShapeController:
         As in the simulator, the policy is asked only when the loss is at or below its
         ``stay_above`` hint; ``final`` (the run ends here) records without asking. ``extra``
         measures go into the eval line beside the loss (e.g. the live model's loss when
-        ``eval_loss`` is that of averaged weights).
+        ``eval_loss`` is that of averaged weights). At or below ``stop_at_target`` it records
+        the stop instead of asking.
         """
         eval_loss = float(eval_loss)
         self.observed = eval_loss
@@ -191,7 +197,15 @@ class ShapeController:
                    "train_loss": None if train_loss is None else float(train_loss),
                    "eval_loss": eval_loss, "shape_name": self.shape_name,
                    **{key: float(value) for key, value in (extra or {}).items()}})
-        if final or eval_loss > self.policy.stay_above:
+        if final:
+            return None
+        if self.stop_at_target is not None and eval_loss <= self.stop_at_target:
+            # The run ends here, so a switch the policy might choose would train nothing.
+            self.stopped = True
+            self._log({"event": "stop", "step": self.steps, "flops": self.trained_flops,
+                       "eval_loss": eval_loss, "target": self.stop_at_target})
+            return None
+        if eval_loss > self.policy.stay_above:
             return None
         return self._ask(eval_loss)
 

@@ -8,9 +8,12 @@ keeps wall time, ``time``), so that ``fit`` and ``measure`` read them beside ``c
 - ``huggingface``: the Trainer's ``trainer_state.json`` (its ``log_history``);
 - ``lightning``: the CSVLogger's ``metrics.csv`` (columns ``step``, ``epoch`` and the metrics);
 - ``tensorboard``: event files (``events.out.tfevents.*``), scalars plain or tensor-valued,
-  read with the ``tensorboard`` package (the ``tensorboard`` extra);
+  read with the ``tensorboard`` package (the ``tensorboard`` extra); the event files of one
+  folder (a restarted run writes another) are one curve;
 - ``wandb``: a Weights & Biases history (an offline run's ``wandb-history.jsonl``, or a CSV
-  or JSONL with a ``_step`` column, as ``run.history()`` exports it).
+  or JSONL with a ``_step`` column, as ``run.history()`` exports it);
+- ``wandb-export``: the CSV of a W&B line chart's "Export CSV" (a ``Step`` column and one
+  ``RUN - METRIC`` column per run, beside its ``__MIN`` and ``__MAX``), each run a shape.
 
 A log says loss against step; the FLOPs come from the user (``LogSpec``): a column of
 cumulative FLOPs, or FLOPs per step or per token, for all shapes or per shape.
@@ -52,6 +55,9 @@ _WANDB_STEPS = ("trainer/global_step", "train/global_step", "_step")
 # after 2 optimizer steps is at step 1): the steps trained are one more.
 _LIGHTNING_STEPS = {"step", "trainer/global_step"}
 _TENSORBOARD_PREFIX = "events.out.tfevents."
+# A W&B chart export names its columns "RUN - METRIC", with the band drawn around the line
+# (several runs grouped into one) in "RUN - METRIC__MIN" and "__MAX".
+_EXPORT_STEP, _EXPORT_SEPARATOR, _EXPORT_BANDS = "Step", " - ", ("__MIN", "__MAX")
 # A row of a log: its step, its numbers by name, where it is (for messages) and wall seconds.
 Row = tuple[int, dict[str, Any], str, float | None]
 
@@ -156,6 +162,8 @@ def log_format(path: str | os.PathLike) -> str | None:
             return None
         if "_step" in header:
             return "wandb"
+        if _EXPORT_STEP in header and any(_EXPORT_SEPARATOR in name for name in header):
+            return "wandb-export"
         return "lightning" if {"step", "epoch"} <= set(header) else None
     if suffix in (".jsonl", ".ndjson"):
         try:
@@ -169,16 +177,26 @@ def log_format(path: str | os.PathLike) -> str | None:
 def read_log(path: str | os.PathLike, shape_name: str, spec: LogSpec) -> list[dict]:
     """The evaluations in the log at ``path`` as a run's records of the shape ``shape_name``
     (its axes unknown: ``shape`` is empty), in order of step; a ``BadInputFile`` names the
-    file and what was missing."""
+    file and what was missing. A W&B chart export holds several runs: each is the shape its
+    run is named, one after another."""
     fmt = log_format(path)
     if fmt is None:
         raise BadInputFile(f"{path}: not a training log shapeshift reads (trainer_state.json, "
-                           "metrics.csv, events.out.tfevents.*, a W&B history with _step)")
+                           "metrics.csv, events.out.tfevents.*, a W&B history with _step or "
+                           "a W&B chart export)")
     check_input_file(path, "log")
     try:
-        rows = list(_READERS[fmt](str(path)))
+        runs = (_wandb_export_runs(str(path)) if fmt == "wandb-export"
+                else {shape_name: list(_READERS[fmt](str(path)))})
     except UnicodeDecodeError as err:
         raise not_utf8(path, err) from None
+    return [record for name, rows in runs.items()
+            for record in _evaluations(path, fmt, name, rows, spec)]
+
+
+def _evaluations(path: str | os.PathLike, fmt: str, shape_name: str, rows: list[Row],
+                 spec: LogSpec) -> list[dict]:
+    """The records of one run's rows, in order of step."""
     keys = sorted({key for _, row, _, _ in rows for key in row})
     loss = spec.loss or next((name for name in LOSS_NAMES if name in keys), None)
     if loss not in keys:
@@ -282,9 +300,28 @@ def _wandb_rows(path: str) -> Iterator[Row]:
     return _records(path, _WANDB_STEPS, "csv" if path.lower().endswith(".csv") else "jsonl")
 
 
+def _wandb_export_runs(path: str) -> dict[str, list[Row]]:
+    """The rows of each run of a W&B chart export, by run name: a row per line where the run
+    has a value, its metrics by name (the bands around a grouped line left out)."""
+    runs: dict[str, list[Row]] = {}
+    for line, record in read_records(path, "csv"):
+        by_run: dict[str, dict[str, Any]] = {}
+        for column, value in record.items():
+            run, separator, metric = column.rpartition(_EXPORT_SEPARATOR)
+            if separator and value != "" and not metric.endswith(_EXPORT_BANDS):
+                by_run.setdefault(run, {_EXPORT_STEP: record.get(_EXPORT_STEP, "")})[
+                    metric] = value
+        for run, row in by_run.items():
+            runs.setdefault(run, []).append(
+                _row(row, (_EXPORT_STEP,), path, f"line {line}", None))
+    return runs
+
+
 def _tensorboard_rows(path: str) -> Iterator[Row]:
     """One row per step, with every scalar tag logged at it, plain (``simple_value``) or
-    tensor-valued; seconds since the file's first event."""
+    tensor-valued, from every event file in the folder of ``path`` (a restarted run writes
+    another) in the order of their names, as TensorBoard reads them: where a later file logs
+    a step again, its values win. Seconds since the first event."""
     try:
         from tensorboard.backend.event_processing.plugin_event_accumulator import (
             EventAccumulator,
@@ -293,20 +330,24 @@ def _tensorboard_rows(path: str) -> Iterator[Row]:
     except ImportError:
         raise InputError(f"{path}: reading TensorBoard event files needs the tensorboard "
                          "package: pip install 'shapeshift[tensorboard]'") from None
-    events = EventAccumulator(path, size_guidance={"tensors": 0})
-    try:
-        events.Reload()
-    except Exception as err:  # the reader raises types of its own (and protobuf's) for bad files
-        raise BadInputFile(f"{path}: not a readable TensorBoard event file ({err})") from None
     rows: dict[int, dict[str, Any]] = {}
     wall: dict[int, float] = {}
-    for tag in events.Tags()["tensors"]:
-        if events.SummaryMetadata(tag).plugin_data.plugin_name != "scalars":
-            continue  # text, histograms, hyperparameters: no loss
-        for event in events.Tensors(tag):
-            value = float(make_ndarray(event.tensor_proto))
-            rows.setdefault(event.step, {"step": event.step})[tag] = value
-            wall[event.step] = max(wall.get(event.step, event.wall_time), event.wall_time)
+    for file in sorted(Path(path).parent.glob(_TENSORBOARD_PREFIX + "*")):
+        events = EventAccumulator(str(file), size_guidance={"tensors": 0})
+        try:
+            events.Reload()
+        except Exception as err:  # the reader raises types of its own (and protobuf's)
+            raise BadInputFile(f"{file}: not a readable TensorBoard event file ({err})"
+                               ) from None
+        steps: dict[int, dict[str, Any]] = {}
+        for tag in events.Tags()["tensors"]:
+            if events.SummaryMetadata(tag).plugin_data.plugin_name != "scalars":
+                continue  # text, histograms, hyperparameters: no loss
+            for event in events.Tensors(tag):
+                value = float(make_ndarray(event.tensor_proto))
+                steps.setdefault(event.step, {"step": event.step})[tag] = value
+                wall[event.step] = max(wall.get(event.step, event.wall_time), event.wall_time)
+        rows.update(steps)
     start = min(wall.values(), default=0.0)
     for step, row in rows.items():
         yield step, row, f"step {step}", wall[step] - start
@@ -314,7 +355,8 @@ def _tensorboard_rows(path: str) -> Iterator[Row]:
 
 _READERS = {"huggingface": _huggingface_rows, "lightning": _lightning_rows,
             "tensorboard": _tensorboard_rows, "wandb": _wandb_rows}
-_KEY = {"huggingface": "key", "lightning": "column", "tensorboard": "tag", "wandb": "column"}
+_KEY = {"huggingface": "key", "lightning": "column", "tensorboard": "tag", "wandb": "column",
+        "wandb-export": "metric"}
 
 
 def log_names(paths: Sequence[str | os.PathLike]) -> list[str]:

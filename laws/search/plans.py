@@ -136,9 +136,10 @@ def format_plan(result: dict[str, Any]) -> str:
     from laws.tables import format_number, format_table
 
     optimal = result["optimal"]
-    rows = [[s["shape"], s["loss_from"], s["loss_to"], s["compute"] + s["switch_compute"],
+    rows = [[s["shape"], _loss_from_label(s, first=i == 0), s["loss_to"],
+             s["compute"] + s["switch_compute"],
              f"{100 * (s['compute'] + s['switch_compute']) / optimal['compute']:.1f}%"]
-            for s in optimal["schedule"]]
+            for i, s in enumerate(optimal["schedule"])]
     unit = _UNITS[result["objective"]]
     best = result["static_best"]
     greedy = result["greedy"]["cost"]
@@ -164,6 +165,21 @@ def format_plan(result: dict[str, Any]) -> str:
         lines += ["", *(f"warning: this plan {line} (no measured transition, no switch cost "
                         "given)" for line in result["assumptions"])]
     return "\n".join(lines)
+
+
+def _loss_from_label(segment: dict[str, Any], first: bool) -> float | str:
+    """The "loss from" cell of a schedule row. A first segment that ends at the start loss is
+    the cheapest way to reach it from scratch before switching at once (its compute is real),
+    so it reads "scratch" rather than a segment from the start loss to itself.
+
+    >>> _loss_from_label({"loss_from": 3.6, "loss_to": 3.6}, first=True)
+    'scratch'
+    >>> _loss_from_label({"loss_from": 3.6, "loss_to": 3.6}, first=False)
+    3.6
+    """
+    if first and segment["loss_from"] == segment["loss_to"]:
+        return "scratch"
+    return segment["loss_from"]
 
 
 def format_uncertainty(report: dict[str, Any]) -> list[str]:

@@ -168,6 +168,28 @@ def test_tensorboard_scalars_plain_and_tensor_valued(tmp_path) -> None:
     assert times[0] >= 0 and times == sorted(times)
 
 
+def test_tensorboard_event_files_of_a_restarted_run_are_one_curve(tmp_path) -> None:
+    require_module("tensorboard", "the tensorboard package", "the tensorboard extra; "
+                   "`make test` installs it")
+    from torch.utils.tensorboard import SummaryWriter
+
+    # The first run logs steps 10-40 and dies; the restart (from the checkpoint at step 20)
+    # logs steps 30-50 again into a second file of the same folder, with other values.
+    first, restart = {10: 3.0, 20: 2.5, 30: 2.3, 40: 2.2}, {30: 2.25, 40: 2.1, 50: 2.0}
+    for losses in (first, restart):
+        writer = SummaryWriter(str(tmp_path / "w8"))
+        for step, loss in losses.items():
+            writer.add_scalar("eval/loss", loss, step)
+        writer.close()
+    files = sorted((tmp_path / "w8").glob("events.out.tfevents.*"))
+    assert len(files) == 2
+    # Steps 10 and 20 from the first file, 30 to 50 from the restart (written by hand).
+    expected = [(10, 3.0), (20, 2.5), (30, 2.25), (40, 2.1), (50, 2.0)]
+    for path in files:  # either file of the folder reads the whole run
+        records = read_log(path, "w8", LogSpec(flops_per_step=FLOPS_PER_STEP))
+        assert [(r["step"], pytest.approx(r["eval_loss"])) for r in records] == expected
+
+
 # --- Weights & Biases --------------------------------------------------------------------------
 
 def _wandb_history(path: Path, points: list[tuple[int, float]], seconds_per_step: float,
@@ -198,6 +220,26 @@ def test_wandb_history_jsonl_and_csv_export(tmp_path) -> None:
     assert log_format(export) == "wandb"
     read = read_log(export, "export", LogSpec(flops_per_step=FLOPS_PER_STEP))
     assert _steps_and_losses(read) == [(1, 3.0), (3, 2.6)]  # no global step: W&B's _step
+
+
+def test_wandb_line_chart_export_is_one_shape_per_run(tmp_path) -> None:
+    # The layout of a W&B line chart's "Export CSV": the x axis as "Step", then per run the
+    # line ("RUN - METRIC") and the band around it ("__MIN", "__MAX"); a run not logged at a
+    # step leaves its cells empty.
+    export = tmp_path / "wandb_export_2026-12-07.csv"
+    export.write_text(
+        '"Step","w256 - eval/loss","w256 - eval/loss__MIN","w256 - eval/loss__MAX",'
+        '"w512 - eval/loss","w512 - eval/loss__MIN","w512 - eval/loss__MAX"\n'
+        '100,3.0,2.9,3.1,2.8,2.7,2.9\n'
+        '200,2.6,2.5,2.7,,,\n'
+        '400,2.3,2.2,2.4,2.1,2.0,2.2\n')
+    assert log_format(export) == "wandb-export"
+    records = read_log(export, "ignored", LogSpec(
+        flops_per_step=PerShape.parse(["w256=1e9", "w512=4e9"])))
+    assert [(r["shape_name"], r["step"], r["flops"], r["eval_loss"]) for r in records] == [
+        ("w256", 100, 1e11, 3.0), ("w256", 200, 2e11, 2.6), ("w256", 400, 4e11, 2.3),
+        ("w512", 100, 4e11, 2.8), ("w512", 400, 1.6e12, 2.1)]
+    assert all("time" not in r for r in records)  # the export keeps no wall time
 
 
 def test_lightning_step_of_wandb_is_the_batch_index(tmp_path) -> None:

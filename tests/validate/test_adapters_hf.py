@@ -71,9 +71,10 @@ class PrefixProbe(transformers.TrainerCallback):
         self.errors.append((grown - short).abs().max().item())
 
 
-def test_trainer_grows_the_context_at_the_planned_level(tmp_path):
+def tiny_gpt2_run(run_dir, **options):
+    """The plan on ``LAWS``, the byte corpus, a tiny GPT-2 at context 64 (seed 0) and its
+    ``ShapeTrainerCallback`` writing into ``run_dir`` (``options``: more of its arguments)."""
     the_plan = plan(LAWS, PlanRequest.for_laws(LAWS, 2.5, start_loss=6.0))
-    level = the_plan["optimal"]["schedule"][0]["loss_to"]
     corpus = load_corpus(f"{sysconfig.get_paths()['stdlib']}/argparse.py").data
     torch.manual_seed(0)
     model = transformers.GPT2LMHeadModel(transformers.GPT2Config(
@@ -81,7 +82,13 @@ def test_trainer_grows_the_context_at_the_planned_level(tmp_path):
         eos_token_id=0))
     callback = ShapeTrainerCallback(planned(the_plan, LAWS), LAWS,
                                     lambda model: {"context": Gpt2Context(model)}, shape="ctx64",
-                                    run_dir=tmp_path / "run")
+                                    run_dir=run_dir, **options)
+    return the_plan, corpus, model, callback
+
+
+def test_trainer_grows_the_context_at_the_planned_level(tmp_path):
+    the_plan, corpus, model, callback = tiny_gpt2_run(tmp_path / "run")
+    level = the_plan["optimal"]["schedule"][0]["loss_to"]
     probe = PrefixProbe(callback, Windows(corpus, 2, seed=3)[0]["input_ids"][None])
     args = transformers.TrainingArguments(
         output_dir=str(tmp_path / "out"), per_device_train_batch_size=8, max_steps=30,

@@ -52,14 +52,17 @@ class ShapeCallback(pl.Callback):
     """Runs ``policy`` on ``laws``' shapes (a law set, or a dict name -> axes for static runs
     before any law); ``operators(module)`` gives the operators per axis
     for the ``LightningModule`` (called once, in ``setup``). The controller is
-    ``callback.controller`` from then on."""
+    ``callback.controller`` from then on. ``stop_at_target``: training stops at the first
+    validation at or below it (``ShapeController``)."""
 
     def __init__(self, policy: Policy, laws: LawSet | Mapping[str, Mapping[str, int]],
                  operators: Callable[[pl.LightningModule], Mapping[str, Operator]], *,
                  shape: str, monitor: str = "val_loss", run_dir: str | Path | None = None,
-                 flops: Callable[[str], float] | None = None) -> None:
+                 flops: Callable[[str], float] | None = None,
+                 stop_at_target: float | None = None) -> None:
         self.policy, self.laws, self.make_operators = policy, laws, operators
         self.shape, self.monitor, self.run_dir, self.flops = shape, monitor, run_dir, flops
+        self.stop_at_target = stop_at_target
         self.controller: ShapeController | None = None
         self.operators: Mapping[str, Operator] | None = None
         self._saved: dict | None = None
@@ -97,7 +100,8 @@ class ShapeCallback(pl.Callback):
         self.controller = ShapeController(
             trainer.optimizers[0], self.policy, self.laws, self.operators, shape=self.shape,
             run_dir=self.run_dir, flops=self.flops, resume=self._saved,
-            scheduler=schedulers[0].scheduler if schedulers else None)
+            scheduler=schedulers[0].scheduler if schedulers else None,
+            stop_at_target=self.stop_at_target)
 
     def on_train_batch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule,
                              batch: Any, batch_idx: int) -> None:
@@ -118,6 +122,7 @@ class ShapeCallback(pl.Callback):
         train_loss = metrics.get("train_loss")
         self.controller.observe(float(metrics[self.monitor]),
                                 None if train_loss is None else float(train_loss))
+        trainer.should_stop |= self.controller.stopped
 
     def state_dict(self) -> dict:
         return self.controller.state_dict() if self.controller is not None else {}
