@@ -33,8 +33,6 @@ sys.path.insert(0, str(REPO))
 
 from laws.fit.transitions import (  # noqa: E402
     FITTED,
-    MODELS,
-    PARAMETERS,
     PairTransition,
     as_measured,
     fit_transitions,
@@ -47,6 +45,7 @@ from laws.lawset import LawSet  # noqa: E402
 from laws.runcurves import read_run  # noqa: E402
 from laws.search import PlanRequest, plan  # noqa: E402
 from laws.tables import format_number, format_percent, format_table  # noqa: E402
+from laws.transitions import MODELS, PARAMETERS  # noqa: E402
 
 LOOPS = (REPO / "docs/examples/validate-vit-patch/merge-6e12-8seeds",
          REPO / "docs/examples/validate-lm-context/ctx-2e12-8seeds")

@@ -4,7 +4,7 @@ A run that switches from shape A to shape B at loss ``level`` lands on B's truth
 law reaches the level (``compute_at``). Without a measured transition for A -> B it continues
 on B's law from there, as the search assumes of a free switch. Where the truth laws carry one
 (``Transitions.measured``, fitted by ``laws.fit.transitions``), it follows that transition's
-model of the loss ``x`` FLOPs after the switch instead (``laws.fit.transitions.predict``):
+model of the loss ``x`` FLOPs after the switch instead (``laws.transitions.predict``):
 
 - ``constant-flops``: L_B(C_B(level) + max(x - c, 0)), B's law delayed by c FLOPs;
 - ``transient-penalty``: L_B(C_B(level) + x) + delta level exp(-x / tau), a jump that fades.
@@ -31,15 +31,15 @@ from typing import Any
 
 import numpy as np
 
-from laws.fit.transitions import extra_compute, ordered_params, predict
 from laws.forms import Law
 from laws.lawset import LawSet
+from laws.transitions import extra_compute, ordered_params, predict
 from sim.lookahead import compute_at
 
 
 class AfterSwitch:
     """The truth loss of a run on a shape after a measured switch onto it: ``model`` with
-    ``params`` (``laws.fit.transitions.PARAMETERS``) from the switch at ``level``, where the
+    ``params`` (``laws.transitions.PARAMETERS``) from the switch at ``level``, where the
     run landed at compute ``landing`` on ``law``. Positions are compute coordinates on ``law``
     from ``landing`` on, as the run counts them (``sim.run``), so the run reads it as a law."""
 

@@ -25,8 +25,8 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from laws.errors import InputError
-from laws.fit.transitions import PARAMETERS
 from laws.lawset import LawSet, Transitions
+from laws.transitions import PARAMETERS
 from sim.posterior import widen_law
 
 TRUTH_DRAWS = "point, samples or widened:FACTOR"

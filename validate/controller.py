@@ -84,8 +84,7 @@ class ShapeController:
                  flops: Callable[[str], float] | None = None, seed: int = 0,
                  resume: dict | None = None, stop_at_target: float | None = None) -> None:
         self.optimizer, self.operators = optimizer, dict(operators)
-        self.shapes = ({s.name: dict(s.axes) for s in shapes.shapes} if isinstance(shapes, LawSet)
-                       else {name: dict(axes) for name, axes in shapes.items()})
+        self.shapes = shape_axes(shapes)
         if isinstance(shapes, LawSet) and getattr(policy, "plan_laws", None) is not None:
             check_plan_laws(policy.plan_laws, shapes)
         self.scheduler, self.flops_of = scheduler, flops
@@ -273,6 +272,18 @@ class ShapeController:
         self.policy.__dict__.update(_copy(state["policy"]))
         self.policy_rng.bit_generator.state = state["policy_rng"]
         self._write_curve()
+
+
+def shape_axes(shapes: LawSet | Mapping[str, Mapping[str, int]]) -> dict[str, dict]:
+    """Each shape's axes by name, from a law set or a dict name -> axes (static runs before
+    any law).
+
+    >>> shape_axes({"w8": {"width": 8}})
+    {'w8': {'width': 8}}
+    """
+    if isinstance(shapes, LawSet):
+        return {shape.name: dict(shape.axes) for shape in shapes.shapes}
+    return {name: dict(axes) for name, axes in shapes.items()}
 
 
 def apply_operators(operators: Mapping[str, Operator], optimizer: torch.optim.Optimizer | None,

@@ -18,14 +18,8 @@ curves") gives the measured comparison on the committed loops (``bench/bench_tra
 ``with_measured_transitions`` keeps the ``KEPT`` model per pair in a law set, which the search
 then charges (``laws.search.charges``).
 
->>> from laws.forms import PowerLaw
->>> law = PowerLaw(a=10.0, b=0.5, c=1.0)
->>> since = np.array([1.0, 50.0, 400.0])
->>> predict("free", law, 2.0, since, ()).round(4).tolist()   # on the law from C_B(2) = 100
-[1.995, 1.8165, 1.4472]
->>> # plus 0.5 * 2.0 * exp(-since / 100): +0.99, +0.607, +0.018
->>> predict("transient-penalty", law, 2.0, since, (0.5, 100.0)).round(4).tolist()
-[2.9851, 2.423, 1.4655]
+The models' arithmetic (``predict``, ``extra_compute``) is in ``laws.transitions``, which the
+search and the simulator use without the fitting.
 """
 
 from __future__ import annotations
@@ -35,16 +29,13 @@ from dataclasses import dataclass, replace
 from itertools import pairwise
 
 import numpy as np
-from scipy.optimize import brentq, least_squares
+from scipy.optimize import least_squares
 
 from laws.errors import InputError
-from laws.forms import Law
 from laws.lawset import LawSet, MeasuredTransition
 from laws.stats import percentile_interval
+from laws.transitions import MODELS, PARAMETERS, predict
 
-MODELS = ("free", "constant-flops", "transient-penalty")
-PARAMETERS = {"free": (), "constant-flops": ("flops",),
-              "transient-penalty": ("delta", "tau_flops")}
 FITTED = tuple(model for model in MODELS if PARAMETERS[model])
 # The model a law file keeps per pair: on the committed loops' switches it predicted the loss
 # after the switch best out of sample, or as well as the others (docs/DESIGN.md, "What a
@@ -106,66 +97,6 @@ def switches_in_files(paths: Sequence[str]) -> list[Switch]:
 
     return [switch for path in run_curve_files(paths)
             for switch in switches_in_run(str(path), read_run(path))]
-
-
-def ordered_params(model: str, params: dict[str, float]) -> tuple[float, ...]:
-    """``params`` by name (a law file's) in the order ``predict`` takes them.
-
-    >>> ordered_params("transient-penalty", {"tau_flops": 3e11, "delta": 0.6})
-    (0.6, 300000000000.0)
-    """
-    if model not in PARAMETERS:
-        raise InputError(f"unknown transition model {model!r}; known: {', '.join(MODELS)}")
-    if set(params) != set(PARAMETERS[model]):
-        raise InputError(f"transition model {model} takes the parameters "
-                         f"{', '.join(PARAMETERS[model])}; got {', '.join(params) or 'none'}")
-    return tuple(params[name] for name in PARAMETERS[model])
-
-
-def predict(model: str, law: Law, loss: float, since: np.ndarray,
-            params: Sequence[float]) -> np.ndarray:
-    """The loss ``model`` with ``params`` (``PARAMETERS[model]``) expects ``since`` FLOPs after
-    a switch at ``loss`` onto the shape whose law is ``law``."""
-    landing = float(law.compute(loss))
-    if model == "free":
-        return np.asarray(law.loss(landing + since), dtype=float)
-    if model == "constant-flops":
-        return np.asarray(law.loss(landing + np.maximum(since - params[0], 0.0)), dtype=float)
-    if model == "transient-penalty":
-        delta, tau = params
-        return np.asarray(law.loss(landing + since), dtype=float) + delta * loss * np.exp(
-            -since / tau)
-    raise InputError(f"unknown transition model {model!r}; known: {', '.join(MODELS)}")
-
-
-def extra_compute(model: str, law: Law, loss: float, target: float,
-                  params: Sequence[float]) -> float:
-    """The FLOPs that a switch at ``loss`` onto ``law`` adds, under ``model``, to reaching
-    ``target`` (below ``loss``) on that law: FLOPs to the target after the switch minus the
-    free switch's, C(target) - C(loss); +inf when the law never reaches the target.
-
-    >>> from laws.forms import PowerLaw
-    >>> law = PowerLaw(a=10.0, b=0.5, c=1.0)
-    >>> extra_compute("constant-flops", law, 2.0, 1.5, (30.0,))
-    30.0
-    >>> round(extra_compute("transient-penalty", law, 2.0, 1.5, (0.5, 1e-9)), 6)
-    0.0
-    """
-    free = float(law.compute(target)) - float(law.compute(loss))
-    if not np.isfinite(free) or model == "free":
-        return 0.0 if np.isfinite(free) else float("inf")
-    if model == "constant-flops":
-        return float(params[0])
-
-    def above(since: float) -> float:
-        return float(predict(model, law, loss, np.array([since]), params)[0]) - target
-
-    # The loss after the switch falls monotonically (the law falls, the penalty fades): double
-    # the horizon until it is below the target, then bracket the crossing.
-    horizon = max(free, 1.0)
-    while above(horizon) > 0:
-        horizon *= 2.0
-    return float(brentq(above, 0.0, horizon, xtol=1e-12 * horizon)) - free
 
 
 def log_residuals(model: str, laws: LawSet, switches: Sequence[Switch],

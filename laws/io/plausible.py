@@ -10,14 +10,20 @@ import json
 import re
 import string
 import unicodedata
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import numpy as np
 
 from laws.errors import BadInputFile, InputError
 
-if TYPE_CHECKING:
-    from laws.io.curves import Curve
+
+class Curve(Protocol):
+    """What these checks read of a curve (``laws.io.curves.Curve`` has it): this module is
+    below the reader that calls it, not beside it."""
+
+    name: str
+    lines: tuple[int, ...]
+    compute: np.ndarray
 
 TEMPLATE_WIDTH = 64  # a shape name field's widest format: names are for reading
 FEWEST_FLOPS = 1000.0  # below this a whole file's compute is no training run's FLOPs

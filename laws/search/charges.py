@@ -25,10 +25,10 @@ from __future__ import annotations
 
 from itertools import pairwise
 
-from laws.fit.transitions import extra_compute, ordered_params
 from laws.lawset import LawSet
 from laws.search.problem import Problem, build_problem
 from laws.search.solvers import Route, solve
+from laws.transitions import extra_compute, ordered_params
 
 MAX_ROUNDS = 8
 

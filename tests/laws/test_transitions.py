@@ -17,7 +17,6 @@ from cli import main
 from laws.errors import InputError
 from laws.fit.transitions import (
     Switch,
-    extra_compute,
     fit_model,
     fit_transitions,
     leave_one_run_out,
@@ -28,6 +27,7 @@ from laws.io.lawfile import law_set_from_dict, law_set_to_dict, read_law_file, w
 from laws.lawset import LawSet, MeasuredTransition, Shape
 from laws.presets import load_preset
 from laws.search import PlanRequest, plan
+from laws.transitions import extra_compute
 
 # Shape b's law, loss = FLOOR + A * C^-B, written out here so that the curves below do not go
 # through the code under test.

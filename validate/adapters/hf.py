@@ -45,7 +45,7 @@ from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR, get_last_checkpoin
 
 from laws.lawset import LawSet
 from sim.policies import Policy
-from validate.controller import ShapeController, apply_operators
+from validate.controller import ShapeController, apply_operators, shape_axes
 from validate.operators.base import Operator
 
 
@@ -82,12 +82,9 @@ class ShapeTrainerCallback(TrainerCallback):
         # user's own checkpoint, so it is unpickled as torch.save wrote it.
         self._saved = torch.load(path, weights_only=False)
         self.operators = self.make_operators(model)
-        apply_operators(self.operators, None, self._axes(self.shape),
-                        self._axes(self._saved["shape_name"]))
+        axes = shape_axes(self.laws)
+        apply_operators(self.operators, None, axes[self.shape], axes[self._saved["shape_name"]])
 
-    def _axes(self, shape: str) -> Mapping[str, int]:
-        return (self.laws.shape(shape).axes if isinstance(self.laws, LawSet)
-                else self.laws[shape])
 
     def on_train_begin(self, args, state, control, model=None, optimizer=None,
                        lr_scheduler=None, **kwargs) -> None:

@@ -44,7 +44,7 @@ import torch
 
 from laws.lawset import LawSet
 from sim.policies import Policy
-from validate.controller import ShapeController, apply_operators
+from validate.controller import ShapeController, apply_operators, shape_axes
 from validate.operators.base import Operator
 
 
@@ -80,15 +80,12 @@ class ShapeCallback(pl.Callback):
             saved = checkpoint.get("callbacks", {}).get(self.state_key)
             if saved:
                 current = self.controller.shape_name if self.controller else self.shape
-                apply_operators(self.operators, None, self._axes(current),
-                                self._axes(saved["shape_name"]))
+                axes = shape_axes(self.laws)
+                apply_operators(self.operators, None, axes[current], axes[saved["shape_name"]])
             own_hook(checkpoint)
 
         pl_module.on_load_checkpoint = on_load_checkpoint
 
-    def _axes(self, shape: str) -> Mapping[str, int]:
-        return (self.laws.shape(shape).axes if isinstance(self.laws, LawSet)
-                else self.laws[shape])
 
     def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if not isinstance(trainer.strategy, pl.strategies.SingleDeviceStrategy):
