@@ -9,21 +9,21 @@ import sys
 
 import click
 
-from laws.commandline import Group
+from shapeshift.commands.options import Group
 
 # command name -> "module:object"; the order is the order of --help.
 COMMANDS = {
-    "presets": "laws.commands:presets",
-    "laws": "laws.commands:laws_group",
-    "fit": "laws.commands:fit",
-    "search": "laws.commands:search",
-    "allocate": "laws.optimal.commands:allocate",
-    "isoflop": "laws.optimal.commands:isoflop",
-    "predict": "laws.optimal.commands:predict",
-    "simulate": "sim.commands:simulate",
-    "compare": "sim.commands:compare",
-    "validate": "validate.commands:validate_group",
-    "measure": "validate.measure_command:measure_command",
+    "presets": "shapeshift.commands.planning:presets",
+    "laws": "shapeshift.commands.planning:laws_group",
+    "fit": "shapeshift.commands.planning:fit",
+    "search": "shapeshift.commands.planning:search",
+    "allocate": "shapeshift.commands.optimal:allocate",
+    "isoflop": "shapeshift.commands.optimal:isoflop",
+    "predict": "shapeshift.commands.optimal:predict",
+    "simulate": "shapeshift.commands.simulation:simulate",
+    "compare": "shapeshift.commands.simulation:compare",
+    "validate": "shapeshift.commands.validation:validate_group",
+    "measure": "shapeshift.commands.measure:measure_command",
 }
 
 

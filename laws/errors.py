@@ -2,9 +2,9 @@
 its subclasses for the cases a caller may want to tell apart, and the one a termination signal
 raises.
 
-The CLI (``laws.commandline.Group``) turns an ``InputError`` (any subclass alike) into one line
-on stderr and exit code 2, an ``OSError`` on an output into one line naming the path,
-``KeyboardInterrupt`` and ``Terminated`` into one line and exit 130 and 143; every other
+The CLI (``shapeshift.commands.options.Group``) turns an ``InputError`` (any subclass alike)
+into one line on stderr and exit code 2, an ``OSError`` on an output into one line naming the
+path, ``KeyboardInterrupt`` and ``Terminated`` into one line and exit 130 and 143; every other
 exception is a bug and keeps its traceback.
 """
 

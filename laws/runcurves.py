@@ -59,7 +59,11 @@ def is_run_curve(path: str | os.PathLike) -> bool:
 
 
 def run_curve_files(paths: Iterable[str | os.PathLike]) -> list[Path]:
-    """Each path as given when it is a file, else every ``curve.jsonl`` under the folder."""
+    """Each path as given when it is a file, else every ``curve.jsonl`` under the folder; of
+    the TensorBoard event files of one folder, which are one run (``laws.io.logs``), the
+    first."""
+    from laws.io.logs import one_file_per_run
+
     found: list[Path] = []
     for path in map(Path, paths):
         if path.is_dir():
@@ -71,7 +75,7 @@ def run_curve_files(paths: Iterable[str | os.PathLike]) -> list[Path]:
             found.append(path)
         else:
             raise InputError(f"{path}: no such file or folder")
-    return list(dict.fromkeys(found))
+    return one_file_per_run(list(dict.fromkeys(found)))
 
 
 def one_curve_file(paths: tuple[str, ...], columns: ColumnMap) -> str:

@@ -53,7 +53,13 @@ def predict(model: str, law: Law, loss: float, since: np.ndarray,
             params: Sequence[float]) -> np.ndarray:
     """The loss ``model`` with ``params`` (``PARAMETERS[model]``) expects ``since`` FLOPs after
     a switch at ``loss`` onto the shape whose law is ``law``."""
-    landing = float(law.compute(loss))
+    return _after_landing(model, law, float(law.compute(loss)), loss, since, params)
+
+
+def _after_landing(model: str, law: Law, landing: float, loss: float, since: np.ndarray,
+                   params: Sequence[float]) -> np.ndarray:
+    """``predict`` with the switch's landing, C_B(loss), given: a root search asks for many
+    ``since`` of one switch, and the law's inverse is most of the work."""
     if model == "free":
         return np.asarray(law.loss(landing + since), dtype=float)
     if model == "constant-flops":
@@ -78,14 +84,16 @@ def extra_compute(model: str, law: Law, loss: float, target: float,
     >>> round(extra_compute("transient-penalty", law, 2.0, 1.5, (0.5, 1e-9)), 6)
     0.0
     """
-    free = float(law.compute(target)) - float(law.compute(loss))
+    landing = float(law.compute(loss))
+    free = float(law.compute(target)) - landing
     if not np.isfinite(free) or model == "free":
         return 0.0 if np.isfinite(free) else float("inf")
     if model == "constant-flops":
         return float(params[0])
 
     def above(since: float) -> float:
-        return float(predict(model, law, loss, np.array([since]), params)[0]) - target
+        after = _after_landing(model, law, landing, loss, np.array([since]), params)
+        return float(after[0]) - target
 
     # The loss after the switch falls monotonically (the law falls, the penalty fades): double
     # the horizon until it is below the target, then bracket the crossing.

@@ -35,6 +35,8 @@ _EXPORTS = {
     "ColumnMap": "laws.io.curves:ColumnMap",
     "fit_file": "laws.fit.request:fit_file",
     "fit_runs": "laws.runcurves:fit_runs",
+    "switches_in_files": "laws.fit.transitions:switches_in_files",
+    "with_measured_transitions": "laws.fit.transitions:with_measured_transitions",
     # plans
     "PlanRequest": "laws.search.request:PlanRequest",
     "plan": "laws.search.plans:plan",
@@ -68,8 +70,8 @@ _EXPORTS = {
     "ShapeTrainerCallback": "validate.adapters.hf:ShapeTrainerCallback",
     "ShapeTrainer": "validate.adapters.hf:ShapeTrainer",
     # measuring your runs
-    "measure": "validate.measure_command:measure",
-    "format_measure": "validate.measure_command:format_measure",
+    "measure": "validate.savings:measure",
+    "format_measure": "validate.savings:format_measure",
     "read_run": "laws.runcurves:read_run",
     # errors
     "InputError": "laws.errors:InputError",

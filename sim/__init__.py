@@ -1,7 +1,7 @@
 """The SimPy simulator of adaptive training runs: noise, transitions, faults, a cluster, policies.
 
-The names below load on first use (PEP 562), so that ``sim.commands`` can be imported, for
-``shapeshift --help``, without simpy.
+The names below load on first use (PEP 562), so that ``import sim`` needs no simpy until
+a name that uses it is asked for.
 
 >>> from sim import SimConfig, simulate
 >>> SimConfig().noise

@@ -56,7 +56,7 @@ class LookAhead:
         self._hits: list[int] = []  # indices at which the target is observed
         self._consults: list[int] = []  # indices at which the policy would be consulted
         self._level = math.nan  # the ``stay_above`` level ``_consults`` is for
-        self._offsets = _offsets(eval_every)  # of the evaluations looked ahead
+        self._offsets = offsets(eval_every)  # of the evaluations looked ahead
         self._target, self._confirm = target, config.confirm
         self._sigma, self._decay = config.noise, config.penalty_decay_flops
         self._rng = rng
@@ -148,11 +148,12 @@ class LookAhead:
 
 
 @lru_cache(maxsize=8)
-def _offsets(eval_every: float) -> np.ndarray:
-    """Compute from a look-ahead's start to each evaluation in it (shared, read-only)."""
-    offsets = eval_every * STEPS
-    offsets.flags.writeable = False
-    return offsets
+def offsets(eval_every: float) -> np.ndarray:
+    """Compute from a look-ahead's start to each evaluation in it (shared, read-only): the
+    run's trained FLOPs as it counts them (``sim.observations``), its position on the curve."""
+    steps = eval_every * STEPS
+    steps.flags.writeable = False
+    return steps
 
 
 def penalty_left(penalty: float, since: float, decay: float, positions: Any) -> Any:

@@ -5,11 +5,12 @@ apart, a tenth of the evaluations so far, on a long run) it
 weights the law file's joint bootstrap samples by the likelihood of everything the run has
 observed (``sim.posterior``: each sample judged on its own account of where the run is, so a
 switch needs no guess of where it landed), asks the search again from the loss the run is at
-(its level, ``current_level``: the median of its evaluations over the last tenth of its
-compute) on the samples the posterior keeps, and adopts the posterior's best schedule only when
-its expected saving exceeds that expectation's error (``sim.replan``). A prior that cannot
-explain the run is widened and tempered. The schedule's segments end when that level reaches
-theirs, so that a switch and the next re-plan read the run alike.
+(its level, ``RunView.level``: the median of its evaluations over the last tenth of its
+compute, ``sim.level``) on the samples the posterior keeps, and adopts the posterior's best
+schedule only when its expected saving exceeds that expectation's error (``sim.replan``). A
+prior that cannot explain the run is widened and tempered. The schedule's segments end when
+that level reaches theirs (``Scheduled``'s rule, as for every schedule), so that a switch and
+the next re-plan read the run alike.
 
 Each update is noted on the run (``RunView.note``, event ``posterior``): the noise, the best
 sample's misfit, the effective sample size before and after tempering, the widening, tau, the
@@ -21,37 +22,33 @@ On laws without samples the prior is the point laws alone, and the policy follow
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
-import numpy as np
-
+from sim.level import GROWTH
 from sim.policies import PlanningContext, RunView, Scheduled, planned
 from sim.posterior import Prior
 from sim.replan import choose, remaining_problem
 
 EVERY = 50
-# Updates at least this share of the evaluations so far apart; the run's level is read over
-# this share of its trained FLOPs.
-GROWTH = 0.1
 MIN_POINTS = 10
 
 
 class Online(Scheduled):
     """Starts on the plan's schedule; re-plans on the posterior as evaluations come in."""
 
-    wants_history = True
-
     def __init__(self, context: PlanningContext, every: int = EVERY,
                  min_points: int = MIN_POINTS) -> None:
         super().__init__("online", planned(context.the_plan(), context.laws).schedule)
+        self.wants_history = True  # the posterior reads every evaluation, on any schedule
         self.context = context
         self.prior = Prior(context.laws)  # shared by the clones: its widened samples are cached
         self.penalty = context.request.transitions(context.laws).loss_penalty
         self.every, self.min_points = every, min_points
         self.initial = self.schedule
 
-    def _level(self) -> float:
-        return math.inf  # consult every evaluation: updates go by the count of evaluations
+    def _set_hints(self, run: RunView) -> None:
+        super()._set_hints(run)
+        # Consult every evaluation: updates go by the count of evaluations.
+        self.stay_above = self.stay_level_above = math.inf
 
     def begin(self, run: RunView) -> str:
         self.schedule = self.initial
@@ -59,16 +56,15 @@ class Online(Scheduled):
         return super().begin(run)
 
     def decide(self, run: RunView) -> str | None:
-        level = current_level(run.history)
         if run.evaluations >= self.next_update:
             # A run far over its plan (a truth much worse than the laws) would otherwise
-            # update hundreds of times on an ever longer history.
+            # update hundreds of times on an ever longer history: at least a tenth of the
+            # evaluations so far apart.
             self.next_update = run.evaluations + max(self.every, int(GROWTH * run.evaluations))
+            level = run.level
             if level > self.context.target:
                 self._replan(run, level)
-        # A segment ends when the run's level reaches it, not one low evaluation: the re-plan
-        # starts from that level, and a switch fired by noise above it would be undone there.
-        return super().decide(AtLevel(level, run.trained_flops))
+        return super().decide(run)
 
     def _replan(self, run: RunView, level: float) -> None:
         history = run.history
@@ -84,30 +80,3 @@ class Online(Scheduled):
         run.note("posterior", {**posterior.record(), "level": level,
                                "gain": choice.expected_gain, "gain_error": choice.gain_error,
                                "adopted": adopted})
-
-
-@dataclass(frozen=True)
-class AtLevel:
-    """What ``Scheduled.decide`` reads of a run, with the run's level as its observed loss."""
-
-    observed: float
-    trained_flops: float
-
-
-def current_level(history: list[tuple[str, float, float]], window: int | None = None) -> float:
-    """The loss the run is at: the median of its last ``window`` evaluations, by default those
-    of the last ``GROWTH`` share of its trained FLOPs (at least the last one). Robust to noise,
-    as the lowest observation is not (one low draw would end re-plans and skip segments); a
-    window that grows with the run keeps its noise below the ever smaller fall of the loss
-    between switch levels, where a fixed one fires switches that the next re-plan undoes, and
-    its share of the compute bounds how far it lags (a real run's evaluations, spaced
-    geometrically, may lie further apart than that share: the last alone then).
-
-    >>> history = [("a", 80.0, 3.0), ("a", 90.0, 1.0), ("a", 95.0, 2.0), ("a", 100.0, 1.5)]
-    >>> current_level(history, window=4), current_level(history)  # all; those from 90 FLOPs
-    (1.75, 1.5)
-    """
-    if window is None:
-        since = (1.0 - GROWTH) * history[-1][1]
-        window = max(1, sum(trained >= since for _, trained, _ in history))
-    return float(np.median([observed for _, _, observed in history[-window:]]))

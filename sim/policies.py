@@ -6,7 +6,10 @@ stay). ``run`` is anything that offers ``RunView``: the simulator's runs, and th
 a real training loop (``validate.controller``). A policy that knows it stays while the observed
 loss is above some level sets ``stay_above`` to it; the run then skips the call until an
 evaluation reaches that level (the call is on the hot path: it would run after every evaluation
-of every run). A policy that switches at a FLOP level sets ``ask_at_flops`` to it; a run that
+of every run). A policy that knows it stays while the run's level (``sim.level``: the median
+of its recent evaluations) is above some loss sets ``stay_level_above`` to it; a run that sees
+its next evaluations ahead (the simulator's) then skips the call until that median reaches
+it. A policy that switches at a FLOP level sets ``ask_at_flops`` to it; a run that
 can stop between evaluations (the real loop's controller) then also asks once its trained FLOPs
 reach that level, so the switch happens at the level rather than at the next evaluation.
 
@@ -65,6 +68,11 @@ class RunView(Protocol):
         """(shape, trained FLOPs, observed loss) per evaluation, for ``wants_history``."""
 
     @property
+    def level(self) -> float:
+        """The loss the run is at (``sim.level.current_level``): the median of its evaluations
+        over the last tenth of its trained FLOPs; inf before the first."""
+
+    @property
     def policy_rng(self) -> np.random.Generator:
         """The run's own random stream for policies that draw."""
 
@@ -104,6 +112,7 @@ class Policy(ABC):
     name: str
     wants_history = False
     stay_above = math.inf  # a hint: ``decide`` would stay while observed loss > this
+    stay_level_above = math.inf  # a hint: ``decide`` would stay while the run's level > this
     ask_at_flops = math.inf  # a hint: ask ``decide`` when the trained FLOPs reach this
 
     def clone(self) -> Policy:
@@ -139,11 +148,13 @@ class Static(Policy):
 
 class Scheduled(Policy):
     """Follows a schedule of segments, each (shape, loss level, FLOP level), or (shape, loss
-    level) with no FLOP level: the run trains a segment's shape until an evaluation observes a
-    loss at or below its loss level, or its trained FLOPs reach its FLOP level, whichever comes
-    first (-inf and inf: never), then the next segment's; the last segment's levels are never
-    used. ``planned`` schedules by loss, ``fixed`` by FLOPs; ``validate train --switch-at`` mixes
-    the two.
+    level) with no FLOP level: the run trains a segment's shape until the run's level reaches
+    its loss level, or its trained FLOPs reach its FLOP level, whichever comes first (-inf and
+    inf: never), then the next segment's; the last segment's levels are never used. The run's
+    level (``RunView.level``, ``sim.level``) is the median of its evaluations over the last
+    tenth of its trained FLOPs, so that one low draw does not end a segment (on a real run's
+    sparse evaluations, its last one). ``planned`` schedules by loss, ``fixed`` by FLOPs;
+    ``validate train --switch-at`` mixes the two; ``online`` re-plans its schedule.
 
     >>> policy = Scheduled("s", [("a", 1.0), ("b", -math.inf, 5e9), ("c", -math.inf)])
     >>> policy.schedule[1], policy.schedule[2]
@@ -158,29 +169,34 @@ class Scheduled(Policy):
 
     def begin(self, run: RunView) -> str:
         self.segment = 0
-        self._set_hints()
+        self._set_hints(run)
         return self.schedule[0][0]
 
     def decide(self, run: RunView) -> str | None:
         last = len(self.schedule) - 1
-        while self.segment < last and (run.observed <= self.schedule[self.segment][1]
-                                       or run.trained_flops >= self.schedule[self.segment][2]):
+        while self.segment < last and self._passed(run):
             self.segment += 1
-        self._set_hints()
+        self._set_hints(run)
         return self.schedule[self.segment][0]
 
-    def _set_hints(self) -> None:
-        self.stay_above = self._level()
-        last = self.segment == len(self.schedule) - 1
-        self.ask_at_flops = math.inf if last else self.schedule[self.segment][2]
-
-    def _level(self) -> float:
-        """``stay_above`` on the current segment: its loss level (-inf on the last; inf when it
-        ends at a FLOP level, which any evaluation may have passed)."""
-        if self.segment == len(self.schedule) - 1:
-            return -math.inf
+    def _passed(self, run: RunView) -> bool:
+        """Whether the run is past the current segment's FLOP level or its level is at or
+        below the segment's loss level (the level read only when a loss level asks for it)."""
         _, loss, flops = self.schedule[self.segment]
-        return math.inf if flops < math.inf else loss
+        return run.trained_flops >= flops or (loss > -math.inf and run.level <= loss)
+
+    def _set_hints(self, run: RunView) -> None:
+        """The last segment is never left. A FLOP level may have been passed at any
+        evaluation. The run's level cannot reach a loss level while every loss the run
+        observed lies above it; once one does not, it may at any evaluation (also one above
+        the level: the median moves as its window drops the oldest evaluations)."""
+        last = self.segment == len(self.schedule) - 1
+        _, loss, flops = self.schedule[self.segment]
+        by_loss = not last and flops == math.inf
+        self.stay_above = (-math.inf if last else
+                           loss if by_loss and run.lowest_observed > loss else math.inf)
+        self.stay_level_above = loss if by_loss else math.inf
+        self.ask_at_flops = math.inf if last else flops
 
 
 def planned(plan: dict[str, Any], laws: LawSet, which: str = "optimal") -> Scheduled:

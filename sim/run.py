@@ -16,17 +16,19 @@ A ``TrainingRun`` is the run's state (every attribute set in ``__init__``); ``_c
 step function that applies a completed stretch of work to it, and short SimPy process methods
 (``process``, ``_step``, ``_switch``, ``_checkpoint``, ``_fail``) drive it. What it keeps for
 its ``RunRecord`` is a ``Recording`` (``sim.recording``), its checkpoint schedule and last
-snapshot are ``Checkpoints`` (``sim.snapshot``). The run does not
+snapshot are ``Checkpoints`` (``sim.snapshot``), and what it observed (the last and lowest
+losses, its level, its history) is ``Observations`` (``sim.observations``). The run does not
 wait for each evaluation but for stretches of them: its look-ahead (``sim.lookahead``) holds the
 true and observed losses of the next evaluations on its shape, computed at once, and finds the
-first at which anything can happen (the observed loss reaches the policy's ``stay_above`` or
-confirms the target, the budget or time limit is spent); the run waits one timeout for the
-whole stretch. Checkpoints that fall due inside a stretch are part of it (legs of evaluations,
-a checkpoint after each leg but the last): they change nothing the stretch depends on, and
-would be 19 of the 26 stops of the bench's run. A failure inside a stretch keeps what completed
-before it (evaluations stay in the trajectory, checkpoints are restored from) and discards the
-rest; a switch discards the rest of the look-ahead, a restart looks ahead again from the
-checkpoint (the same true losses, new noise).
+first at which anything can happen (the observed loss reaches the policy's ``stay_above``, or
+the run's level, the median of its recent evaluations, reaches its ``stay_level_above``:
+``Observations.evaluations_to_level``; the target is confirmed; the budget or time limit is
+spent); the run waits one timeout for the whole stretch. Checkpoints that fall due inside a
+stretch are part of it (legs of evaluations, a checkpoint after each leg but the last): they
+change nothing the stretch depends on, and would be 19 of the 26 stops of the bench's run. A
+failure inside a stretch keeps what completed before it (evaluations stay in the trajectory,
+checkpoints are restored from) and discards the rest; a switch discards the rest of the
+look-ahead, a restart looks ahead again from the checkpoint (the same true losses, new noise).
 
 Time: FLOPs / (per-accelerator throughput of the shape x accelerators of the run).
 """
@@ -35,7 +37,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Generator
-from itertools import repeat
 from typing import Any
 
 import numpy as np
@@ -43,7 +44,8 @@ import simpy
 
 from sim.accounting import CHECKPOINT, EVAL, TRANSITION, USEFUL, Ledger
 from sim.landing import landing
-from sim.lookahead import STEPS, Leg, LookAhead, completed_legs, penalty_left, plan_legs
+from sim.lookahead import Leg, LookAhead, completed_legs, penalty_left, plan_legs
+from sim.observations import Observations
 from sim.policies import Policy
 from sim.recording import Recording, true_crossing
 from sim.results import RunRecord
@@ -55,11 +57,11 @@ class TrainingRun:
     """One run: its state, the SimPy process that drives it, and what policies read of it."""
 
     __slots__ = ("_env", "_setup", "_accelerators", "_seed", "_policy", "_ledger", "_faults",
-                 "_checkpoints", "_recording", "_ahead", "_policy_rng",
+                 "_checkpoints", "_recording", "_ahead", "_observations", "_policy_rng",
                  "_shape", "_law", "_speed", "_train_seconds", "_eval_flops", "_chunk_seconds",
-                 "_chunk_flops", "_base", "_done", "_penalty", "_penalty_from", "_observed",
-                 "_true_loss", "_lowest", "_evaluations", "_switches", "_failures", "_streak",
-                 "_history", "_deadline", "_outcome", "_busy_since", "_busy_rate", "_busy_legs")
+                 "_chunk_flops", "_base", "_done", "_penalty", "_penalty_from", "_true_loss",
+                 "_evaluations", "_switches", "_failures", "_streak", "_deadline", "_outcome",
+                 "_busy_since", "_busy_rate", "_busy_legs")
 
     def __init__(self, env: simpy.Environment, setup: RunSetup, policy: Policy,
                  accelerators: int, seed: np.random.SeedSequence, labels: dict[str, Any]) -> None:
@@ -71,6 +73,7 @@ class TrainingRun:
         # The next evaluations on the current shape, from ``_base`` on.
         self._ahead = LookAhead(setup.config, setup.eval_every, setup.target,
                                 self._stream(0) if setup.config.noise else None)
+        self._observations = Observations(self._ahead, setup.eval_every, setup.target)
         self._policy_rng: np.random.Generator | None = None
         # The shape trained now and the costs of one chunk on it (set by ``_enter``).
         self._shape = ""
@@ -81,9 +84,8 @@ class TrainingRun:
         # decaying penalty fades from ``_penalty_from``.
         self._base, self._done = 0.0, 0
         self._penalty = self._penalty_from = 0.0
-        self._observed = self._true_loss = self._lowest = math.inf
+        self._true_loss = math.inf
         self._evaluations = self._switches = self._failures = self._streak = 0
-        self._history: list[tuple[str, float, float]] = []
         self._deadline = 0.0
         self._outcome: str | None = None  # "target" or "budget" once the run stops
         # The activity under way, for what a failure loses: since when, at which FLOP/s, and
@@ -99,11 +101,11 @@ class TrainingRun:
 
     @property
     def observed(self) -> float:
-        return self._observed
+        return self._observations.last
 
     @property
     def lowest_observed(self) -> float:
-        return self._lowest
+        return self._observations.lowest
 
     @property
     def trained_flops(self) -> float:
@@ -116,7 +118,11 @@ class TrainingRun:
 
     @property
     def history(self) -> list[tuple[str, float, float]]:
-        return self._history
+        return self._observations.history
+
+    @property
+    def level(self) -> float:
+        return self._observations.level
 
     @property
     def policy_rng(self) -> np.random.Generator:
@@ -200,17 +206,25 @@ class TrainingRun:
             self._base, self._done = self._position(), 0
             ahead.fill(self._law, self._base, self._penalty, self._penalty_from,
                        self._evaluations)
+            self._observations.look_ahead_from(self.trained_flops)
             done = 0
-        now, spent, level = self._env.now, self._ledger.spent_f, self._policy.stay_above
-        if ahead.observed[done] <= level:
+        now, spent, policy = self._env.now, self._ledger.spent_f, self._policy
+        level, loss = policy.stay_above, policy.stay_level_above
+        if loss < math.inf and self._observations.level_reachable(done, loss):
+            # Up to where the run's level reaches the policy's (or the target is confirmed).
+            left = min(ahead.stop(done, -math.inf, self._streak),
+                       self._observations.evaluations_to_level(loss))
+        elif ahead.observed[done] <= level:
             # The policy is consulted after the next evaluation (after every one, if its level
             # is inf): a stretch of one.
             return [(1, now, spent)], now + self._chunk_seconds
+        else:
+            left = ahead.stop(done, level, self._streak)
         checkpoints = self._checkpoints
         save = checkpoints.seconds
-        return plan_legs(ahead.stop(done, level, self._streak), now, spent, self._chunk_seconds,
-                         self._chunk_flops, save, save * self._speed, checkpoints.due,
-                         checkpoints.every, self._setup.max_compute, self._deadline)
+        return plan_legs(left, now, spent, self._chunk_seconds, self._chunk_flops, save,
+                         save * self._speed, checkpoints.due, checkpoints.every,
+                         self._setup.max_compute, self._deadline)
 
     # -- the step function: what completed work changes ---------------------------------------
 
@@ -225,9 +239,14 @@ class TrainingRun:
         if self._streak >= setup.config.confirm:
             self._outcome = "target"
             return None
-        if self._out_of_budget() or self._observed > self._policy.stay_above:
+        policy = self._policy
+        # A stretch planned by the run's level ends where that level reaches the policy's,
+        # possibly at an evaluation observed above it.
+        observations = self._observations
+        by_level = observations.lowest <= policy.stay_level_above < math.inf
+        if self._out_of_budget() or (observations.last > policy.stay_above and not by_level):
             return None
-        choice = self._policy.decide(self)
+        choice = policy.decide(self)
         if choice is None or choice == self._shape or (self._shape, choice) not in setup.allowed:
             return None
         return choice
@@ -252,7 +271,8 @@ class TrainingRun:
         if setup.config.trajectories:
             self._recording.legs(legs, first, seconds, flops, self._shape, ahead.true,
                                  ahead.observed)
-        streak = self._observe_one(first) if total == 1 else self._observe_all(first, stop)
+        streak = self._observations.observe(first, stop, self._streak, self._shape,
+                                            self._policy)
         self._true_loss = float(ahead.true[stop - 1])
         if streak and streak <= total:  # the streak starts in this stretch
             self._recording.reached(legs, total - streak, seconds, flops,
@@ -265,29 +285,6 @@ class TrainingRun:
             self._ledger.charge(EVAL, total * setup.config.eval_seconds, total * self._eval_flops)
         self._done = stop
         self._evaluations += total
-
-    def _observe_one(self, index: int) -> int:
-        """Evaluation ``index`` of the look-ahead observed; the target streak after it.
-        (Policies consulted after every evaluation come here each time: keep it cheap.)"""
-        setup = self._setup
-        self._observed = observed = float(self._ahead.observed[index])
-        self._lowest = min(self._lowest, observed)
-        if self._policy.wants_history:
-            self._history.append((self._shape, self.trained_flops + setup.eval_every, observed))
-        return self._streak + 1 if observed <= setup.target else 0
-
-    def _observe_all(self, first: int, stop: int) -> int:
-        """Evaluations ``first`` to ``stop`` of the look-ahead observed; the target streak
-        after them."""
-        ahead, total = self._ahead, stop - first
-        observed = ahead.observed[first:stop]
-        self._observed = float(observed[-1])
-        self._lowest = min(self._lowest, float(np.minimum.reduce(observed)))
-        if self._policy.wants_history:
-            trained = (self.trained_flops + self._setup.eval_every * STEPS[:total]).tolist()
-            self._history.extend(zip(repeat(self._shape, total), trained, observed.tolist(),
-                                     strict=True))
-        return ahead.streak_after(first, stop, self._streak)
 
     def _saved(self, ends: list[float]) -> None:
         """Checkpoints completed at times ``ends``: work so far is safe, and restored after a
@@ -328,6 +325,8 @@ class TrainingRun:
         self._recording.start(now, submitted)
         self._deadline = now + self._setup.max_seconds
         first = self._policy.begin(self)
+        if self._policy.stay_above == -math.inf and self._policy.stay_level_above == math.inf:
+            self._observations.keep_nothing()  # never consulted (``_complete``): reads nothing
         self._enter(first, self._setup.truth.shape(first).law, 0.0)
         self._true_loss = self._law.ceiling  # the untrained model's, until evaluated
         self._recording.events.append((now, "start", self._shape))
@@ -371,17 +370,18 @@ class TrainingRun:
     def _snapshot(self) -> Snapshot:
         return Snapshot(self._shape, self._law, self._position(), self._penalty,
                         self._penalty_from, self._ahead.true[self._done:], self._policy.clone(),
-                        self._lowest, self._true_loss, self._switches, len(self._history))
+                        self._observations.lowest, self._true_loss, self._switches,
+                        self._observations.logged)
 
     def _restore(self, snap: Snapshot) -> None:
         self._enter(snap.shape, snap.law, snap.position)
         self._penalty, self._penalty_from = snap.penalty, snap.penalty_from
+        self._observations.restore(snap.lowest_observed, snap.logged)
         if len(snap.true_ahead):  # the losses from there on are known: only the noise is new
             self._ahead.observe(snap.true_ahead, self._evaluations)
+            self._observations.look_ahead_from(self.trained_flops)
         self._policy = snap.policy.clone()
-        self._lowest, self._true_loss = snap.lowest_observed, snap.true_loss
-        self._switches = snap.switches
-        del self._history[snap.history_length:]
+        self._true_loss, self._switches = snap.true_loss, snap.switches
         self._streak, self._recording.reached_at = 0, None
 
     # -- the record ---------------------------------------------------------------------------

@@ -27,7 +27,7 @@ class Snapshot:
     lowest_observed: float
     true_loss: float
     switches: int
-    history_length: int
+    logged: int  # evaluations observed (``Observations.logged``)
 
 
 class Checkpoints:

@@ -9,7 +9,7 @@ import pytest
 from click.testing import CliRunner
 
 from cli import main
-from sim.commands import compare, simulate
+from shapeshift.commands.simulation import compare, simulate
 from sim.results import rounded
 
 FAST = ["--levels", "200", "--runs", "2", "--eval-every", "2e17"]

@@ -95,3 +95,28 @@ def test_plan_is_the_function_and_plans_the_module():
     from laws.search import plan
 
     assert callable(plan) and plan is importlib.import_module("laws.search.plans").plan
+
+
+LAYERS = ("shapeshift", "validate", "sim", "laws")  # data flows down this list, never up
+
+
+def _layer(module: str) -> int:
+    top = module.split(".")[0]
+    return LAYERS.index(top) if top in LAYERS else -1  # cli.py sits above them all
+
+
+def test_data_flows_one_way_and_only_the_commands_know_click():
+    files = module_files()
+    upward = [f"{name} imports {imported}" for name, imports in import_graph().items()
+              for imported in imports if _layer(imported) < _layer(name)]
+    clicking = [name for name, path in files.items() if _layer(name) > 0
+                and "click" in _imported(ast.parse(path.read_text()), name,
+                                         path.name == "__init__.py", set(files))]
+    assert {"shapeshift.commands.options", "validate.switches"} <= set(files)  # it found them
+    assert upward == []
+    assert clicking == []
+
+
+def test_an_upward_import_is_a_lower_layer_rank():
+    assert _layer("laws.fit") > _layer("sim.run") > _layer("validate.loop") > _layer("shapeshift")
+    assert _layer("cli") < _layer("shapeshift.commands.options")

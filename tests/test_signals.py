@@ -36,6 +36,13 @@ def _alive(pid: int) -> bool:
         return False
 
 
+def _interruptible() -> None:
+    """Ctrl-C's default action in the command, as a terminal gives it: a shell that starts
+    pytest in the background (``pytest &``) hands its children SIGINT ignored, and a command
+    started so rightly ignores it."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _loop(out: Path) -> list[str]:
     """A confirmation loop whose static runs train in two spawned worker processes."""
     return ["validate", "run", "mlp-width", "--shapes", "width=4;width=8;width=16", "--budget",
@@ -52,7 +59,7 @@ def _loop(out: Path) -> list[str]:
 def test_signals_end_the_command_and_its_workers(command, sent, group, code, line, tmp_path):
     process = subprocess.Popen([*SHAPESHIFT, *command(tmp_path)], cwd=REPO, env=ENV,
                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-                               start_new_session=True)
+                               start_new_session=True, preexec_fn=_interruptible)
     deadline = time.monotonic() + 120
     while len(workers := _children(process.pid)) < 2:
         assert time.monotonic() < deadline and process.poll() is None, "no workers started"

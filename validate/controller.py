@@ -53,6 +53,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from laws.errors import InputError
 from laws.io.atomic import write_text_atomic
 from laws.lawset import LawSet
+from sim.level import current_level
 from sim.policies import Policy, check_plan_laws
 from validate.flops import flop_counter
 from validate.operators.base import Operator
@@ -119,6 +120,12 @@ class ShapeController:
         if not hasattr(self, "_policy_rng"):
             self._policy_rng = np.random.default_rng(self.seed)
         return self._policy_rng
+
+    @property
+    def level(self) -> float:
+        """The loss the run is at (``sim.level.current_level``), where a schedule's segments
+        end: on evaluations further apart than a tenth of the FLOPs, the last one."""
+        return current_level(self.history)
 
     def note(self, event: str, fields: Mapping[str, float | str]) -> None:
         """A policy's finding (e.g. a posterior update), a line of the curve log."""
@@ -188,8 +195,7 @@ class ShapeController:
         self.observed = eval_loss
         self.lowest_observed = min(self.lowest_observed, eval_loss)
         self.evaluations += 1
-        if self.policy.wants_history:
-            self.history.append((self.shape_name, self.trained_flops, eval_loss))
+        self.history.append((self.shape_name, self.trained_flops, eval_loss))  # for ``level``
         self._log({"event": "eval", "step": self.steps, "flops": self.trained_flops,
                    "samples": self.samples, "time": round(self.seconds, 6), "shape": self.axes,
                    "lr": self.optimizer.param_groups[0]["lr"],

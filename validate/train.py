@@ -7,7 +7,7 @@
 What to train is given directly: the task, the axes it starts at, the FLOP budget, and a
 policy of ``sim.policies`` (the objects the simulator runs) choosing among named ``shapes``;
 without one the run is static. ``validate train --switch-at`` writes a schedule
-(``validate.commands.switch_schedule``); the confirmation loop passes ``planned(plan, laws)``.
+(``validate.switches.switch_schedule``); the confirmation loop passes ``planned(plan, laws)``.
 How to train is one ``TrainConfig`` (``validate/config.py``).
 
 Each step draws the global batch that starts at the current data position, runs forward and

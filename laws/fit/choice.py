@@ -51,7 +51,7 @@ AUTO = "auto"  # the form name that asks for the choice
 AUTO_RATIO = 2.0  # the last factor 2 of each curve's compute is held out
 AUTO_MARGIN = 0.05  # a more complex form must beat the simpler one by more than 5%
 MIN_TRAIN = 5  # points below the cut-off for a curve to take part (the 4 of saturating, + 1)
-RANKING_QUANTILES = 16  # rows kept per bin of a per-step curve for the candidates' fits
+RANKING_QUANTILES = 8  # rows kept per bin of a per-step curve for the candidates' fits
 Candidate = tuple[str, tuple[str, ...]]
 
 

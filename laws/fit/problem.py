@@ -29,8 +29,10 @@ from laws.fit.objective import (
     PowerModel,
     SaturatingModel,
 )
+from laws.fit.reduce import REDUCED_POLISHED
 from laws.fit.solve import (
     EPOCH_GRID,
+    POLISHED,
     grid_starts,
     minimize_multistart,
     polish_start,
@@ -170,7 +172,9 @@ def _solve_per_shape(curves: list[Curve], form: str, source: str, delta: float,
         if len(curve) < p:  # too few to fit alone: the joint fit starts it from a guess
             theta, value = starts(curve.compute, curve.loss)[0], np.inf
         else:
-            theta, value = minimize_multistart(objective, starts(curve.compute, curve.loss))
+            theta, value = minimize_multistart(
+                objective, starts(curve.compute, curve.loss),
+                POLISHED if curve.weights is None else REDUCED_POLISHED)
         objectives.append(objective)
         thetas.append(theta)
         values.append(value)

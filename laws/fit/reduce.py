@@ -24,15 +24,18 @@ on all rows). On those curves the reduced optimum lies, in a, 13% from the fit o
 with one (lower) median per bin, 2.6% with rows at 16 ranks, up to 1.05% at 32 (b and c a
 quarter of that and less). So a per-shape fit (``laws.fit.problem.polish_on_rows``) takes
 the reduced optimum as its start and re-minimises on every row, one L-BFGS-B run: the law is
-the fit of all rows (to 1e-7 there), for a fraction of its cost, since the grid of starts and
-the multi-start runs see the reduced points only. A joint fit (shared parameters,
-chinchilla) keeps the reduced optimum, and so do the fits of ``--form auto``'s candidates
-(``laws.fit.choice``), which only rank the candidates: of the five fits of ``--form auto``,
-only the one kept is re-minimised on every row. The ranking fits see a coarser reduction of
-their own (``RANKING_QUANTILES`` rows a bin), made once per curve: a 0.05% change in the
-candidates' held-out scores on those curves, against the 5% margin that decides between
-them. The bootstrap (``laws.fit.uncertainty``) refits the reduced points, resampled in
-circular blocks, each drawn point with its weight.
+the fit of all rows (to 3e-7 there), for a fraction of its cost, since the grid of starts
+sees the reduced points only. Of the grid's starts, a per-shape fit of a reduced curve
+polishes the best one only (``REDUCED_POLISHED``; four for a curve of fewer points, whose
+objective can hold several valleys): on those curves the four best starts of every fit, power
+and saturating, on all points or on the first half, ended at one optimum (objectives within
+3e-11 of one another). A joint fit (shared parameters, chinchilla) keeps the reduced optimum,
+and so do the fits of ``--form auto``'s candidates (``laws.fit.choice``), which only rank the
+candidates: of the five fits of ``--form auto``, only the one kept is re-minimised on every
+row. The ranking fits see a coarser reduction of their own (``RANKING_QUANTILES``, 8 rows a
+bin), made once per curve: a 0.5% change in the candidates' held-out scores on those curves,
+against the 5% margin that decides between them. The bootstrap (``laws.fit.uncertainty``)
+refits the reduced points, resampled in circular blocks, each drawn point with its weight.
 
 >>> from laws.io.curves import Curve
 >>> steps = np.arange(1, 3001)
@@ -55,6 +58,7 @@ from laws.io.curves import Curve, LogBins
 REDUCE_ABOVE = 2000  # points per shape beyond which a curve is binned
 BINS_PER_DECADE = 50  # neighbouring bins differ by 4.7% in compute
 QUANTILES = 32  # points per bin of more rows: its rows at 32 evenly spaced loss ranks
+REDUCED_POLISHED = 1  # starts of the grid polished in a per-shape fit of a reduced curve
 
 
 def parse_threshold(text: str) -> int | None:
@@ -94,8 +98,14 @@ def reduce_curve(curve: Curve, above: int | None = REDUCE_ABOVE,
     # Ranks within each large bin, mirrored about its middle: unbiased in the noise.
     low = np.floor((half + 0.5) * large_counts[:, None] / quantiles).astype(int)
     ranks = np.hstack([low, (large_counts[:, None] - 1 - low)[:, ::-1]])
-    by_loss = np.lexsort((curve.loss, index))  # rows, bin by bin, in order of loss
-    rows = np.r_[kept, by_loss[(large_starts[:, None] + ranks).ravel()]]
+    # Each large bin's rows in order of loss (ties in order of compute), bin by bin: half the
+    # time of one sort of every row by bin and loss (np.lexsort), the same order.
+    by_loss = np.concatenate([start + np.argsort(curve.loss[start:start + count], kind="stable")
+                              for start, count in zip(large_starts.tolist(),
+                                                      large_counts.tolist(), strict=True)]
+                             or [np.zeros(0, int)])
+    firsts = np.cumsum(large_counts) - large_counts  # each large bin's place in by_loss
+    rows = np.r_[kept, by_loss[(firsts[:, None] + ranks).ravel()]]
     weights = np.r_[np.ones(kept.size), np.repeat(large_counts / quantiles, quantiles)]
     order = np.argsort(rows, kind="stable")  # rows are in order of compute
     rows = rows[order]

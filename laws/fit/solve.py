@@ -37,9 +37,10 @@ EPOCH_GRID = {
 _EXPONENTS = np.array([0.02, 0.05, 0.1, 0.2, 0.3, 0.5, 0.8, 1.2])
 _FLOOR_FRACTIONS = np.array([1e-3, 0.3, 0.6, 0.8, 0.9, 0.95, 0.98])
 _OFFSETS = np.array([1e-3, 1e-2, 0.1, 1.0])  # saturating offset d, relative to the largest C
+POLISHED = 4  # starts polished by default: few points can leave several valleys
 
 
-def minimize_multistart(objective: Objective, starts: np.ndarray, polish: int = 4,
+def minimize_multistart(objective: Objective, starts: np.ndarray, polish: int = POLISHED,
                         tolerance: float = 1e-13) -> tuple[np.ndarray, float]:
     """The best minimum found by L-BFGS-B from the ``polish`` starts of lowest objective.
 

@@ -176,8 +176,10 @@ def fit_transitions(laws: LawSet, switches: Sequence[Switch], resamples: int = 0
     """Each pair's parametric models fitted to its switches, with ``resamples`` bootstrap
     samples (0: none). Sample k resamples each pair's switches with replacement and, where the
     law set has bootstrap samples, fits on its sample k mod their number: the parameters then
-    carry the laws' uncertainty as well as the switches' spread. A resample whose switches all
-    lie below its law's floor is left out."""
+    carry the laws' uncertainty as well as the switches' spread. Sample k stays sample k (the
+    search charges law sample k what transition sample k costs): a resample whose switches all
+    lie below its law sample's floor is drawn again among the switches above it, and where
+    there are none that sample keeps the point parameters."""
     rng = np.random.default_rng(seed)
     law_samples = laws.samples() or [laws]
     fitted = []
@@ -189,9 +191,12 @@ def fit_transitions(laws: LawSet, switches: Sequence[Switch], resamples: int = 0
             picked = usable(sample_laws, [group[i] for i in rng.integers(len(group),
                                                                          size=len(group))])
             if not picked:
-                continue  # no drawn switch lies above this sample's floor: nothing to fit
+                above = usable(sample_laws, group)
+                picked = [above[i] for i in rng.integers(len(above), size=len(group))
+                          ] if above else []
             for model in FITTED:
-                drawn[model].append(fit_model(model, sample_laws, picked))
+                drawn[model].append(fit_model(model, sample_laws, picked) if picked
+                                    else params[model])
         fitted.append(PairTransition(source, destination, len(group), params,
                                      {model: tuple(values) for model, values in drawn.items()}))
     return fitted

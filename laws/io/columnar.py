@@ -1,13 +1,19 @@
-"""A regular CSV file's mapped columns, read a block of rows at a time (per-step logs).
+"""A regular CSV file's mapped columns, read by numpy, not row by row (per-step logs).
 
 Per-step logs hold hundreds of thousands of rows: a dict per row and a Python conversion per
-cell cost seconds and hundreds of MB (5.7 s and 755 MB for 609,638 rows of 7 columns, against
-0.85 s and 135 MB this way, ``docs/FITTING.md``). This keeps, of each block of rows, the
-cells of the columns a mapping reads: the shape columns as a code per row, the numeric ones
-as floats (``float`` of each cell, as the row-by-row reading does). It gives up (None) on
-anything irregular, for the row-by-row reading (``laws.io.curves``) to report exactly as it
-always has: a row of another width, a cell over several lines, a missing column, a header
-naming a column twice, a cell that is no finite number, rows that may repeat (equal hashes).
+cell cost seconds and hundreds of MB (5.7 s and 755 MB for 609,638 rows of 7 columns,
+``docs/FITTING.md``). This keeps the cells of the columns a mapping reads: the shape columns
+as a code per row, the numeric ones as floats, each the float of its cell's text, as Python's
+``float`` makes it (the row-by-row reading's numbers, bit for bit).
+
+A plain file (ASCII, no quote, no carriage return, no blank line, every row as wide as the
+header) is read whole: numpy finds its separators, checks every row's width at once, and
+converts each column's cells in one cast (numpy's cast of bytes to float calls ``float``).
+Any other file is read a block of rows at a time through ``csv.reader``. Either gives up
+(None) on anything irregular, for the row-by-row reading (``laws.io.curves``) to report
+exactly as it always has: a row of another width, a cell over several lines, a missing
+column, a header naming a column twice, a cell that is no finite number, rows that may
+repeat.
 
 >>> import tempfile, os
 >>> path = os.path.join(tempfile.mkdtemp(), "steps.csv")
@@ -32,6 +38,9 @@ import numpy as np
 from laws.io.jsonfile import ENCODING
 
 BLOCK = 1 << 16  # rows read at a time: the strings of one block are alive at most
+NEWLINE = ord("\n")
+LONGEST_CELL = 128  # bytes: a plain file's column read whole is copied as wide as this
+MIX = np.uint64(0x9E3779B97F4A7C15)  # odd: a product by it modulo 2**64 loses no bit
 
 
 @dataclass(frozen=True)
@@ -51,12 +60,155 @@ def read_mapped_columns(path: str, shape: tuple[str, ...], filters: tuple[tuple[
     """The rows of ``path`` whose ``filters`` columns ``matches`` the values wanted: their
     ``shape`` cells and ``numeric`` columns; None where the file needs the row-by-row reading."""
     delimiter = "\t" if path.lower().endswith(".tsv") else ","
+    with open(path, "rb") as handle:
+        whole = _plain_columns(handle.read(), delimiter, shape, filters, numeric, matches)
+    if whole is not None:
+        return whole
+    return _block_columns(path, delimiter, shape, filters, numeric, matches)
+
+
+def _plain_columns(data: bytes, delimiter: str, shape: tuple[str, ...],
+                   filters: tuple[tuple[str, str], ...], numeric: list[str],
+                   matches: Callable[[str, str], bool]) -> MappedColumns | None:
+    """The mapped columns of a plain file (see the module's docstring), or None: the file is
+    not plain, a cell is no finite number, or rows may repeat (the block reading tells)."""
+    if not data.isascii() or any(mark in data for mark in (b'"', b"\r", b"\0")):
+        return None
+    header_end = data.find(b"\n")
+    header = data[:max(header_end, 0)].decode().split(delimiter)
+    named = _named(shape, filters, numeric)
+    if not 0 <= header_end <= csv.field_size_limit() or not _has_columns(header, named):
+        return None
+    cells = _PlainCells.find(data if data.endswith(b"\n") else data + b"\n", header_end + 1,
+                             ord(delimiter), len(header))
+    # A column's cells are copied as wide as its longest: a file of longer ones goes by blocks.
+    if cells is None or any(cells.longest(header.index(col)) > LONGEST_CELL for col in named):
+        return None
+    kept = np.ones(cells.rows, bool)
+    for column, wanted in filters:
+        distinct, inverse = np.unique(cells.texts(header.index(column)), return_inverse=True)
+        kept &= np.array([matches(text.decode(), wanted) for text in distinct], bool)[inverse]
+    rows = np.flatnonzero(kept)
+    if not rows.size:
+        return None
+    keys, codes = _first_appearance([cells.texts(header.index(col), rows) for col in shape],
+                                    rows.size)
+    values = {}
+    for name in numeric:
+        try:
+            values[name] = cells.texts(header.index(name), rows).astype(float)
+        except ValueError:
+            return None
+        if not np.all(np.isfinite(values[name])):
+            return None
+    if _may_repeat(codes, list(values.values())):
+        return None
+    return MappedColumns(keys, codes, rows + 2, values)  # line 1 is the header
+
+
+def _named(shape: tuple[str, ...], filters: tuple[tuple[str, str], ...],
+           numeric: list[str]) -> list[str]:
+    """Every column a mapping reads, once each."""
+    return list(dict.fromkeys([*shape, *(col for col, _ in filters), *numeric]))
+
+
+def _has_columns(header: list[str], named: list[str]) -> bool:
+    """Whether ``header`` names each column once and every column in ``named``."""
+    return bool(header) and len(set(header)) == len(header) and set(named) <= set(header)
+
+
+@dataclass(frozen=True)
+class _PlainCells:
+    """Where each cell of a plain file's rows ends in ``text`` (rows x columns): at the
+    delimiter or line break after it; the next cell starts one byte on."""
+
+    text: np.ndarray
+    ends: np.ndarray
+
+    @classmethod
+    def find(cls, data: bytes, offset: int, delimiter: int, width: int) -> _PlainCells | None:
+        """The cells of the rows from ``offset`` of ``data`` (which ends with a line break);
+        None unless every row holds ``width`` cells (a blank line holds none)."""
+        text = np.frombuffer(data, np.uint8, offset=offset)
+        separators = text == delimiter
+        separators |= text == NEWLINE  # in place: each mask is as large as the file
+        ends = np.flatnonzero(separators)
+        del separators
+        if not ends.size or ends.size % width:
+            return None
+        ends = ends.reshape(-1, width)
+        marks = text[ends]
+        if np.any(marks[:, -1] != NEWLINE) or np.any(marks[:, :-1] != delimiter):
+            return None
+        # A line longer than csv's field limit may hold a cell beyond it, which csv refuses.
+        if np.max(np.diff(ends[:, -1], prepend=-1)) - 1 > csv.field_size_limit():
+            return None
+        return cls(text, ends)
+
+    @property
+    def rows(self) -> int:
+        return len(self.ends)
+
+    def bounds(self, column: int) -> tuple[np.ndarray, np.ndarray]:
+        """Where the cells of ``column`` start, and where they end."""
+        starts = self.ends[:, column - 1] + 1 if column else np.r_[0, self.ends[:-1, -1] + 1]
+        return starts, self.ends[:, column]
+
+    def longest(self, column: int) -> int:
+        """The length of the longest cell of ``column``, in bytes."""
+        starts, ends = self.bounds(column)
+        return int(np.max(ends - starts))
+
+    def texts(self, column: int, rows: np.ndarray | slice = slice(None)) -> np.ndarray:
+        """The cells of ``column`` in ``rows``, as bytes (numpy's ``S`` strings)."""
+        starts, ends = (where[rows] for where in self.bounds(column))
+        longest = max(int(np.max(ends - starts, initial=0)), 1)
+        chars = np.empty((starts.size, longest), np.uint8)
+        for first in range(0, starts.size, BLOCK):  # a block's byte positions at a time
+            block = slice(first, first + BLOCK)
+            at = starts[block, None] + np.arange(longest)
+            np.minimum(at, ends[block, None], out=at)
+            chars[block] = self.text[at]
+            chars[block][at == ends[block, None]] = 0  # past the cell: NUL, which S drops
+        return chars.view(f"S{longest}")[:, 0]
+
+
+def _first_appearance(columns: list[np.ndarray], rows: int
+                      ) -> tuple[list[tuple[str, ...]], np.ndarray]:
+    """The distinct tuples of the ``columns``' cells, in order of first appearance, and each
+    row's code into them."""
+    joint = np.zeros(rows, np.int64)
+    for texts in columns:
+        _, code = np.unique(texts, return_inverse=True)
+        # Codes stay below rows x rows: renumbered after each column, they cannot overflow.
+        _, joint = np.unique(joint * (int(code.max()) + 1) + code, return_inverse=True)
+    _, first, joint = np.unique(joint, return_index=True, return_inverse=True)
+    order = np.argsort(first)
+    rank = np.empty_like(order)
+    rank[order] = np.arange(order.size)
+    keys = [tuple(texts[first[k]].decode() for texts in columns) for k in order]
+    return keys, rank[joint]
+
+
+def _may_repeat(codes: np.ndarray, values: list[np.ndarray]) -> bool:
+    """Whether two rows agree in their shape and every number read, as rows that repeat do
+    (a file concatenated twice): then the block reading hashes the rows whole."""
+    mixed = codes.astype(np.uint64)
+    for column in values:
+        mixed = mixed * MIX + column.view(np.uint64)  # wraps around, as a hash does
+    mixed.sort()
+    return bool(np.any(mixed[1:] == mixed[:-1]))
+
+
+def _block_columns(path: str, delimiter: str, shape: tuple[str, ...],
+                   filters: tuple[tuple[str, str], ...], numeric: list[str],
+                   matches: Callable[[str, str], bool]) -> MappedColumns | None:
+    """The mapped columns of any regular CSV file, read a block of rows at a time."""
     with open(path, newline="", encoding=ENCODING) as handle, _no_cycle_collection():
         reader = csv.reader(handle, delimiter=delimiter, strict=True)
         try:
             header = next(reader, None)
-            named = {*shape, *(col for col, _ in filters), *numeric}
-            if not header or len(set(header)) < len(header) or not named <= set(header):
+            if not _has_columns(header or [], _named(shape, filters, numeric)):
                 return None
             table = _Blocks(header, shape, filters, numeric, matches)
             read = reader.line_num

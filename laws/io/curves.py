@@ -258,7 +258,7 @@ def _columnar_csv(path: str, columns: ColumnMap) -> Curves | None:
     for key, parts in merged.items():
         rows = np.sort(np.concatenate(parts))
         curves.append(_assembled(
-            key, {}, columns, path, table.lines[rows].tolist(), value[columns.loss][rows],
+            key, {}, columns, path, table.lines[rows], value[columns.loss][rows],
             *(None if spec is None else value[spec][rows]
               for spec in (columns.params, columns.compute, columns.tokens)),
             {col: value[col][rows] for col in columns.extra}))
@@ -331,7 +331,8 @@ def _curve(key: tuple, rows: list[tuple[int, dict]], columns: ColumnMap, path: s
                        for col in columns.extra}, name)
 
 
-def _curve_name(key: tuple, columns: ColumnMap, path: str, lines: list[int]) -> str:
+def _curve_name(key: tuple, columns: ColumnMap, path: str,
+                lines: list[int] | np.ndarray) -> str:
     axes = dict(zip(columns.shape, key, strict=True))
     if columns.shape_name:
         try:
@@ -350,7 +351,8 @@ def _curve_name(key: tuple, columns: ColumnMap, path: str, lines: list[int]) -> 
 
 
 def _assembled(key: tuple, grouped: dict[str, tuple[float, float]], columns: ColumnMap,
-               path: str, lines: list[int], loss: np.ndarray, n_params: np.ndarray | None,
+               path: str, lines: list[int] | np.ndarray, loss: np.ndarray,
+               n_params: np.ndarray | None,
                compute: np.ndarray | None, tokens: np.ndarray | None,
                extra: dict[str, np.ndarray], name: str | None = None) -> Curve:
     """One shape's curve from its values in file order (compute given, or C = 6 N D from
@@ -362,7 +364,7 @@ def _assembled(key: tuple, grouped: dict[str, tuple[float, float]], columns: Col
         check_compute(name, compute, n_params, lines, path)
     order = np.argsort(compute, kind="stable")
     return Curve(name, dict(zip(columns.shape, key, strict=True)), compute[order], loss[order],
-                 tuple(np.array(lines)[order].tolist()),
+                 tuple(np.asarray(lines)[order].tolist()),
                  None if n_params is None else n_params[order],
                  {k: v[order] for k, v in extra.items()}, grouped)
 

@@ -359,6 +359,27 @@ _KEY = {"huggingface": "key", "lightning": "column", "tensorboard": "tag", "wand
         "wandb-export": "metric"}
 
 
+def one_file_per_run(paths: Sequence[Path]) -> list[Path]:
+    """``paths`` without the TensorBoard event files after the first of each folder: any of
+    them reads the folder's whole run (``_tensorboard_rows``), so a shell's
+    ``runs/w8/events.*`` is one run, not one per file.
+
+    >>> files = ["w8/events.out.tfevents.1", "w8/events.out.tfevents.2",
+    ...          "w16/events.out.tfevents.1", "w8/metrics.csv"]
+    >>> [str(path) for path in one_file_per_run(list(map(Path, files)))]
+    ['w8/events.out.tfevents.1', 'w16/events.out.tfevents.1', 'w8/metrics.csv']
+    """
+    kept, folders = [], set()
+    for path in paths:
+        if path.name.startswith(_TENSORBOARD_PREFIX):
+            folder = os.path.abspath(path.parent)
+            if folder in folders:
+                continue
+            folders.add(folder)
+        kept.append(path)
+    return kept
+
+
 def log_names(paths: Sequence[str | os.PathLike]) -> list[str]:
     """A shape name for each log: the first folder (or file stem) in which the paths differ,
     so ``runs/w256/lightning_logs/version_0/metrics.csv`` is ``w256`` beside ``runs/w512/...``;

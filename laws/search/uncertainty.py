@@ -4,15 +4,18 @@ A law file fitted with ``fit --bootstrap N`` carries N joint resamples of its la
 (``LawSet.samples``). On each sample, on the point plan's grid and with the same request:
 
 - the optimal saving over that sample's best static shape (``saving``: what adaptive training
-  can save, as far as the fit knows);
+  can save, as far as the fit knows), each sample searched with the point plan's switch prices
+  (its measured switches' point charges);
 - the point plan's own route followed on that sample, against the sample's best static shape
   (``p_beats_static``: how often it wins) and against the static shape the point plan names
-  (``plan_saving``);
+  (``plan_saving``), each measured switch charged what its transition's sample of the same
+  index costs there (``laws.search.charges.SampleCharges``; a transition without samples, and
+  any other switch, at the point plan's price);
 - which order of shapes is optimal (``schedules``: the share of samples for each).
 
 A robust choice (``robust_route``) takes, among the samples' optimal routes, the one whose
-``quantile``-th percentile of saving over the samples is highest, and says what it costs at the
-point estimate.
+``quantile``-th percentile of saving over the samples (its switches charged sample by sample,
+as the point plan's are) is highest, and says what it costs at the point estimate.
 
 With free transitions (no switch cost, penalty or limit, all switches allowed) the optimum on a
 grid is the cheapest shape of every step, so all samples are solved at once in numpy; otherwise
@@ -43,6 +46,7 @@ import numpy as np
 from laws.errors import InputError
 from laws.forms import offset_power_compute
 from laws.lawset import LawSet
+from laws.search.charges import SampleCharges
 from laws.search.grid import compute_rows
 from laws.search.problem import Problem
 from laws.search.solvers import UNREACHED, Route, solve
@@ -62,7 +66,9 @@ def plan_uncertainty(laws: LawSet, problem: Problem, point_plan: dict[str, Any],
     static = np.column_stack([problem.scale[p] * draws.compute(p, problem.grid[-1:])[:, 0]
                               for p in range(len(problem.names))])  # (samples, shapes)
     best_static = static.min(axis=1)
-    followed = route_costs(problem, draws, _legs(problem, point_plan["optimal"]["schedule"]))
+    charges = SampleCharges(laws, problem)
+    followed = route_costs(problem, draws, _legs(problem, point_plan["optimal"]["schedule"]),
+                           charges)
     named = static[:, problem.names.index(point_plan["static_best"]["shape"])]
     with np.errstate(invalid="ignore", divide="ignore"):  # unreachable on a sample: inf / inf
         saving, plan_saving = 1.0 - costs / best_static, 1.0 - followed / named
@@ -77,7 +83,7 @@ def plan_uncertainty(laws: LawSet, problem: Problem, point_plan: dict[str, Any],
     }
     if quantile is not None:
         report["robust"] = robust_route(problem, draws, routes, best_static, quantile,
-                                        point_plan)
+                                        point_plan, charges)
     return report
 
 
@@ -177,31 +183,36 @@ def _legs(problem: Problem, schedule: list[dict[str, Any]]) -> tuple[tuple[int, 
 
 
 def route_costs(problem: Problem, draws: SampleLaws | None,
-                legs: tuple[tuple[int, int, int], ...]) -> np.ndarray:
+                legs: tuple[tuple[int, int, int], ...],
+                charges: SampleCharges | None = None) -> np.ndarray:
     """What a route costs on every sample (``draws``; None: on the point laws, one value), in
     objective units: the first leg from scratch, later ones from where they land, each switch
-    at the problem's switch cost."""
+    at the problem's switch cost, or what ``charges`` (samples of ``draws``) say it costs on
+    each sample."""
     total = np.zeros(1 if draws is None else draws.count)
-    previous = None
+    previous, fired = None, 0
     for shape, first, last in legs:
         ends = (problem.compute[shape, [first, last]][None, :] if draws is None
                 else draws.compute(shape, problem.grid[[first, last]]))  # (samples, 2)
-        switch = 0.0 if previous is None else problem.switch_cost[previous, shape]
+        switch = (0.0 if previous is None
+                  else problem.switch_cost[previous, shape] if charges is None
+                  else charges.cost(previous, shape, fired, last))
         with np.errstate(invalid="ignore"):  # a sample's floor above a level: inf - inf
             trained = ends[:, 1] - (ends[:, 0] if previous is not None else 0.0)
             total = total + problem.scale[shape] * trained + switch
-        previous = shape
+        previous, fired = shape, last
     return np.where(np.isnan(total), np.inf, total)
 
 
 def robust_route(problem: Problem, draws: SampleLaws, routes: list[Route],
-                 best_static: np.ndarray, quantile: float,
-                 point_plan: dict[str, Any]) -> dict[str, Any]:
+                 best_static: np.ndarray, quantile: float, point_plan: dict[str, Any],
+                 charges: SampleCharges | None = None) -> dict[str, Any]:
     """Among the samples' optimal routes, the one whose ``quantile``-th percentile of saving
-    (over each sample's best static shape) is highest, and its cost at the point estimate."""
+    (over each sample's best static shape; switches charged by ``charges`` where given) is
+    highest, and its cost at the point estimate."""
     candidates = list(dict.fromkeys(r.legs for r in routes if r.reaches))
     with np.errstate(invalid="ignore", divide="ignore"):
-        scores = [float(quantiles(1.0 - route_costs(problem, draws, legs) / best_static,
+        scores = [float(quantiles(1.0 - route_costs(problem, draws, legs, charges) / best_static,
                                   [quantile / 100])[0]) for legs in candidates]
     chosen = candidates[int(np.argmax(scores))]
     point_cost = float(route_costs(problem, None, chosen)[0])

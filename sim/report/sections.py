@@ -62,8 +62,9 @@ def savings_table(summary: dict[str, Any]) -> Table:
 
 POLICIES = {
     "static": "trains one shape from start to finish (the best static shape is the baseline)",
-    "planned": "follows the plan's schedule: it leaves a shape when an evaluation observes the "
-               "loss at which the plan leaves it",
+    "planned": "follows the plan's schedule: it leaves a shape when the run's level (the median "
+               "of its evaluations over the last tenth of its compute) reaches the loss at which "
+               "the plan leaves it",
     "greedy": "follows the paper's rule: the shape of least |dC/dE| at the lowest loss observed "
               "so far",
     "online": "starts on the plan; every 50 evaluations it weights the law file's bootstrap "

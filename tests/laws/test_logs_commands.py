@@ -13,6 +13,7 @@ from click.testing import CliRunner
 
 from cli import main
 from laws.io.lawfile import read_law_file
+from tests.components import require_module
 from tests.laws.test_logs import wandb_history
 
 # Two shapes on exact laws loss = a C^-b (c = 0), C = step x FLOPs per step.
@@ -54,6 +55,59 @@ def test_measure_reads_logs(tmp_path) -> None:
         flops = (a / target) ** (1 / b)
         assert rows[name]["flops"] == pytest.approx(flops, rel=1e-9)
         assert rows[name]["seconds"] == pytest.approx(flops / per_step * 1e-3, rel=1e-9)
+
+
+def test_every_event_file_of_a_restarted_run_given_is_one_run(tmp_path) -> None:
+    """A shell's ``runs/w1/events.*``: the two files of w1's restarted run are one run (one
+    seed), read whole from either; w2's single file another. Exact laws as above, FLOPs from
+    the step, so each crossing is (a / L)^(1 / b) in closed form."""
+    require_module("tensorboard", "the tensorboard package", "the tensorboard extra; "
+                   "`make test` installs it")
+    from torch.utils.tensorboard import SummaryWriter
+
+    files = []
+    for name, (a, b, per_step) in LAWS.items():
+        # w1 dies after the first half of its steps and is restarted into a second file
+        parts = [STEPS[:5], STEPS[5:]] if name == "w1" else [STEPS]
+        for steps in parts:
+            writer = SummaryWriter(str(tmp_path / "runs" / name))
+            for step in steps:
+                writer.add_scalar("eval/loss", a * (step * per_step) ** -b, step)
+            writer.close()
+        files += sorted((tmp_path / "runs" / name).glob("events.out.tfevents.*"))
+    assert len(files) == 3
+    target = 2.5
+    result = CliRunner().invoke(main, ["measure", *map(str, files), "--target", str(target),
+                                       "--flops-per-step", "w1=1e9", "--flops-per-step",
+                                       "w2=4e9", "--json"])
+    assert result.exit_code == 0, result.output
+    runs = json.loads(result.output)["runs"]
+    assert sorted(run["shape"] for run in runs) == ["w1", "w2"]
+    for run in runs:
+        a, b, _ = LAWS[run["shape"]]
+        assert run["flops"] == pytest.approx((a / target) ** (1 / b), rel=1e-6)  # float32 logs
+
+
+def test_measure_reads_each_run_of_a_wandb_chart_export(tmp_path) -> None:
+    """A line chart's "Export CSV" of both shapes: two static runs, not one run that
+    switches; each crossing (a / L)^(1 / b) in closed form."""
+    rows = ['"Step","w1 - eval/loss","w1 - eval/loss__MIN","w1 - eval/loss__MAX",'
+            '"w2 - eval/loss","w2 - eval/loss__MIN","w2 - eval/loss__MAX"']
+    for step in STEPS:
+        w1, w2 = (a * (step * per_step) ** -b for a, b, per_step in LAWS.values())
+        rows.append(f"{step},{w1!r},{w1!r},{w1!r},{w2!r},{w2!r},{w2!r}")
+    export = tmp_path / "wandb_export.csv"
+    export.write_text("\n".join(rows) + "\n")
+    target = 2.5
+    result = CliRunner().invoke(main, ["measure", str(export), "--target", str(target),
+                                       "--flops-per-step", "w1=1e9", "--flops-per-step",
+                                       "w2=4e9", "--json"])
+    assert result.exit_code == 0, result.output
+    runs = json.loads(result.output)["runs"]
+    assert [(run["shape"], run["kind"]) for run in runs] == [("w1", "static"), ("w2", "static")]
+    for run in runs:
+        a, b, _ = LAWS[run["shape"]]
+        assert run["flops"] == pytest.approx((a / target) ** (1 / b), rel=1e-9)
 
 
 def test_measure_pairs_static_logs_with_an_adaptive_curve(tmp_path) -> None:

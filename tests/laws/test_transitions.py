@@ -143,6 +143,26 @@ def test_bootstrap_samples_fit_on_the_laws_sample_of_their_index():
                            pytest.approx(max(s[0] for s in samples), rel=1e-12))
 
 
+def test_every_sample_stays_paired_with_the_laws_sample_of_its_index():
+    """Law sample 1's floor (0.45) lies above two of the switches, sample 2's (0.7) above all:
+    no sample is dropped (sample k of the transition goes with law sample k), sample 2 keeps
+    the point parameters, and samples 0 and 3, on the law the curves follow, the truth."""
+    delta, tau = 0.4, 0.3 * landing(0.5)
+    point = law_set()
+    floors = (FLOOR, 0.45, 0.7)
+    laws = LawSet("synthetic", (
+        Shape("a", point.shape("a").axes, point.shape("a").law,
+              samples=(point.shape("a").law,) * 3),
+        Shape("b", point.shape("b").axes, point.shape("b").law,
+              samples=tuple(PowerLaw(a=A, b=B, c=floor) for floor in floors))))
+    (pair,) = fit_transitions(laws, runs(penalised(delta, tau)), resamples=6, seed=2)
+    for model, samples in pair.samples.items():
+        assert len(samples) == 6, model
+        assert samples[2] == samples[5] == pair.params[model]
+    for k in (0, 3):
+        assert pair.samples["transient-penalty"][k] == pytest.approx((delta, tau), rel=1e-4)
+
+
 def test_a_pair_in_one_run_only_scores_nothing():
     one = runs(delayed(1e6))[:1]
     with pytest.raises(InputError, match="two runs"):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import replace
 
 import numpy as np
@@ -13,7 +14,7 @@ from cli import main
 from laws.errors import InputError
 from laws.forms import PowerLaw
 from laws.io.lawfile import write_law_file
-from laws.lawset import LawSet, Shape
+from laws.lawset import LawSet, MeasuredTransition, Shape, Transitions
 from laws.search import PlanRequest, build_problem, plan, plan_for_problem
 from laws.search.uncertainty import SampleLaws, _legs, route_costs
 from tests import closed_forms
@@ -147,3 +148,143 @@ def test_robust_needs_samples():
         plan_for_problem(laws, problem)
     with pytest.raises(InputError, match="--robust must be a percentile"):
         PlanRequest.for_laws(laws, TARGET, robust=100)
+
+
+# Measured switches charged sample by sample: a small shape "s" that starts fast and stops high,
+# a big one "b" that goes lower; loss = c + a C^-0.5, so C(E) = (a / (E - c))^2. Five joint
+# samples jitter both a's; the transition's sample k goes with them.
+SMALL = (2.0, (1.9, 2.0, 2.1, 2.05, 1.95), 1.0)  # a, a of each sample, c
+BIG = (8.0, (8.3, 7.6, 8.0, 8.4, 7.8), 0.5)
+SWITCH_TARGET, SWITCH_START = 1.1, 3.0
+DELAYS = (5.0, 20.0, 40.0, 70.0, 100.0)  # constant-flops, FLOPs per sample; point 30
+PENALTIES = ((0.05, 20.0), (0.2, 40.0), (0.1, 10.0), (0.3, 60.0), (0.15, 30.0))  # delta, tau
+
+
+def switching_laws(transition: MeasuredTransition, throughputs=(None, None)) -> LawSet:
+    shapes = tuple(Shape(name, {}, PowerLaw(a, 0.5, c), throughput=speed,
+                         samples=tuple(PowerLaw(x, 0.5, c) for x in draws))
+                   for name, (a, draws, c), speed in zip("sb", (SMALL, BIG), throughputs,
+                                                           strict=True))
+    return LawSet("switching", shapes, transitions=Transitions(measured=(transition,)))
+
+
+def law_compute(abc: tuple[float, float], loss: float) -> float:
+    """C(E) = (a / (E - c))^2 of one sample's law, +inf at or below its floor."""
+    a, c = abc
+    return (a / (loss - c)) ** 2 if loss > c else math.inf
+
+
+def penalty_extra(abc: tuple[float, float], fired: float, end: float, delta: float,
+                  tau: float) -> float:
+    """FLOPs after a switch at ``fired`` onto the law ``abc`` until c + a / sqrt(C_B(fired) + x)
+    + delta fired exp(-x / tau) reaches ``end``, minus the free switch's: by bisection."""
+    a, c = abc
+    landing = law_compute(abc, fired)
+
+    def above(x: float) -> float:
+        return c + a / math.sqrt(landing + x) + delta * fired * math.exp(-x / tau) - end
+
+    low, high = 0.0, 1.0
+    while above(high) > 0:
+        high *= 2.0
+    for _ in range(200):
+        middle = (low + high) / 2
+        low, high = (middle, high) if above(middle) > 0 else (low, middle)
+    return (low + high) / 2 - (law_compute(abc, end) - landing)
+
+
+def by_hand(schedule: list[dict], k: int, charge, speeds=(1.0, 1.0), seconds: float = 0.0
+            ) -> float:
+    """What ``schedule`` costs on sample k: each leg's FLOPs on the sample's laws (the first
+    from scratch) at its shape's speed, each switch ``charge(k, fired, end)`` FLOPs at the new
+    shape's speed plus ``seconds``."""
+    laws = {"s": (SMALL[1][k], SMALL[2]), "b": (BIG[1][k], BIG[2])}
+    speed = dict(zip("sb", speeds, strict=True))
+    cost, previous = 0.0, None
+    for leg in schedule:
+        law = laws[leg["shape"]]
+        begin = 0.0 if previous is None else law_compute(law, leg["loss_from"])
+        cost += (law_compute(law, leg["loss_to"]) - begin) / speed[leg["shape"]]
+        if previous is not None:
+            cost += charge(k, previous["loss_to"], leg["loss_to"]) / speed[leg["shape"]] + seconds
+        previous = leg
+    return cost
+
+
+def statics(k: int, speeds=(1.0, 1.0)) -> dict[str, float]:
+    return {name: law_compute((draws[k], c), SWITCH_TARGET) / speed
+            for name, (_, draws, c), speed in zip("sb", (SMALL, BIG), speeds, strict=True)}
+
+
+def assert_interval(report: dict, result: dict, costs: list[float], speeds=(1.0, 1.0)) -> None:
+    """plan_saving's p5, p50, p95 over five samples are the 1st, 3rd and 5th smallest (the
+    quantiles at or below which 5%, 50%, 95% of them lie); p_beats_static the share of
+    samples where the route costs less than the sample's best static shape."""
+    named = result["static_best"]["shape"]
+    savings = sorted(1 - cost / statics(k, speeds)[named] for k, cost in enumerate(costs))
+    assert [report["plan_saving"][key] for key in ("p5", "p50", "p95")] == pytest.approx(
+        [savings[0], savings[2], savings[4]], rel=1e-9)
+    beats = [cost < min(statics(k, speeds).values()) for k, cost in enumerate(costs)]
+    assert report["p_beats_static"] == sum(beats) / len(beats)
+
+
+@pytest.mark.parametrize("objective", ["flops", "seconds"])
+def test_each_sample_charges_its_measured_switch_its_own_delay(objective):
+    laws = switching_laws(MeasuredTransition("s", "b", "constant-flops", {"flops": 30.0},
+                                             tuple((d,) for d in DELAYS)),
+                          throughputs=(10.0, 4.0) if objective == "seconds" else (None, None))
+    speeds, seconds = ((10.0, 4.0), 3.0) if objective == "seconds" else ((1.0, 1.0), 0.0)
+    result = plan(laws, PlanRequest.for_laws(
+        laws, SWITCH_TARGET, start_loss=SWITCH_START, levels=400, allowed=(("s", "b"),),
+        objective=objective, switch_seconds=seconds, robust=20))
+    schedule = result["optimal"]["schedule"]
+    assert [s["shape"] for s in schedule] == ["s", "b"]
+    costs = [by_hand(schedule, k, lambda k, fired, end: DELAYS[k], speeds, seconds)
+             for k in range(5)]
+    assert_interval(result["uncertainty"], result, costs, speeds)
+    # The two dearest delays lose to static, the others win: the point charge (30) said all win.
+    assert result["uncertainty"]["p_beats_static"] == 0.6
+    # The robust choice's saving at its 20th percentile is that of its own schedule, charged
+    # the same way: the 1st smallest of five.
+    robust = result["uncertainty"]["robust"]
+    best = [min(statics(k, speeds).values()) for k in range(5)]
+    chosen = sorted(1 - by_hand(robust["schedule"], k, lambda k, fired, end: DELAYS[k], speeds,
+                                seconds) / best[k] for k in range(5))
+    assert robust["saving_at_quantile"] == pytest.approx(chosen[0], rel=1e-9)
+
+
+def test_each_sample_charges_its_transient_penalty():
+    laws = switching_laws(MeasuredTransition("s", "b", "transient-penalty",
+                                             {"delta": 0.15, "tau_flops": 30.0}, PENALTIES))
+    result = plan(laws, PlanRequest.for_laws(laws, SWITCH_TARGET, start_loss=SWITCH_START,
+                                             levels=400, allowed=(("s", "b"),)))
+    schedule = result["optimal"]["schedule"]
+    assert [s["shape"] for s in schedule] == ["s", "b"]
+
+    def charge(k: int, fired: float, end: float) -> float:
+        return penalty_extra((BIG[1][k], BIG[2]), fired, end, *PENALTIES[k])
+
+    assert_interval(result["uncertainty"], result, [by_hand(schedule, k, charge)
+                                                    for k in range(5)])
+
+
+def test_a_transition_without_samples_charges_its_point_charge_on_every_sample():
+    laws = switching_laws(MeasuredTransition("s", "b", "transient-penalty",
+                                             {"delta": 0.15, "tau_flops": 30.0}))
+    result = plan(laws, PlanRequest.for_laws(laws, SWITCH_TARGET, start_loss=SWITCH_START,
+                                             levels=400, allowed=(("s", "b"),)))
+    schedule = result["optimal"]["schedule"]
+    (charged,) = result["measured_switches"]
+    # The point charge: the penalty on the point law, by the bisection above.
+    assert charged["flops"] == pytest.approx(penalty_extra(
+        (BIG[0], BIG[2]), schedule[0]["loss_to"], SWITCH_TARGET, 0.15, 30.0), rel=1e-9)
+    assert_interval(result["uncertainty"], result, [
+        by_hand(schedule, k, lambda k, fired, end: charged["flops"]) for k in range(5)])
+
+
+def test_transition_samples_must_pair_with_the_law_samples():
+    laws = switching_laws(MeasuredTransition("s", "b", "constant-flops", {"flops": 30.0},
+                                             tuple((d,) for d in DELAYS[:3])))
+    with pytest.raises(InputError, match="s -> b has 3 samples, the laws 5"):
+        plan(laws, PlanRequest.for_laws(laws, SWITCH_TARGET, start_loss=SWITCH_START,
+                                        levels=50, allowed=(("s", "b"),)))

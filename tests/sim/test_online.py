@@ -14,7 +14,8 @@ from laws.presets import load_preset
 from laws.search import PlanRequest, plan
 from laws.search.problem import build_problem
 from sim import SimConfig, simulate
-from sim.online import Online, current_level
+from sim.level import current_level
+from sim.online import Online
 from sim.policies import PlanningContext, planned
 from sim.posterior import (
     Prior,
@@ -171,6 +172,10 @@ def test_the_online_policy_needs_only_what_a_run_view_offers():
         notes: list = []
         policy_rng = np.random.default_rng(0)
 
+        @property
+        def level(self):
+            return current_level(self.history)
+
         def note(self, event, fields):
             self.notes.append((event, fields))
 
@@ -258,6 +263,10 @@ class HandRun:
         self.policy_rng = np.random.default_rng(0)
         self.notes: list = []
 
+    @property
+    def level(self):
+        return current_level(self.history)
+
     def note(self, event, fields):
         self.notes.append((event, fields))
 
@@ -265,24 +274,20 @@ class HandRun:
 def test_a_segment_ends_when_the_runs_level_reaches_it_not_one_low_evaluation():
     """The toy's plan leaves a at loss 1.7186. Twenty evaluations at 1.8 and a last one at 1.6
     (noise), at 1 to 21 FLOPs: the median of those over the last tenth of the FLOPs (19, 20
-    and 21) is 1.8, so online stays on a where the plan's policy, which reads the single
-    evaluation, leaves it (and the next re-plan, from 1.8, would bring the run back). With the
-    last five at 1.6 the median is 1.6: online leaves a too."""
+    and 21) is 1.8, so online and the plan's policy both stay on a (a re-plan from 1.8 would
+    bring the run back). With the last five at 1.6 the median is 1.6: both leave a."""
     laws = toy()
     context = PlanningContext(laws, PlanRequest.for_laws(laws, 1.2, levels=100))
     online = Online(context)
     level = online.schedule[0][1]
     assert online.schedule[0][0] == "a" and 1.6 < level < 1.8
     dip = HandRun("a", [1.8] * 20 + [1.6])
-    planned_policy = planned(context.the_plan(), laws)
-    for policy, leaves in ((online, False), (planned_policy, True)):
-        policy = policy.clone()
-        policy.begin(dip)
-        assert (policy.decide(dip) == "b") is leaves
     crossed = HandRun("a", [1.8] * 16 + [1.6] * 5)
-    online = online.clone()
-    online.begin(crossed)
-    assert online.decide(crossed) == "b"
+    for policy in (online, planned(context.the_plan(), laws)):
+        for run, leaves in ((dip, False), (crossed, True)):
+            twin = policy.clone()
+            twin.begin(run)
+            assert (twin.decide(run) == "b") is leaves
     assert not dip.notes and not crossed.notes  # before the first update: nothing re-planned
 
 

@@ -15,6 +15,7 @@ from laws.forms import PowerLaw
 from laws.lawset import LawSet, Shape
 from laws.search import PlanRequest, plan
 from sim import SimConfig, simulate
+from sim.level import current_level
 from sim.policies import Greedy, PlanningContext, Scheduled, fixed
 from sim.policy_spec import make_policy
 from tests.closed_forms import power_params, slope
@@ -122,22 +123,26 @@ def test_runs_switch_only_where_the_law_set_allows(allowed):
 
 def test_a_schedule_leaves_each_segment_at_its_loss_or_its_flop_level():
     """Loss level 2, then FLOP level 100, then loss level 1: each segment ends at its own kind
-    of level, and the hints say when the run must ask."""
+    of level (the run's level for a loss level), and the hints say when the run must ask."""
     policy = Scheduled("mixed", [("a", 2.0), ("b", -math.inf, 100.0), ("c", 1.0), ("d", -math.inf)])
-    run = SimpleNamespace(observed=math.inf, trained_flops=0.0)
+    run = SimpleNamespace(level=math.inf, lowest_observed=math.inf, trained_flops=0.0)
     assert policy.begin(run) == "a"
     seen = []
-    for observed, flops in [(2.5, 10.0), (1.9, 20.0), (0.5, 99.0), (1.5, 100.0), (1.0, 150.0)]:
-        run.observed, run.trained_flops = observed, flops
-        seen.append((policy.decide(run), policy.stay_above, policy.ask_at_flops))
-    assert seen == [("a", 2.0, math.inf),
-                    ("b", math.inf, 100.0),  # a FLOP level: ask at every evaluation, and at 100
-                    ("b", math.inf, 100.0),  # a low loss does not end a FLOP segment
-                    ("c", 1.0, math.inf),
-                    ("d", -math.inf, math.inf)]
-    # Levels passed at once are passed together: a low loss after 100 FLOPs ends a, b and c.
+    for level, flops in [(2.5, 10.0), (1.9, 20.0), (0.5, 99.0), (1.5, 100.0), (1.0, 150.0)]:
+        # Evaluations a window apart: the run's level is its last evaluation.
+        run.level, run.trained_flops = level, flops
+        run.lowest_observed = min(run.lowest_observed, level)
+        seen.append((policy.decide(run), policy.stay_above, policy.stay_level_above,
+                     policy.ask_at_flops))
+    assert seen == [("a", 2.0, 2.0, math.inf),  # nothing observed at or below 2 yet
+                    ("b", math.inf, math.inf, 100.0),  # a FLOP level: ask at every evaluation
+                    ("b", math.inf, math.inf, 100.0),  # a low loss does not end a FLOP segment
+                    # 0.5 was observed: the level may reach 1 at any evaluation
+                    ("c", math.inf, 1.0, math.inf),
+                    ("d", -math.inf, math.inf, math.inf)]
+    # Levels passed at once are passed together: a low level after 100 FLOPs ends a, b and c.
     policy.begin(run)
-    run.observed, run.trained_flops = 0.5, 150.0
+    run.level, run.trained_flops = 0.5, 150.0
     assert policy.decide(run) == "d"
 
 
@@ -149,3 +154,36 @@ def test_fixed_trains_the_shape_whose_start_fraction_was_passed_last(fraction):
     assert policy.begin(run) == "a" and policy.name == "fixed"
     assert policy.decide(run) == max((start, shape) for shape, start in steps
                                      if start <= fraction)[1]
+
+
+class EvaluatedRun:
+    """What a real training loop's controller offers a schedule, evaluations added by hand."""
+
+    def __init__(self) -> None:
+        self.history: list = []
+        self.lowest_observed = self.trained_flops = math.inf
+
+    def evaluate(self, trained: float, observed: float) -> None:
+        self.history.append(("a", trained, observed))
+        self.trained_flops, self.lowest_observed = trained, min(observed,
+                                                                  self.lowest_observed)
+
+    @property
+    def level(self) -> float:
+        return current_level(self.history)
+
+
+def test_planned_leaves_a_shape_when_the_runs_level_reaches_its_loss_not_at_one_low_draw():
+    """Level 1.0; evaluations at 1 to 21 FLOPs. The window of evaluation k holds those from
+    0.9 k FLOPs on. At 19 FLOPs (window 18, 19: 1.1 and 0.95) one evaluation is below the
+    level but the median is 1.025: stay. At 20 (18 to 20: 1.1, 0.95, 1.05) 1.05: stay. At 21
+    (19 to 21: 0.95, 1.05, 0.98) 0.98: leave."""
+    policy = Scheduled("planned", [("a", 1.0), ("b", -math.inf)])
+    run = EvaluatedRun()
+    policy.begin(run)
+    chosen = []
+    for trained, observed in enumerate([1.2] * 17 + [1.1, 0.95, 1.05, 0.98], start=1):
+        run.evaluate(float(trained), observed)
+        chosen.append(policy.decide(run))
+    assert chosen == ["a"] * 20 + ["b"]
+    assert chosen[18] == "a" and run.history[18][2] < 1.0  # the low draw: no switch

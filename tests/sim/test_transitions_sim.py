@@ -1,7 +1,7 @@
 """Simulated switches follow the truth's measured transitions, checked against closed forms.
 
 Shape a's truth is L_a(C) = 1 + C^-1/2, shape b's L_b(C) = 1/2 + 2 / C (so C_b(E) = 2 / (E -
-1/2)); a run trains a until its loss is 1.5, then b to the target 1.0, one FLOP per second, no
+1/2)); a run trains a until its level is 1.5, then b to the target 1.0, one FLOP per second, no
 evaluation cost. The expected losses below are those formulas written out, and the transitions'
 (a jump delta l0 exp(-x / tau), a delay of c FLOPs) on top, x FLOPs after the switch at l0.
 """
@@ -21,6 +21,7 @@ from laws.search import PlanRequest
 from sim import FaultModel, SimConfig, simulate
 from sim.policies import Scheduled
 from sim.truth import TruthDraw
+from tests.sim.noise_free import walk
 
 SWITCH_AT, TARGET = 1.5, 1.0
 DX = 3e-3  # FLOPs between evaluations: the switch level is not on the grid (C_a(1.5) = 4)
@@ -73,8 +74,10 @@ def split_at_switch(run) -> tuple[float, float, np.ndarray, np.ndarray]:
 def test_a_transient_penalty_switch_follows_the_closed_form_after_it():
     run = run_once(truth(jump()))
     switched_at, level, since, losses = split_at_switch(run)
-    # The switch fires at the first evaluation at or below 1.5: C_a(1.5) = 4 rounded up to DX.
-    assert switched_at == pytest.approx(math.ceil(4.0 / DX) * DX, rel=1e-12)
+    # The switch fires where the run's level reaches 1.5, walked by hand: past C_a(1.5) = 4.
+    (k,), _ = walk([(loss_a, lambda e: (e - 1.0) ** -2, SWITCH_AT),
+                    (loss_b, compute_b, -math.inf)], DX, TARGET)
+    assert 4.0 < switched_at == pytest.approx(k * DX, rel=1e-12)
     assert level == pytest.approx(loss_a(switched_at), rel=1e-12)
     landing = compute_b(level)
     for k in (1, 10, 100, 300):

@@ -4,8 +4,8 @@ import pytest
 import torch
 
 from validate.average import PowerAverage
-from validate.commands import Switch, switch_schedule
 from validate.config import TrainConfig
+from validate.switches import Switch, switch_schedule
 from validate.tasks import make_task
 from validate.train import train
 

@@ -58,8 +58,8 @@ def train_mlp(model, optimizer, controller, until_step):
 def test_records_have_the_format_of_validate_train(tmp_path):
     """Every key `validate train` writes (the shape name included), with values of the same
     types."""
-    from validate.commands import Switch, switch_schedule
     from validate.config import TrainConfig
+    from validate.switches import Switch, switch_schedule
     from validate.tasks import make_task
     from validate.train import train
 
@@ -212,3 +212,21 @@ def test_a_flop_level_switches_after_the_step_that_reaches_it():
     assert switch["to"] == shapes["w64"] and model[0].out_features == 64
     assert controller.samples == 8 * 32 + 4 * 64
     assert [r["shape_name"] for r in controller.records if r["event"] == "eval"] == ["w16", "w64"]
+
+
+def test_a_loss_level_ends_where_the_runs_level_reaches_it_not_at_one_low_evaluation():
+    """One FLOP a step, an evaluation after each. Level 1.0; evaluation k's window holds those
+    from 0.9 k FLOPs on. At 19 (18, 19: 1.1, 0.95) one evaluation is below the level, the
+    median 1.025 is not: no switch. At 20 (1.1, 0.95, 1.05) 1.05. At 21 (0.95, 1.05, 0.98)
+    0.98: the switch, right after that evaluation."""
+    parameter = torch.zeros(1, requires_grad=True)
+    policy = Scheduled("by-loss", [("a", 1.0), ("b", -math.inf)])
+    controller = ShapeController(torch.optim.SGD([parameter], lr=0.1), policy,
+                                 {"a": {}, "b": {}}, {}, shape="a", flops=lambda shape: 1.0)
+    for loss in [1.2] * 17 + [1.1, 0.95, 1.05, 0.98, 0.9]:
+        with controller.step():
+            pass
+        controller.observe(loss)
+    (switch,) = [r for r in controller.records if r["event"] == "switch"]
+    assert (switch["flops"], switch["eval_loss"]) == (21.0, 0.98)
+    assert controller.level == 0.98  # at 22 FLOPs the window is 20 to 22: 1.05, 0.98, 0.9

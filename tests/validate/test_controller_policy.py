@@ -57,7 +57,8 @@ def test_planned_fires_alike_in_the_simulator_and_in_real_training():
     real = [(names[r["from"]["patch"]], names[r["to"]["patch"]], r["eval_loss"])
             for r in controller.records if r["event"] == "switch" and r["eval_loss"] is not None]
     assert real == simulated
-    # Each fired at the first evaluation of its shape at or below the plan's level.
+    # Each fired at the first evaluation of its shape at or below the plan's level: ten
+    # evaluations to the second switch, the run's level reads the last one or two of them.
     levels = [step["loss_to"] for step in the_plan["optimal"]["schedule"][:2]]
     for (old, _, loss), level in zip(real, levels, strict=True):
         on_old = [value for value, shape in zip(observed, shapes, strict=True) if shape == old]

@@ -5,6 +5,7 @@ state and the curve apart from its times."""
 
 import json
 
+import pytest
 import torch
 
 from tests.validate.test_adapters_hf import Windows, tiny_gpt2_run, transformers
@@ -43,7 +44,10 @@ def train(tmp_path, name, *, save_steps=None, interrupt=None, resume=None, stop_
     return model, trainer, [{k: v for k, v in r.items() if k != "time"} for r in records]
 
 
-def test_resumed_run_ends_where_the_uninterrupted_one_does(tmp_path):
+@pytest.mark.parametrize("by", ["path", "last"])
+def test_resumed_run_ends_where_the_uninterrupted_one_does(tmp_path, by):
+    """``by``: the checkpoint folder given, or ``resume_from_checkpoint=True`` (the Trainer's
+    last checkpoint in its output folder)."""
     whole_model, whole_trainer, whole_curve = train(tmp_path, "whole")
     switch = next(r["step"] for r in whole_curve if r["event"] == "switch")
     stop = switch + EVAL_STEPS  # the evaluation after the switch: trained at context 256
@@ -53,7 +57,8 @@ def test_resumed_run_ends_where_the_uninterrupted_one_does(tmp_path):
     checkpoint = tmp_path / "part-out" / f"checkpoint-{stop}"
     saved = json.loads((checkpoint / "config.json").read_text())
     assert saved["n_positions"] == 256  # the checkpoint holds the grown position table
-    model, trainer, curve = train(tmp_path, "part", resume=str(checkpoint))
+    resume = str(checkpoint) if by == "path" else True
+    model, trainer, curve = train(tmp_path, "part", resume=resume)
 
     assert trainer.state.global_step == whole_trainer.state.global_step == STEPS
     assert model.transformer.wpe.num_embeddings == 256

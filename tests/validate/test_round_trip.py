@@ -18,11 +18,11 @@ from validate.operators.timm_import import import_timm
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def run_script(name, out, steps):
+def run_script(name, out, *arguments):
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
     done = subprocess.run([sys.executable, str(ROOT / "docs" / "examples" / name), str(out),
-                           str(steps)], capture_output=True, text=True, env=env, cwd=ROOT,
-                          timeout=600)
+                           *map(str, arguments)], capture_output=True, text=True, env=env,
+                          cwd=ROOT, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
     return done.stdout
 
@@ -43,8 +43,7 @@ def check_round_trip(out, stdout, axis):
     return laws
 
 
-@pytest.mark.slow
-def test_lightning_timm_round_trip(tmp_path):
+def require_lightning_timm_fashion_mnist():
     require_module("lightning.pytorch", "Lightning", "`make test` installs it")
     try:
         import_timm()
@@ -52,6 +51,11 @@ def test_lightning_timm_round_trip(tmp_path):
         require("timm", f"not installed ({err})")
     if not FASHION_MNIST_DIR.is_dir():
         require("Fashion-MNIST", f"no {FASHION_MNIST_DIR} (apt-get install dataset-fashion-mnist)")
+
+
+@pytest.mark.slow
+def test_lightning_timm_round_trip(tmp_path):
+    require_lightning_timm_fashion_mnist()
     stdout = run_script("user_lightning_timm.py", tmp_path, 60)
     check_round_trip(tmp_path, stdout, "patch")
 

@@ -14,9 +14,9 @@ import validate.schedule
 from cli import main
 from laws.errors import InputError
 from tests.validate.test_train import _metrics, _switching_run, kill_at_first_checkpoint
-from validate.commands import Switch
 from validate.config import LoopConfig, TrainConfig
 from validate.schedule import lr_factor
+from validate.switches import Switch
 from validate.tasks import make_task
 from validate.train import CHECKPOINT, train
 

@@ -13,8 +13,8 @@ import pytest
 import torch
 
 from sim.policies import Static
-from validate.commands import Switch, parse_switch, switch_schedule
 from validate.config import TrainConfig
+from validate.switches import Switch, parse_switch, switch_schedule
 from validate.tasks import make_task
 from validate.train import CHECKPOINT, RESULT, train
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import click
 
-from laws.commandline import (
+from shapeshift.commands.options import (
     all_of,
     echo_json,
     json_flag,

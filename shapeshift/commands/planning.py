@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import click
 
-from laws.commandline import (
+from laws.errors import InputError
+from shapeshift.commands.options import (
     Group,
     echo_json,
     json_flag,
@@ -18,7 +19,6 @@ from laws.commandline import (
     option_group,
     plan_request,
 )
-from laws.errors import InputError
 
 
 @click.command()

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import click
 
-from laws.commandline import echo_json, json_flag, key_values, laws_source
 from laws.errors import InputError
+from shapeshift.commands.options import echo_json, json_flag, key_values, laws_source
 
 
 def numbers(values: tuple[str, ...], option: str) -> list[float]:

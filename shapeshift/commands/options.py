@@ -1,8 +1,7 @@
 """The click plumbing every ``shapeshift`` command shares: errors as exit 2, the law-set
 source, JSON output, option groups and the progress bar.
 
-Commands live beside the library functions they wrap (``laws/commands.py``,
-``sim/commands.py``, ``validate/commands.py``); ``cli.py`` loads each on first use.
+The commands live beside it in ``shapeshift.commands``; ``cli.py`` loads each on first use.
 """
 
 from __future__ import annotations

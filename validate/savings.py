@@ -1,9 +1,9 @@
-"""``shapeshift measure``: the compute at which one's own runs reach a target loss, and what the
-adaptive runs among them save over the static ones, read as ``shapeshift validate run`` reads
-its own (``validate.measured``): every run, static or adaptive, by the same estimator
-(``crossing``, a local log-log line around the target; the first evaluation at or below it is
-shown beside), seed k's adaptive run against seed k's run of the best static shape, the mean
-saving with its 90% Student-t interval over the seeds.
+"""What one's own runs saved (``shapeshift measure``): the compute at which they reach a
+target loss, and what the adaptive runs among them save over the static ones, read as
+``shapeshift validate run`` reads its own (``validate.measured``): every run, static or
+adaptive, by the same estimator (``crossing``, a local log-log line around the target; the
+first evaluation at or below it is shown beside), seed k's adaptive run against seed k's run of
+the best static shape, the mean saving with its 90% Student-t interval over the seeds.
 
 Runs are the ``curve.jsonl`` files the shape controller and the adapters write (files, or
 folders searched for them): a run that switches shape after its first evaluation is adaptive,
@@ -41,9 +41,6 @@ import re
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
-import click
-
-from laws.commandline import echo_json, json_flag, log_options, target_option
 from laws.errors import InputError
 
 if TYPE_CHECKING:
@@ -68,12 +65,13 @@ def measure(paths: Iterable[str | os.PathLike], target: float,
     runs = []
     marked = set(run_curve_files(adaptive)) if adaptive else set()
     files = run_curve_files([*paths, *adaptive])
-    for path, records in zip(files, read_runs(files, logs), strict=True):
-        shapes = list(dict.fromkeys(r["shape_name"] for r in evaluations(records)))
-        kind = "adaptive" if path in marked or is_adaptive(records) else "static"
-        runs.append({"file": str(path), "kind": kind,
-                     "shape": " > ".join(shapes), "seed": _seed_in(path),
-                     "records": records})
+    for path, read in zip(files, read_runs(files, logs), strict=True):
+        for records in _runs_in(path, read):
+            shapes = list(dict.fromkeys(r["shape_name"] for r in evaluations(records)))
+            kind = "adaptive" if path in marked or is_adaptive(records) else "static"
+            runs.append({"file": str(path), "kind": kind,
+                         "shape": " > ".join(shapes), "seed": _seed_in(path),
+                         "records": records})
     _number_seeds(runs)
     rows = [{key: run[key] for key in ("file", "kind", "shape", "seed")}
             | {"flops": crossing(run["records"], target),
@@ -101,6 +99,19 @@ def measure(paths: Iterable[str | os.PathLike], target: float,
                   "saving": found["saving"],
                   "left_out": sorted(set(static) - set(complete))}
     return {"target": target, "estimator": "crossing", "runs": rows, "paired": paired}
+
+
+def _runs_in(path: os.PathLike, records: list[dict]) -> list[list[dict]]:
+    """The runs a file holds: a W&B chart export one per run (each its own shape, in
+    ``laws.io.logs``), any other file one."""
+    from laws.io.logs import log_format
+
+    if log_format(path) != "wandb-export":
+        return [records]
+    by_run: dict[str, list[dict]] = {}
+    for record in records:
+        by_run.setdefault(record["shape_name"], []).append(record)
+    return list(by_run.values())
 
 
 def _seed_in(path: os.PathLike) -> int | None:
@@ -164,23 +175,3 @@ def format_measure(result: dict) -> str:
         lines.append(f"  left out (static runs missing an adaptive seed): "
                      f"{', '.join(paired['left_out'])}")
     return "\n".join(lines)
-
-
-@click.command(name="measure")
-@click.argument("curves", metavar="CURVES...", nargs=-1, required=True, type=click.Path())
-@target_option("The eval loss to reach.", required=True)
-@click.option("--adaptive", "adaptive", multiple=True, type=click.Path(), metavar="PATH",
-              help="Runs (files or folders) of the adaptive set, whether or not they switched "
-                   "(repeatable; default: the runs that switch shape).")
-@log_options
-@json_flag()
-def measure_command(curves: tuple[str, ...], target: float, adaptive: tuple[str, ...],
-                    logs: LogSpec, as_json: bool) -> None:
-    """Compute to --target from your runs' curve.jsonl (files or folders) or training logs
-    (trainer_state.json, metrics.csv, TensorBoard events, a W&B history; see the log options),
-    and the paired saving of adaptive runs over static ones, per seed with its interval."""
-    result = measure(curves, target, adaptive, logs)
-    if as_json:
-        echo_json(result)
-    else:
-        click.echo(format_measure(result))
