@@ -1,11 +1,12 @@
-"""What a switch costs on the committed loops' adaptive runs: three transition models compared.
+"""What a switch costs on the committed loops' adaptive runs: the transition models compared.
 
 For each loop (its ``laws.json``, fitted to the static runs, and ``adaptive/seed*/curve.jsonl``)
 this prints, per switch pair and pooled, the RMSE of log-loss over the evaluations after each
 switch (until the next switch or the end) of ``free`` (the run continues on the new shape's
 law from where that law reaches the loss that fired the switch), ``constant-flops`` (the same,
-delayed by a constant number of FLOPs) and ``transient-penalty`` (a loss jump of delta times
-that loss, fading as exp(-FLOPs since the switch / tau)); each out of sample, leaving one seed
+delayed by a constant number of FLOPs), ``transient-penalty`` (a loss jump of delta times
+that loss, fading as exp(-FLOPs since the switch / tau)) and ``slowdown`` (the new shape's
+law followed 1 + s times slower); each out of sample, leaving one seed
 out (``laws.fit.transitions``). Beside each RMSE its 90% interval over the seeds resampled,
 and the paired difference to ``transient-penalty``'s on the same resamples; then each pair's
 parameters fitted to all seeds, with their 90% bootstrap intervals (switches resampled, each

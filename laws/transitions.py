@@ -6,7 +6,10 @@ switch fired at loss ``l0`` onto a shape whose law is ``L_B`` (reaching ``l0`` a
 - ``free``: ``L_B(C_B(l0) + since)``, the search's assumption when switches cost nothing;
 - ``constant-flops``: ``L_B(C_B(l0) + max(since - c, 0))``, a delay of ``c`` FLOPs per switch;
 - ``transient-penalty``: ``L_B(C_B(l0) + since) + delta * l0 * exp(-since / tau)``, a loss jump
-  in proportion to the level where the switch happens, that fades along B's compute.
+  in proportion to the level where the switch happens, that fades along B's compute;
+- ``slowdown``: ``L_B(C_B(l0) + since / (1 + s))``, B learning ``1 + s`` times slower for the
+  rest of the run (a switch early in a Lightning user's run, from patch 28 to 14, left patch 14
+  about a tenth slower at every loss down to the target: docs/examples/README.md).
 
 The search (``laws.search.charges``) and the simulator (``sim.landing``) read these without
 the fitting.
@@ -30,9 +33,9 @@ import numpy as np
 from laws.errors import InputError
 from laws.forms import Law
 
-MODELS = ("free", "constant-flops", "transient-penalty")
+MODELS = ("free", "constant-flops", "transient-penalty", "slowdown")
 PARAMETERS = {"free": (), "constant-flops": ("flops",),
-              "transient-penalty": ("delta", "tau_flops")}
+              "transient-penalty": ("delta", "tau_flops"), "slowdown": ("factor",)}
 
 
 def ordered_params(model: str, params: dict[str, float]) -> tuple[float, ...]:
@@ -68,6 +71,8 @@ def _after_landing(model: str, law: Law, landing: float, loss: float, since: np.
         delta, tau = params
         return np.asarray(law.loss(landing + since), dtype=float) + delta * loss * np.exp(
             -since / tau)
+    if model == "slowdown":
+        return np.asarray(law.loss(landing + since / (1.0 + params[0])), dtype=float)
     raise InputError(f"unknown transition model {model!r}; known: {', '.join(MODELS)}")
 
 
@@ -83,6 +88,8 @@ def extra_compute(model: str, law: Law, loss: float, target: float,
     30.0
     >>> round(extra_compute("transient-penalty", law, 2.0, 1.5, (0.5, 1e-9)), 6)
     0.0
+    >>> round(extra_compute("slowdown", law, 2.0, 1.5, (0.1,)), 9)  # C(1.5) - C(2) = 300
+    30.0
     """
     landing = float(law.compute(loss))
     free = float(law.compute(target)) - landing
@@ -90,6 +97,8 @@ def extra_compute(model: str, law: Law, loss: float, target: float,
         return 0.0 if np.isfinite(free) else float("inf")
     if model == "constant-flops":
         return float(params[0])
+    if model == "slowdown":
+        return params[0] * free
 
     def above(since: float) -> float:
         after = _after_landing(model, law, landing, loss, np.array([since]), params)

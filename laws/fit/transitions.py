@@ -1,4 +1,4 @@
-"""What a switch of shape costs, measured on curves that contain switches: three models of the
+"""What a switch of shape costs, measured on curves that contain switches: models of the
 evaluations after a switch, fitted per switch pair A -> B on the new shape's law, bootstrapped
 over switches and compared out of sample.
 
@@ -9,14 +9,17 @@ law reaches ``l0`` after ``C_B(l0)`` FLOPs from scratch. The models of the loss 
 - ``constant-flops``: ``L_B(C_B(l0) + max(since - c, 0))``, a delay of ``c`` FLOPs per switch,
   what ``--switch-flops`` models;
 - ``transient-penalty``: ``L_B(C_B(l0) + since) + delta * l0 * exp(-since / tau)``, a loss jump
-  in proportion to the level where the switch happens, that fades along B's compute.
+  in proportion to the level where the switch happens, that fades along B's compute;
+- ``slowdown``: ``L_B(C_B(l0) + since / (1 + s))``, B learning ``1 + s`` times slower from the
+  switch on.
 
 Each is scored by the RMSE of log-loss over the evaluations after each switch (until the next
 switch or the end of the run), leaving one run out at a time: the parameters come from the other
 runs' switches (``leave_one_run_out``). docs/DESIGN.md ("What a switch costs, modelled from
 curves") gives the measured comparison on the committed loops (``bench/bench_transitions.py``);
-``with_measured_transitions`` keeps the ``KEPT`` model per pair in a law set, which the search
-then charges (``laws.search.charges``).
+``with_measured_transitions`` keeps, per pair, the model with parameters that scored best there
+(``KEPT`` for a pair made in one run only, which leaves nothing out), in a law set, which the
+search then charges (``laws.search.charges``).
 
 The models' arithmetic (``predict``, ``extra_compute``) is in ``laws.transitions``, which the
 search and the simulator use without the fitting.
@@ -37,13 +40,15 @@ from laws.stats import percentile_interval
 from laws.transitions import MODELS, PARAMETERS, predict
 
 FITTED = tuple(model for model in MODELS if PARAMETERS[model])
-# The model a law file keeps per pair: on the committed loops' switches it predicted the loss
-# after the switch best out of sample, or as well as the others (docs/DESIGN.md, "What a
-# switch costs, modelled from curves").
+# The model a law file keeps for a pair that cannot be scored: on the committed loops' switches
+# it predicted the loss after the switch best out of sample, or as well as the others
+# (docs/DESIGN.md, "What a switch costs, modelled from curves").
 KEPT = "transient-penalty"
 # A jump of more than five times the loss where a switch happened would be a broken run, not a
 # transition; the bound keeps the fit away from the flat direction delta -> inf, tau -> 0.
 _MAX_DELTA = 5.0
+# Twenty times slower after a switch would be a broken run, not a transition.
+_MAX_SLOWDOWN = 20.0
 
 
 @dataclass(frozen=True)
@@ -123,6 +128,12 @@ def fit_model(model: str, laws: LawSet, switches: Sequence[Switch]) -> tuple[flo
 
         def unpack(x: np.ndarray) -> tuple[float, ...]:
             return (float(x[0]) * scale,)
+    elif model == "slowdown":
+        starts = [[0.0], [0.1], [0.5], [2.0]]
+        bounds = ([0.0], [_MAX_SLOWDOWN])
+
+        def unpack(x: np.ndarray) -> tuple[float, ...]:
+            return (float(x[0]),)
     else:
         starts = [[delta, np.log(tau)] for delta in (0.0, 0.1, 1.0)
                   for tau in (0.1, 1.0, 10.0)]
@@ -274,21 +285,36 @@ def leave_one_run_out(laws: LawSet, switches: Sequence[Switch]) -> Comparison:
 
 def as_measured(fitted: Sequence[PairTransition],
                 scores: dict[tuple[str, str], dict[str, float]],
-                model: str = KEPT) -> tuple[MeasuredTransition, ...]:
-    """The fitted pairs as a law file keeps them: ``model`` with its parameters and samples,
-    and the pair's out-of-sample RMSE per model from ``scores`` (``Comparison.pair_rmse``;
-    none for a pair not scored)."""
-    return tuple(
-        MeasuredTransition(pair.source, pair.destination, model,
-                           dict(zip(PARAMETERS[model], pair.params[model], strict=True)),
-                           pair.samples[model], pair.switches,
-                           scores.get((pair.source, pair.destination), {}))
-        for pair in fitted)
+                model: str | None = None) -> tuple[MeasuredTransition, ...]:
+    """The fitted pairs as a law file keeps them: ``model`` (None: per pair, ``best_model``)
+    with its parameters and samples, and the pair's out-of-sample RMSE per model from
+    ``scores`` (``Comparison.pair_rmse``; none for a pair not scored)."""
+    kept = []
+    for pair in fitted:
+        rmse = scores.get((pair.source, pair.destination), {})
+        chosen = model or best_model(rmse)
+        kept.append(MeasuredTransition(
+            pair.source, pair.destination, chosen,
+            dict(zip(PARAMETERS[chosen], pair.params[chosen], strict=True)),
+            pair.samples[chosen], pair.switches, rmse))
+    return tuple(kept)
+
+
+def best_model(rmse: dict[str, float]) -> str:
+    """Of the models with parameters, the one of least out-of-sample RMSE; ``KEPT`` when the
+    pair was not scored.
+
+    >>> best_model({"free": 0.09, "constant-flops": 0.05, "transient-penalty": 0.04,
+    ...             "slowdown": 0.03}), best_model({})
+    ('slowdown', 'transient-penalty')
+    """
+    scored = {name: error for name, error in rmse.items() if name in FITTED}
+    return min(scored, key=scored.get) if scored else KEPT
 
 
 def with_measured_transitions(laws: LawSet, switches: Sequence[Switch], resamples: int = 0,
                               seed: int = 0) -> LawSet:
-    """``laws`` whose transitions carry, per pair seen in ``switches``, the ``KEPT`` model
+    """``laws`` whose transitions carry, per pair seen in ``switches``, its ``best_model``
     fitted with ``resamples`` bootstrap samples and every model's out-of-sample RMSE (where
     two runs or more made the switch)."""
     kept = usable(laws, switches)

@@ -21,6 +21,7 @@ from laws.fit.transitions import (
     fit_transitions,
     leave_one_run_out,
     switches_in_run,
+    with_measured_transitions,
 )
 from laws.forms import PowerLaw
 from laws.io.lawfile import law_set_from_dict, law_set_to_dict, read_law_file, write_law_file
@@ -117,6 +118,26 @@ def test_constant_delay_recovered():
     assert recovered == pytest.approx((lag,), rel=1e-5)
     assert leave_one_run_out(law_set(), runs(delayed(lag))).rmse("constant-flops") == (
         pytest.approx(0.0, abs=1e-6))
+
+
+def slowed(factor: float):
+    return lambda loss, flops: on_law(landing(loss) + flops / (1.0 + factor))
+
+
+def test_slowdown_recovered_kept_and_charged_in_closed_form():
+    """Curves on which b learns 1.3 times slower after every switch: the slowdown is fitted
+    back, scores best out of sample, is the model the law set keeps, and a switch at 0.5 to
+    the target 0.42 costs 0.3 x (C_b(0.42) - C_b(0.5)) FLOPs more than a free one."""
+    switches = runs(slowed(0.3))
+    assert fit_model("slowdown", law_set(), switches) == pytest.approx((0.3,), rel=1e-6)
+    comparison = leave_one_run_out(law_set(), switches)
+    assert comparison.rmse("slowdown") == pytest.approx(0.0, abs=1e-7)
+    assert comparison.rmse("transient-penalty") > 10 * comparison.rmse("slowdown")
+    (kept,) = with_measured_transitions(law_set(), switches).transitions.measured
+    assert (kept.model, kept.params["factor"]) == ("slowdown", pytest.approx(0.3, rel=1e-6))
+    law = law_set().shape("b").law
+    assert extra_compute("slowdown", law, 0.5, 0.42, (0.3,)) == pytest.approx(
+        0.3 * (landing(0.42) - landing(0.5)), rel=1e-12)
 
 
 def test_bootstrap_samples_fit_on_the_laws_sample_of_their_index():
@@ -276,7 +297,10 @@ def test_fit_keeps_the_transitions_of_switching_runs_and_search_uses_them(tmp_pa
     assert "transition patch14 -> patch7 (8 switches): transient-penalty" in fitted.output
     (measured,) = read_law_file(out).transitions.measured
     assert (measured.source, measured.destination, measured.switches) == ("patch14", "patch7", 8)
-    assert set(measured.rmse) == {"free", "constant-flops", "transient-penalty"}
+    assert set(measured.rmse) == {"free", "constant-flops", "transient-penalty", "slowdown"}
+    # The model kept is the one with parameters that scored best there.
+    assert measured.model == min(("constant-flops", "transient-penalty", "slowdown"),
+                                 key=measured.rmse.get)
     searched = CliRunner().invoke(main, ["search", str(out), "--target", "0.4", "--json",
                                          "--allowed", "patch14:patch7", "--strict"])
     assert searched.exit_code == 0, searched.output
