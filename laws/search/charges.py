@@ -115,7 +115,8 @@ class SampleCharges:
         self._pairs = {pair: m for pair, m in charged_pairs(laws, problem).items() if m.samples}
         for m in self._pairs.values():
             # Sample k of a transition is fitted on the laws' sample k: with another count
-            # (another --bootstrap, or resamples the fit left out) the pairing is lost.
+            # (another --bootstrap, or a law file whose fit left resamples out, as fits did
+            # until 2026-12-07) the pairing is lost.
             if len(m.samples) != count:
                 raise InputError(
                     f"measured transition {m.source} -> {m.destination} has {len(m.samples)} "
