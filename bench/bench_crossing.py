@@ -41,6 +41,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from laws.io.lawfile import read_law_file  # noqa: E402
+from laws.search.planfile import Plan, read_plan  # noqa: E402
 from validate.config import LoopConfig, TrainConfig  # noqa: E402
 from validate.measured import crossing, paired_savings, reach  # noqa: E402
 
@@ -81,11 +82,11 @@ class Simulator:
     """Noisy eval curves of the laws at the loop's evaluation FLOPs: each evaluation's log loss
     off by sigma (the shape's noise) times an AR(1) draw with lag-1 ``lag1``."""
 
-    def __init__(self, laws, plan: dict, levels: np.ndarray, noise: dict[str, float],
+    def __init__(self, laws, plan: Plan, levels: np.ndarray, noise: dict[str, float],
                  lag1: float = 0.0) -> None:
         self.laws, self.levels, self.noise, self.lag1 = laws, levels, noise, lag1
-        self.schedule = [(s["shape"], s["loss_to"]) for s in plan["optimal"]["schedule"]]
-        self.target = plan["target_loss"]
+        self.schedule = plan.optimal.steps()
+        self.target = plan.target_loss
 
     def static(self, name: str, rng: np.random.Generator) -> list[dict]:
         loss = self.laws.shape(name).law.loss(self.levels)
@@ -179,7 +180,7 @@ def main() -> None:
 
     config = LoopConfig.from_dict(json.loads((args.loop / "loop.json").read_text()))
     laws = read_law_file(args.loop / "laws.json")
-    plan = json.loads((args.loop / "plan.json").read_text())
+    plan = read_plan(args.loop / "plan.json")
     train = TrainConfig(evals=args.evals or config.train.evals,
                         first_eval=config.train.first_eval)
     levels = np.array(train.eval_levels(config.budget))
@@ -209,7 +210,7 @@ def main() -> None:
 
     truth = true_saving(simulator, rng)
     print(f"\ntrue saving (the seeds' mean, {TRUTH_RUNS} simulated adaptive runs): "
-          f"{100 * truth:.2f}% (plan: {100 * plan['saving_vs_static']:.2f}%)")
+          f"{100 * truth:.2f}% (plan: {100 * plan.saving_vs_static:.2f}%)")
     share, half, given = coverage(simulator, args.seeds, args.loops, rng, truth)
     print(f"loop's 90% interval over {args.seeds} paired seeds, {args.loops} simulated loops "
           f"(crossing, its default span): holds the truth in {100 * share:.1f}% "

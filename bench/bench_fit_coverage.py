@@ -40,7 +40,7 @@ from laws.fit.uncertainty import BLOCKS, POINTS, bootstrap_laws  # noqa: E402
 from laws.forms import PowerLaw  # noqa: E402
 from laws.io.curves import Curve  # noqa: E402
 from laws.lawset import LawSet, Shape  # noqa: E402
-from laws.search import PlanRequest, build_problem, plan_for_problem  # noqa: E402
+from laws.search import Plan, PlanRequest, build_problem, plan_for_problem  # noqa: E402
 from laws.search.uncertainty import plan_uncertainty  # noqa: E402
 from laws.stats import LEVEL, percentile_interval  # noqa: E402
 
@@ -68,7 +68,7 @@ def noisy_curves(rng: np.random.Generator, correlation: float, sigma: float = NO
     return curves
 
 
-def planned(laws: LawSet) -> tuple[dict, object]:
+def planned(laws: LawSet) -> tuple[Plan, object]:
     """The plan to SAVING_TARGET from START (free transitions) and its problem."""
     problem = build_problem(laws, PlanRequest.for_laws(laws, SAVING_TARGET, start_loss=START,
                                                        levels=400))
@@ -76,7 +76,7 @@ def planned(laws: LawSet) -> tuple[dict, object]:
 
 
 def true_saving() -> float:
-    return planned(TRUTH)[0]["saving_vs_static"]
+    return planned(TRUTH)[0].saving_vs_static
 
 
 def covers(values: np.ndarray, truth: float) -> bool:
@@ -97,8 +97,8 @@ def trial(seed: int, correlation: float, method: str, resamples: int, sigma: flo
         Shape(shape.name, shape.axes, law, samples=tuple(sample[i] for sample in samples))
         for i, (shape, law) in enumerate(zip(TRUTH.shapes, solved.laws, strict=True))))
     point, problem = planned(fitted)
-    saving = plan_uncertainty(fitted, problem, point)["saving"]
-    saving_hit = saving["p5"] <= true_saving() <= saving["p95"]
+    saving = plan_uncertainty(fitted, problem, point).saving
+    saving_hit = saving.p5 <= true_saving() <= saving.p95
     return compute_hits, saving_hit
 
 

@@ -56,7 +56,7 @@ def calibrated_widening(laws, request) -> tuple[float, float]:
     """The widening whose samples' optimal first switch lies a median ``MOVE`` from the
     point plan's (in compute), and that median."""
     problem = build_problem(laws, replace(request, levels=400))
-    point = plan(laws, request)["optimal"]["schedule"][0]["compute"]
+    point = plan(laws, request).optimal.schedule[0].compute
     moves = {}
     for factor in WIDENINGS:
         switch = first_switch_compute(problem, SampleLaws(widened(laws, factor)))
@@ -75,7 +75,7 @@ def oracle(laws, request, config, setup, replications) -> dict[int, float]:
     out = {}
     base = replace(config, truth_draw="point", eval_every=setup.eval_every,
                    max_compute=setup.max_compute, trajectories=False)
-    start = plan(laws, request)["start_loss"]
+    start = plan(laws, request).start_loss
     for r in replications:
         truth = setup.for_replication(r, SEED).truth
         asked = replace(request.for_other_laws(truth), start_loss=start)

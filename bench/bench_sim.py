@@ -88,7 +88,7 @@ def main() -> None:
                        workers=args.workers, plan=the_plan)
     elapsed = time.perf_counter() - start
     stats = results.summary()["planned"]
-    print(f"{args.runs} runs, planned ({the_plan['optimal']['switches']} switches), noise 1%, "
+    print(f"{args.runs} runs, planned ({the_plan.optimal.switches} switches), noise 1%, "
           f"MTBF 20 h, {args.workers} worker(s): {elapsed:.2f} s  (goal < 20 s)")
     print(f"  reached {stats['reached']:.0%}, mean failures {stats['failures']['mean']:.2f}, "
           f"mean switches {stats['switches']['mean']:.2f}, "

@@ -43,11 +43,10 @@ from laws.fit.transitions import (  # noqa: E402
     switches_in_run,
     with_measured_transitions,
 )
-from laws.io.jsonfile import read_json_object  # noqa: E402
 from laws.io.lawfile import read_law_file  # noqa: E402
 from laws.lawset import LawSet  # noqa: E402
 from laws.runcurves import read_run  # noqa: E402
-from laws.search import PlanRequest  # noqa: E402
+from laws.search import PlanRequest, read_plan  # noqa: E402
 from laws.stats import percentile_interval  # noqa: E402
 from laws.tables import format_number, format_table  # noqa: E402
 from sim import SimConfig, simulate  # noqa: E402
@@ -64,16 +63,16 @@ def simulated_after_switch(truth: LawSet, loop: Path, eval_every: float, horizon
     """Each replication's FLOPs since its switch and true losses after it, following the
     loop's plan on ``truth`` without noise to ``horizon`` FLOPs (its target set at the last
     shape's floor, so that the run goes on to the horizon as the real runs did)."""
-    schedule = read_json_object(loop / "plan.json", "plan")["optimal"]["schedule"]
-    policy = Scheduled("planned", [(step["shape"], step["loss_to"]) for step in schedule])
-    last = truth.shape(schedule[-1]["shape"]).law.floor
+    optimal = read_plan(loop / "plan.json").optimal
+    policy = Scheduled("planned", optimal.steps())
+    last = truth.shape(optimal.shapes[-1]).law.floor
     request = PlanRequest.for_laws(truth, last + 1e-3 * abs(last))
     config = SimConfig(eval_every=eval_every, max_compute=horizon, truth_draw=truth_draw)
     results = simulate(truth, request, [policy], config, runs=runs)
     curves = []
     for run in results.runs:
         shapes = [row[4] for row in run.trajectory]
-        first = shapes.index(schedule[-1]["shape"])  # the first evaluation after the switch
+        first = shapes.index(optimal.shapes[-1])  # the first evaluation after the switch
         flops = np.array([row[1] for row in run.trajectory])
         curves.append((flops[first:] - flops[first - 1],
                        np.array([row[2] for row in run.trajectory[first:]])))

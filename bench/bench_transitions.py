@@ -44,7 +44,7 @@ from laws.io.jsonfile import read_json_object  # noqa: E402
 from laws.io.lawfile import read_law_file  # noqa: E402
 from laws.lawset import LawSet  # noqa: E402
 from laws.runcurves import read_run  # noqa: E402
-from laws.search import PlanRequest, plan  # noqa: E402
+from laws.search import plan, read_plan  # noqa: E402
 from laws.tables import format_number, format_percent, format_table  # noqa: E402
 from laws.transitions import MODELS, PARAMETERS  # noqa: E402
 
@@ -91,7 +91,7 @@ def plan_savings(loop: Path, laws: LawSet, fitted: list[PairTransition],
     """The loop's plan request searched again with each fitted model's transitions in the
     law file (``laws.search.charges``), its saving over the best static shape with the 90%
     interval over the law file's bootstrap samples, beside the saving the loop measured."""
-    asked = PlanRequest.from_dict(read_json_object(loop / "plan.json", "plan")["request"])
+    asked = read_plan(loop / "plan.json").request
     # Only the switches the loop made, whose transitions were measured: an unmeasured switch
     # would be free, and a route through it would dodge the charges compared here.
     asked = replace(asked, allowed=tuple((pair.source, pair.destination) for pair in fitted))
@@ -101,10 +101,10 @@ def plan_savings(loop: Path, laws: LawSet, fitted: list[PairTransition],
         measured = () if model == "free" else as_measured(fitted, scores, model)
         charged = replace(laws, transitions=replace(laws.transitions, measured=measured))
         result = plan(charged, asked.for_other_laws(charged))
-        spread = result["uncertainty"]["plan_saving"]
-        rows.append([model, " > ".join(s["shape"] for s in result["optimal"]["schedule"]),
-                     format_percent(result["saving_vs_static"]),
-                     f"[{format_percent(spread['p5'])}, {format_percent(spread['p95'])}]"])
+        spread = result.uncertainty.plan_saving
+        rows.append([model, " > ".join(result.optimal.shapes),
+                     format_percent(result.saving_vs_static),
+                     f"[{format_percent(spread.p5)}, {format_percent(spread.p95)}]"])
     measured = summary["measured_saving_vs_planned"]
     return (format_table(["switches charged by", "plan", "predicted saving",
                           "90% over law samples"], rows)

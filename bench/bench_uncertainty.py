@@ -66,15 +66,15 @@ def main() -> None:
     samples = laws.samples()[:args.loop]
     started = time.perf_counter()
     for sample in samples:
-        plan(sample, replace(request.for_other_laws(sample), start_loss=point["start_loss"]))
+        plan(sample, replace(request.for_other_laws(sample), start_loss=point.start_loss))
     looped = time.perf_counter() - started
     per_search = looped / len(samples)
 
-    saving = report["saving"]
+    saving = report.saving
     print(f"{args.samples} samples x {SHAPES} shapes x {LEVELS} levels, free transitions")
     print(f"  vectorised report: {vectorised:.2f} s  (goal <= 2 s); saving "
-          f"{saving['p50']:.2%} [{saving['p5']:.2%}, {saving['p95']:.2%}], "
-          f"{len(report['schedules'])} distinct optimal orders")
+          f"{saving.p50:.2%} [{saving.p5:.2%}, {saving.p95:.2%}], "
+          f"{len(report.schedules)} distinct optimal orders")
     print(f"  {len(samples)} single searches in a loop: {looped:.2f} s ({per_search * 1e3:.1f} ms "
           f"each; {per_search * args.samples:.1f} s for {args.samples})")
     print(f"  ratio: {per_search * args.samples / vectorised:.1f}x  (goal >= 10x)")

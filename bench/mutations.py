@@ -58,6 +58,7 @@ SEARCH = ("tests/laws/test_search.py", "tests/laws/test_problem.py")
 SEARCH_UNCERTAINTY = ("tests/laws/test_uncertainty.py",)
 FIT = ("tests/laws/test_fit.py", "tests/laws/test_fit_uncertainty.py")
 CHOICE = ("tests/laws/test_fit_choice.py",)
+TRANSITIONS = ("tests/laws/test_transition_penalty_slowdown.py",)
 RUN = ("tests/sim/test_run.py",)
 ACCOUNTING = ("tests/sim/test_run.py", "tests/sim/test_faults.py")
 MEASURED = ("tests/validate/test_measured.py",)
@@ -120,8 +121,8 @@ MUTATIONS = [
              "p5, p50, p95 = quantiles(finite, [low, 0.5, high])",
              "p5, p50, p95 = quantiles(finite, [low, 0.5, 0.5])", SEARCH_UNCERTAINTY),
     Mutation("uncertainty-beats-static-reversed", "laws/search/uncertainty.py",
-             '"p_beats_static": float(np.mean(followed < best_static))',
-             '"p_beats_static": float(np.mean(followed > best_static))', SEARCH_UNCERTAINTY),
+             "p_beats_static=float(np.mean(followed < best_static))",
+             "p_beats_static=float(np.mean(followed > best_static))", SEARCH_UNCERTAINTY),
     Mutation("uncertainty-free-start-dearest", "laws/search/uncertainty.py",
              "best_start = np.minimum(best_start, start)",
              "best_start = np.maximum(best_start, start)", SEARCH_UNCERTAINTY),
@@ -191,6 +192,13 @@ MUTATIONS = [
     Mutation("run-true-crossing-without-eval-share", "sim/recording.py",
              "return flops + training * chunk_flops / eval_every",
              "return flops + training", ACCOUNTING),
+    # -- laws/transitions.py and laws/fit/transitions.py: the jump on a slowed law --
+    Mutation("transition-slowdown-left-off-the-jump", "laws/transitions.py",
+             "law.loss(landing + since / (1.0 + factor)), dtype=float) + (",
+             "law.loss(landing + since), dtype=float) + (", TRANSITIONS),
+    Mutation("transition-joint-fit-not-started-from-its-parts", "laws/fit/transitions.py",
+             "starts = [[delta, log_tau, 0.0], [0.0, 0.0, factor], [delta, log_tau, factor]]",
+             "starts = [[0.0, 0.0, 0.0]]", TRANSITIONS),
     # -- validate/measured.py (the lead is rewriting the crossing estimator: update these) --
     Mutation("measured-reach-linear-in-flops", "validate/measured.py",
              "share * (math.log(point[key]) - math.log(before[key]))",

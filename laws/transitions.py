@@ -9,7 +9,10 @@ switch fired at loss ``l0`` onto a shape whose law is ``L_B`` (reaching ``l0`` a
   in proportion to the level where the switch happens, that fades along B's compute;
 - ``slowdown``: ``L_B(C_B(l0) + since / (1 + s))``, B learning ``1 + s`` times slower for the
   rest of the run (a switch early in a Lightning user's run, from patch 28 to 14, left patch 14
-  about a tenth slower at every loss down to the target: docs/examples/README.md).
+  about a tenth slower at every loss down to the target: docs/examples/README.md);
+- ``penalty-slowdown``: ``L_B(C_B(l0) + since / (1 + s)) + delta * l0 * exp(-since / tau)``,
+  both: a jump that fades on a shape that then learns ``1 + s`` times slower (that user's
+  switch shows the jump first, then the lasting lag).
 
 The search (``laws.search.charges``) and the simulator (``sim.landing``) read these without
 the fitting.
@@ -22,6 +25,9 @@ the fitting.
 >>> # plus 0.5 * 2.0 * exp(-since / 100): +0.99, +0.607, +0.018
 >>> predict("transient-penalty", law, 2.0, since, (0.5, 100.0)).round(4).tolist()
 [2.9851, 2.423, 1.4655]
+>>> # the same jump on a shape twice as slow: 1 + 10 / sqrt(100 + since / 2) plus the jump
+>>> predict("penalty-slowdown", law, 2.0, since, (0.5, 100.0, 1.0)).round(4).tolist()
+[2.9876, 2.501, 1.5957]
 """
 
 from __future__ import annotations
@@ -33,9 +39,10 @@ import numpy as np
 from laws.errors import InputError
 from laws.forms import Law
 
-MODELS = ("free", "constant-flops", "transient-penalty", "slowdown")
+MODELS = ("free", "constant-flops", "transient-penalty", "slowdown", "penalty-slowdown")
 PARAMETERS = {"free": (), "constant-flops": ("flops",),
-              "transient-penalty": ("delta", "tau_flops"), "slowdown": ("factor",)}
+              "transient-penalty": ("delta", "tau_flops"), "slowdown": ("factor",),
+              "penalty-slowdown": ("delta", "tau_flops", "factor")}
 
 
 def ordered_params(model: str, params: dict[str, float]) -> tuple[float, ...]:
@@ -73,6 +80,10 @@ def _after_landing(model: str, law: Law, landing: float, loss: float, since: np.
             -since / tau)
     if model == "slowdown":
         return np.asarray(law.loss(landing + since / (1.0 + params[0])), dtype=float)
+    if model == "penalty-slowdown":
+        delta, tau, factor = params
+        return np.asarray(law.loss(landing + since / (1.0 + factor)), dtype=float) + (
+            delta * loss * np.exp(-since / tau))
     raise InputError(f"unknown transition model {model!r}; known: {', '.join(MODELS)}")
 
 

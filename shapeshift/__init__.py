@@ -9,8 +9,8 @@ or transformers) when they are first used.
 >>> import shapeshift
 >>> laws = shapeshift.load_preset("demo")
 >>> plan = shapeshift.search(laws, 2.2, levels=500)
->>> [step["shape"] for step in plan["optimal"]["schedule"]][:1], plan["saving_vs_static"] > 0
-(['p32'], True)
+>>> plan.optimal.schedule[0].shape, plan.saving_vs_static > 0
+('p32', True)
 >>> shapeshift.planned(plan, shapeshift.load_preset("gemstones-lm"))
 Traceback (most recent call last):
 ...
@@ -20,7 +20,10 @@ laws.search.request.LawsMismatch: plan was made for other laws ('demo', digest .
 from __future__ import annotations
 
 import importlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from laws.search.planfile import Plan
 
 # public name -> "module:attribute", imported by __getattr__ on first use
 _EXPORTS = {
@@ -41,8 +44,9 @@ _EXPORTS = {
     "PlanRequest": "laws.search.request:PlanRequest",
     "plan": "laws.search.plans:plan",
     "format_plan": "laws.search.plans:format_plan",
-    "read_plan": "laws.search.plans:read_plan",
-    "write_plan": "laws.search.plans:write_plan",
+    "Plan": "laws.search.planfile:Plan",
+    "read_plan": "laws.search.planfile:read_plan",
+    "write_plan": "laws.search.planfile:write_plan",
     # simulation and comparison
     "SimConfig": "sim.config:SimConfig",
     "simulate": "sim.montecarlo:simulate",
@@ -81,7 +85,7 @@ _EXPORTS = {
 __all__ = sorted([*_EXPORTS, "search"])
 
 
-def search(laws: Any, target: float, **options: Any) -> dict[str, Any]:
+def search(laws: Any, target: float, **options: Any) -> Plan:
     """The plan of ``shapeshift search``: the cheapest schedule of ``laws``' shapes to the
     loss ``target``; ``options`` are ``PlanRequest``'s (``switch_flops``, ``max_switches``,
     ``levels``, ...)."""

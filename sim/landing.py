@@ -4,10 +4,9 @@ A run that switches from shape A to shape B at loss ``level`` lands on B's truth
 law reaches the level (``compute_at``). Without a measured transition for A -> B it continues
 on B's law from there, as the search assumes of a free switch. Where the truth laws carry one
 (``Transitions.measured``, fitted by ``laws.fit.transitions``), it follows that transition's
-model of the loss ``x`` FLOPs after the switch instead (``laws.transitions.predict``):
-
-- ``constant-flops``: L_B(C_B(level) + max(x - c, 0)), B's law delayed by c FLOPs;
-- ``transient-penalty``: L_B(C_B(level) + x) + delta level exp(-x / tau), a jump that fades.
+model of the loss ``x`` FLOPs after the switch instead (``laws.transitions.predict``: B's law
+delayed, or slowed, or with a jump that fades, as ``laws.transitions`` lists), for example
+``transient-penalty``, L_B(C_B(level) + x) + delta level exp(-x / tau):
 
 >>> from laws.forms import PowerLaw
 >>> from laws.lawset import LawSet, MeasuredTransition, Shape, Transitions

@@ -24,6 +24,7 @@ from typing import Any
 
 from laws.errors import InputError
 from laws.lawset import LawSet
+from laws.search.planfile import Plan
 from laws.search.request import PlanRequest
 from sim.cluster import Job, SweepEntry, check_capacity, run_replication
 from sim.config import DEFAULT_PEAK_FLOPS, DEFAULT_UTILISATION, SimConfig, best_static_compute
@@ -37,8 +38,8 @@ BATCHES_PER_WORKER = 4
 
 def simulate(laws: LawSet, request: PlanRequest, policies: Sequence[str | Policy] = ("planned",),
              config: SimConfig | None = None, *, runs: int = 100, seed: int = 0,
-             workers: int = 1, truth: LawSet | None = None, plan: dict[str, Any] | None = None,
-             sweep: Sequence[SweepEntry] | None = None, plans: dict[str, dict] | None = None,
+             workers: int = 1, truth: LawSet | None = None, plan: Plan | None = None,
+             sweep: Sequence[SweepEntry] | None = None, plans: dict[str, Plan] | None = None,
              progress: Callable[[int], None] | None = None,
              executor: str | Executor = "local") -> SimResults:
     """Simulate ``runs`` replications of each policy (or of each ``sweep`` entry).
@@ -70,12 +71,12 @@ def simulate(laws: LawSet, request: PlanRequest, policies: Sequence[str | Policy
     return SimResults(target=target, policies=names, runs=records,
                       settings=_settings(laws, setup, runs, seed),
                       baseline=_baseline(laws, target, names, records),
-                      plan_saving=(context.plan or {}).get("saving_vs_static"),
-                      plan_compute=(context.plan or {}).get("optimal", {}).get("compute"))
+                      plan_saving=None if context.plan is None else context.plan.saving_vs_static,
+                      plan_compute=None if context.plan is None else context.plan.optimal.compute)
 
 
 def _jobs(policies: Sequence[str | Policy], sweep: Sequence[SweepEntry] | None,
-          plans: dict[str, dict], context: PlanningContext, config: SimConfig,
+          plans: dict[str, Plan], context: PlanningContext, config: SimConfig,
           seed: int) -> list[Job]:
     if sweep is None:
         built = [p if isinstance(p, Policy) else make_policy(p, context) for p in policies]

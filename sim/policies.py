@@ -31,12 +31,13 @@ import math
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Protocol
 
 import numpy as np
 
 from laws.errors import InputError, UnreachableTarget
 from laws.lawset import LawSet
+from laws.search.planfile import Plan
 from laws.search.request import PlanRequest
 
 
@@ -84,21 +85,21 @@ class RunView(Protocol):
 class PlanningContext:
     """What policies may know before the run: the planning laws, the request and its plan.
 
-    ``plan`` is the JSON object of ``shapeshift search`` made for ``request``; when a policy
+    ``plan`` is the plan of ``shapeshift search`` made for ``request``; when a policy
     needs one and none was given, the search runs once here. ``budget`` is the compute the
     ``fixed`` policy's fractions refer to (default: the best static compute).
     """
 
     laws: LawSet
     request: PlanRequest
-    plan: dict[str, Any] | None = None
+    plan: Plan | None = None
     budget: float | None = None
 
     @property
     def target(self) -> float:
         return self.request.target
 
-    def the_plan(self) -> dict[str, Any]:
+    def the_plan(self) -> Plan:
         if self.plan is None:
             from laws.search import plan
 
@@ -199,32 +200,34 @@ class Scheduled(Policy):
         self.ask_at_flops = math.inf if last else flops
 
 
-def planned(plan: dict[str, Any], laws: LawSet, which: str = "optimal") -> Scheduled:
+def planned(plan: Plan, laws: LawSet, which: str = "optimal") -> Scheduled:
     """The schedule of a plan (``optimal`` or ``greedy``) as a policy. A plan made on other
-    laws is refused (``check_plan_laws``); the policy keeps the plan's record of its laws
-    (``plan_laws``), so that a controller given other laws refuses it too."""
+    laws is refused (``check_plan_laws``); the policy keeps the plan (``plan_laws``), so that
+    a controller given other laws refuses it too."""
     check_plan_laws(plan, laws)
     policy = Scheduled("planned", plan_schedule(plan, laws, which))
-    policy.plan_laws = {"request": plan["request"], "laws": plan.get("laws")}
+    # As JSON data: a training run's checkpoint keeps the policy's attributes, and torch
+    # loads plain data only.
+    policy.plan_laws = plan.to_dict()
     return policy
 
 
-def check_plan_laws(plan: dict[str, Any], laws: LawSet) -> None:
+def check_plan_laws(plan: Plan, laws: LawSet) -> None:
     """Raise ``LawsMismatch`` (naming both digests) when ``plan`` was made on other laws than
     ``laws``: the command line's check (``PlanRequest.check``), asked only about the laws."""
-    recorded = plan.get("request") if isinstance(plan, dict) else None
-    PlanRequest.from_dict(recorded, "plan: request").for_other_laws(laws).check(plan)
+    plan.request.for_other_laws(laws).check(plan)
 
 
-def plan_schedule(plan: dict[str, Any], laws: LawSet, which: str) -> list[tuple[str, float]]:
-    """(shape, loss at which to leave it) along route ``which`` of ``plan``."""
-    schedule = plan[which]["schedule"]
-    if not schedule:
+def plan_schedule(plan: Plan, laws: LawSet, which: str) -> list[tuple[str, float]]:
+    """(shape, loss at which to leave it) along route ``which`` (``optimal`` or ``greedy``)
+    of ``plan``."""
+    route = getattr(plan, which)
+    if not route.schedule:
         raise UnreachableTarget(f"the plan's {which} route does not reach the target "
-                         f"{plan['target_loss']:g}")
-    for step in schedule:
-        laws.shape(step["shape"])
-    return [(step["shape"], float(step["loss_to"])) for step in schedule]
+                                f"{plan.target_loss:g}")
+    for shape in route.shapes:
+        laws.shape(shape)
+    return route.steps()
 
 
 class Greedy(Policy):
@@ -234,7 +237,7 @@ class Greedy(Policy):
 
     name = "greedy"
 
-    def __init__(self, plan: dict[str, Any], laws: LawSet) -> None:
+    def __init__(self, plan: Plan, laws: LawSet) -> None:
         route = plan_schedule(plan, laws, "greedy")
         self.owners = [shape for shape, _ in route]
         self.ends = [loss for _, loss in route]

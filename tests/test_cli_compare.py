@@ -9,6 +9,7 @@ import pytest
 from click.testing import CliRunner
 
 from cli import main
+from laws.search import read_plan
 from shapeshift.commands.simulation import compare, simulate
 from sim.results import rounded
 
@@ -61,19 +62,19 @@ def test_takes_every_search_option_and_a_saved_plan_and_states_them(tmp_path):
               "3e17", "--max-switches", "1"]
     plan_file = tmp_path / "plan.json"
     assert invoke("search", *search, "-o", str(plan_file)).exit_code == 0
-    saved = json.loads(plan_file.read_text())
+    saved = read_plan(plan_file)
     out = tmp_path / "report"
     result = invoke("compare", *search, "--policies", "planned", "--plan", str(plan_file),
                     "--runs", "2", "--eval-every", "2e17", "--json", "-o", str(out))
     assert result.exit_code == 0, result.output
     summary = json.loads(result.stdout)
     assert summary == json.loads((out / "summary.json").read_text())
-    assert summary["plan"] == rounded(saved)  # at the output files' fixed precision
+    assert summary["plan"] == rounded(saved.to_dict())  # at the output files' fixed precision
     assert summary["options"]["search"]["switch_flops"] == 3e17
     assert summary["options"]["search"]["max_switches"] == 1
     # The planned runs pay the plan's one switch at the requested cost.
     assert summary["simulation"]["summary"]["planned"]["switches"]["mean"] == 1
-    assert saved["optimal"]["switches"] == 1
+    assert saved.optimal.switches == 1
     with (out / "runs.csv").open() as rows:
         planned = [row for row in csv.DictReader(rows) if row["policy"] == "planned"]
     assert [float(row["transition_flops"]) for row in planned] == [3e17, 3e17]
@@ -139,7 +140,7 @@ def test_a_budget_below_the_plans_compute_is_warned_on_stderr_and_in_the_report(
     from laws.search import PlanRequest, plan
 
     demo = load_preset("demo")
-    needed = plan(demo, PlanRequest.for_laws(demo, 2.1, levels=200))["optimal"]["compute"]
+    needed = plan(demo, PlanRequest.for_laws(demo, 2.1, levels=200)).optimal.compute
     low, enough = f"{0.5 * needed:.6g}", f"{1.5 * needed:.6g}"
     result = invoke("compare", "--preset", "demo", "--policies", "planned", *FAST,
                     "--max-compute", low, "-o", str(tmp_path / "low"))

@@ -11,7 +11,7 @@ from click.testing import CliRunner
 
 from cli import main
 from laws.io.lawfile import read_law_file, write_law_file
-from laws.search import PlanRequest, plan
+from laws.search import PlanRequest, plan, write_plan
 from tests.closed_forms import free_saving, power_params
 
 FOUR = Path(__file__).parent / "sim" / "data" / "four_shapes.json"
@@ -43,7 +43,7 @@ def test_table_shows_the_saving_per_policy_with_noise():
     # the default 2000 levels), so the printed one-decimal percentage is C*'s saving rounded:
     # half a unit of the last digit, plus a margin for a value that lies at a rounding edge.
     four = read_law_file(FOUR)
-    start = plan(four, PlanRequest.for_laws(four, 1.45))["start_loss"]
+    start = plan(four, PlanRequest.for_laws(four, 1.45)).start_loss
     expected = 100 * free_saving(power_params(four), start, 1.45)
     (line,) = [line for line in lines if line.startswith("plan: saves ")]
     assert abs(float(line.split()[2].rstrip("%")) - expected) <= 0.05 + 1e-4
@@ -72,7 +72,7 @@ def test_the_documented_fixed_schedule_works_on_the_command_line():
 def test_a_saved_plan_is_followed(tmp_path):
     path = tmp_path / "plan.json"
     four = read_law_file(FOUR)
-    path.write_text(json.dumps(plan(four, PlanRequest.for_laws(four, 1.45))))
+    write_plan(plan(four, PlanRequest.for_laws(four, 1.45)), path)
     result = invoke(*BASE, "--policy", "planned", "--plan", str(path), "--json")
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["summary"]["planned"]["switches"]["mean"] == 3
@@ -85,7 +85,7 @@ def other_plan(tmp_path) -> str:
     write_law_file(replace(laws, name="other"), other)
     path = tmp_path / "plan.json"
     other_laws = read_law_file(other)
-    path.write_text(json.dumps(plan(other_laws, PlanRequest.for_laws(other_laws, 1.45))))
+    write_plan(plan(other_laws, PlanRequest.for_laws(other_laws, 1.45)), path)
     return str(path)
 
 
@@ -154,7 +154,7 @@ def test_a_sweep_run_larger_than_the_cluster_is_refused(tmp_path):
 
 def test_a_budget_below_the_plans_compute_is_warned_on_stderr(tmp_path):
     four = read_law_file(FOUR)
-    needed = plan(four, PlanRequest.for_laws(four, 1.45))["optimal"]["compute"]
+    needed = plan(four, PlanRequest.for_laws(four, 1.45)).optimal.compute
     result = invoke(*BASE, "--max-compute", f"{0.8 * needed:.6g}", "--json")
     assert result.exit_code == 0, result.output
     warnings = [x for x in result.stderr.splitlines() if x.startswith("warning:")]

@@ -53,6 +53,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from laws.errors import InputError
 from laws.io.atomic import write_text_atomic
 from laws.lawset import LawSet
+from laws.search.planfile import Plan
 from sim.level import current_level
 from sim.policies import Policy, check_plan_laws
 from validate.flops import flop_counter
@@ -87,7 +88,7 @@ class ShapeController:
         self.optimizer, self.operators = optimizer, dict(operators)
         self.shapes = shape_axes(shapes)
         if isinstance(shapes, LawSet) and getattr(policy, "plan_laws", None) is not None:
-            check_plan_laws(policy.plan_laws, shapes)
+            check_plan_laws(Plan.from_dict(policy.plan_laws), shapes)
         self.scheduler, self.flops_of = scheduler, flops
         self.stop_at_target, self.stopped = stop_at_target, False
         self._check_operators()

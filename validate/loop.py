@@ -41,6 +41,7 @@ from laws.io.curves import Curves
 from laws.io.lawfile import read_law_file, write_law_file
 from laws.io.lock import claim
 from laws.lawset import LawSet
+from laws.search.planfile import Plan, read_plan, write_plan
 from sim.policies import Policy, Static, planned
 from validate.config import LoopConfig
 from validate.controller import CURVE
@@ -255,23 +256,22 @@ class Loop:
         return float(np.mean([result["flops_per_second"] for result in results]))
 
     # --- 3. plan ---
-    def plan(self, laws: LawSet, static: dict[str, list[list[dict]]]) -> dict:
+    def plan(self, laws: LawSet, static: dict[str, list[list[dict]]]) -> Plan:
         path = self.out / "plan.json"
         if path.is_file():
-            return json.loads(path.read_text())
+            return read_plan(path)
         target = self.config.target
         if target is None:  # not the end of one curve by construction (measured.TARGET_AT)
 
             target = default_target(static, self.config.budget)
         result = self._search(laws, float(target))
-        write_text_atomic(path, json.dumps(result, indent=2, allow_nan=False) + "\n")
-        steps = " -> ".join(f"{s['shape']} (to {s['loss_to']:.4f})"
-                            for s in result["optimal"]["schedule"])
+        write_plan(result, path)
+        steps = " -> ".join(f"{shape} (to {loss:.4f})" for shape, loss in result.optimal.steps())
         self.log(f"plan to {target:.4f}: {steps}; predicted saving "
-                 f"{100 * result['saving_vs_static']:.1f}%")
+                 f"{100 * result.saving_vs_static:.1f}%")
         return result
 
-    def _search(self, laws: LawSet, target: float, switch_flops: float | None = None) -> dict:
+    def _search(self, laws: LawSet, target: float, switch_flops: float | None = None) -> Plan:
         """The optimal schedule to ``target``; ``switch_flops`` overrides the switch cost."""
         from laws.search import PlanRequest, plan
 
@@ -282,7 +282,7 @@ class Loop:
         return plan(laws, request)
 
     # --- 4. adaptive runs ---
-    def adaptive(self, plan: dict, laws: LawSet, workers: int = 1) -> list[list[dict]]:
+    def adaptive(self, plan: Plan, laws: LawSet, workers: int = 1) -> list[list[dict]]:
         """The records (evaluations and switches) of the planned run, one list per seed: the
         plan's ``planned`` policy (the object the simulator runs) switches at its loss levels."""
         policy = planned(plan, laws)  # refuses a plan that reaches no target
@@ -293,37 +293,37 @@ class Loop:
                                workers, "adaptive")
 
     # --- 5. comparison ---
-    def compare(self, laws: LawSet, static: dict, plan: dict, adaptive: list[list[dict]]) -> dict:
+    def compare(self, laws: LawSet, static: dict, plan: Plan, adaptive: list[list[dict]]) -> dict:
         """Both sides measured alike: every run (static and adaptive, each seed) read by the
         same estimator (``measured.crossing``, a local fit around the crossing; the first
         crossing, ``measured.reach``, beside it as ``first_crossing``); each seed's adaptive run
         against the same seed's runs of the one best static shape; the measured saving is the
         mean of those paired savings, with a Student-t interval over the seeds, set beside the
         predicted interval. Rows: the seeds' means of those crossings."""
-        target = plan["target_loss"]
-        rows = {name: to_target(runs, target) | {"predicted_flops": plan["static"][name]}
+        target = plan.target_loss
+        rows = {name: to_target(runs, target) | {"predicted_flops": plan.static[name]}
                 for name, runs in static.items()}
         rows["adaptive"] = to_target([_evals(run) for run in adaptive], target) | {
-            "predicted_flops": plan["optimal"]["compute"]}
-        planned_static = plan["static_best"]["shape"]
+            "predicted_flops": plan.optimal.compute}
+        planned_static = plan.static_best.shape
         paired = paired_savings(static, adaptive, target, planned_static)
         first = paired_savings(static, adaptive, target, planned_static, reach)
         measured = paired["saving"]
-        uncertainty = plan.get("uncertainty") or {}  # a plan on laws with bootstrap samples
+        fit = plan.uncertainty  # a plan on laws with bootstrap samples has one
         switches = measured_switches(plan, adaptive, laws)
         return {
             "task": self.config.task, "target_loss": target, "rows": rows,
             "best_static": paired["best_static"], "predicted_best_static": planned_static,
-            "predicted_saving": plan["saving_vs_static"], "measured_saving": measured["mean"],
+            "predicted_saving": plan.saving_vs_static, "measured_saving": measured["mean"],
             "measured_interval": measured,
             "measured_saving_vs_planned": paired["saving_vs_planned"],
             "seeds": paired["seeds"], "estimator": {"name": "crossing", "span": SPAN},
             "first_crossing": {"best_static": first["best_static"],
                                "measured_interval": first["saving"],
                                "savings": [seed["saving"] for seed in first["seeds"]]},
-            "predicted_interval": uncertainty.get("saving"),
-            "predicted_plan_interval": uncertainty.get("plan_saving"),
-            "intervals_overlap": intervals_overlap(measured, uncertainty.get("saving")),
+            "predicted_interval": None if fit is None else dataclasses.asdict(fit.saving),
+            "predicted_plan_interval": None if fit is None else dataclasses.asdict(fit.plan_saving),
+            "intervals_overlap": intervals_overlap(measured, None if fit is None else fit.saving),
             "switches": switches, "replanned": self._replan(laws, target, switches),
             "config": self.config.to_dict(),
             "shape_axes": dict(zip(self.names, self.candidates, strict=True)),
@@ -337,9 +337,8 @@ class Loop:
             return None
         switch_flops = max(0.0, float(np.mean(lags)))
         result = self._search(laws, target, switch_flops)
-        return {"switch_flops": switch_flops, "saving": result["saving_vs_static"],
-                "compute": result["optimal"]["compute"],
-                "schedule": [s["shape"] for s in result["optimal"]["schedule"]]}
+        return {"switch_flops": switch_flops, "saving": result.saving_vs_static,
+                "compute": result.optimal.compute, "schedule": list(result.optimal.shapes)}
 
     def run(self, until: str = "report", workers: int = 1) -> dict:
         """Every stage up to ``until`` (one of ``STAGES``); the summary when it gets there."""

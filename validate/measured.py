@@ -15,6 +15,7 @@ import numpy as np
 from laws.errors import InputError
 from laws.io.curves import Curve
 from laws.lawset import LawSet
+from laws.search.planfile import Percentiles, Plan
 from laws.stats import LEVEL, t_interval
 
 # Reads a run's compute (or seconds, with key "time") to a target off its records.
@@ -176,18 +177,18 @@ def paired_savings(static: dict[str, list[list[dict]]], adaptive: list[list[dict
             "saving_vs_planned": mean_interval([seed["saving_vs_planned"] for seed in seeds])}
 
 
-def intervals_overlap(measured: dict, predicted: dict | None) -> bool | None:
+def intervals_overlap(measured: dict, predicted: Percentiles | None) -> bool | None:
     """Whether the measured saving's interval (``low``/``high``) and the predicted one
     (``p5``/``p95``) share a point; None when either is missing.
 
-    >>> intervals_overlap({"low": 0.02, "high": 0.08}, {"p5": 0.07, "p95": 0.12})
+    >>> intervals_overlap({"low": 0.02, "high": 0.08}, Percentiles(0.07, 0.1, 0.12))
     True
-    >>> intervals_overlap({"low": 0.02, "high": 0.06}, {"p5": 0.07, "p95": 0.12})
+    >>> intervals_overlap({"low": 0.02, "high": 0.06}, Percentiles(0.07, 0.1, 0.12))
     False
     """
-    if not predicted or measured.get("low") is None:
+    if predicted is None or predicted.p5 is None or measured.get("low") is None:
         return None
-    return measured["low"] <= predicted["p95"] and predicted["p5"] <= measured["high"]
+    return measured["low"] <= predicted.p95 and predicted.p5 <= measured["high"]
 
 
 def mean_interval(values: list[float | None], level: float = LEVEL) -> dict:
@@ -209,7 +210,7 @@ def mean_interval(values: list[float | None], level: float = LEVEL) -> dict:
     return {**empty, "mean": mean, "low": low, "high": high}
 
 
-def measured_switches(plan: dict, adaptive: list[list[dict]], laws: LawSet) -> list[dict]:
+def measured_switches(plan: Plan, adaptive: list[list[dict]], laws: LawSet) -> list[dict]:
     """Each planned switch: its loss level, the predicted cumulative FLOPs there, and what the
     runs measured, as means over the seeds: the switch's FLOPs, the eval loss that fired it,
     the first eval loss after it beside the one the new shape's law expects there (landing
@@ -217,11 +218,11 @@ def measured_switches(plan: dict, adaptive: list[list[dict]], laws: LawSet) -> l
     many FLOPs the run is behind that law at its last evaluation before the next switch or the
     end: FLOPs trained since the switch minus those the law needs from the loss that fired it
     to the loss measured there. That lag is what the switch cost in compute."""
-    schedule = plan["optimal"]["schedule"]
-    predicted = np.cumsum([s["compute"] + s["switch_compute"] for s in schedule])
+    schedule = plan.optimal.schedule
+    predicted = np.cumsum([s.compute + s.switch_compute for s in schedule])
     rows = []
     for index, segment in enumerate(schedule[1:]):
-        law = laws.shape(segment["shape"]).law
+        law = laws.shape(segment.shape).law
         seen = []
         for run in adaptive:
             fired = [i for i, r in enumerate(run) if r.get("event") == "switch"]
@@ -241,7 +242,7 @@ def measured_switches(plan: dict, adaptive: list[list[dict]], laws: LawSet) -> l
                          after["eval_loss"] if after else None, expected, lag))
         complete = len(seen) == len(adaptive)
         rows.append({
-            "to": segment["shape"], "loss_level": segment["loss_from"],
+            "to": segment.shape, "loss_level": segment.loss_from,
             "predicted_flops": float(predicted[index]),
             **{key: (float(np.mean(values)) if complete and None not in values else None)
                for key, values in zip(("measured_flops", "measured_loss", "loss_after",

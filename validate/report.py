@@ -18,6 +18,7 @@ import numpy as np
 
 from laws.io.atomic import write_bytes_atomic, write_text_atomic
 from laws.lawset import LawSet
+from laws.search.planfile import Plan
 from laws.tables import format_number, format_percent
 from sim.report.document import Block, Figure, Heading, Paragraph, Table, to_markdown
 from validate.config import LoopConfig
@@ -54,7 +55,7 @@ def noise_share(laws: LawSet, name: str, target: float, rmse: float) -> float:
     return float(abs(law.dcompute(target)) * rmse / law.compute(target))
 
 
-def write_report(out: Path, summary: dict, static: dict, plan: dict, adaptive: list[list[dict]],
+def write_report(out: Path, summary: dict, static: dict, plan: Plan, adaptive: list[list[dict]],
                  laws: LawSet) -> None:
     """Write ``report.md`` and ``curves.png`` into ``out``."""
     write_bytes_atomic(out / "curves.png", _figure(summary, static, plan, adaptive, laws))
@@ -77,12 +78,12 @@ def _loss(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.4f}"
 
 
-def format_report(summary: dict, plan: dict, laws: LawSet) -> str:
+def format_report(summary: dict, plan: Plan, laws: LawSet) -> str:
     """The Markdown report of a loop summary (``curves.png`` beside it)."""
     return to_markdown(report_blocks(summary, plan, laws), figures="")
 
 
-def report_blocks(summary: dict, plan: dict, laws: LawSet) -> list[Block]:
+def report_blocks(summary: dict, plan: Plan, laws: LawSet) -> list[Block]:
     """The whole report: what was run, compute to the target, the switches, why measured and
     predicted saving differ (when they do by more than ``EXPLAIN_GAP`` points), the fit."""
     fit = laws.provenance.get("fit_metrics", {})
@@ -119,9 +120,9 @@ def report_blocks(summary: dict, plan: dict, laws: LawSet) -> list[Block]:
     return blocks
 
 
-def _lead(summary: dict, plan: dict, fit: dict) -> str:
+def _lead(summary: dict, plan: Plan, fit: dict) -> str:
     config = LoopConfig.from_dict(summary["config"])
-    schedule = " -> ".join(s["shape"] for s in plan["optimal"]["schedule"])
+    schedule = " -> ".join(plan.optimal.shapes)
     return (f"Static runs of {len(summary['rows']) - 1} shapes to "
             f"{format_number(config.budget)} FLOPs each ({config.seeds} seed(s), device "
             f"{config.train.device}), fitted laws (`laws.json`, form {fit.get('form')}), the "
@@ -323,7 +324,7 @@ def format_summary(summary: dict) -> str:
     return text
 
 
-def _figure(summary: dict, static: dict, plan: dict, adaptive: list[list[dict]],
+def _figure(summary: dict, static: dict, plan: Plan, adaptive: list[list[dict]],
             laws: LawSet) -> bytes:
     from sim.report.figures import plt, png_bytes, shape_colors
 

@@ -23,7 +23,7 @@ max_steps, eval_interval, learning_rate = 60, 5, 3e-3
 laws = LawSet("mlp", (Shape("w16", {"width": 16, "batch": 32}, PowerLaw(2.0, 0.2, 0.2)),
                       Shape("w64", {"width": 64, "batch": 64}, PowerLaw(3.0, 0.2, 0.1))))
 the_plan = plan(laws, PlanRequest.for_laws(laws, 0.25, start_loss=0.6))
-print(f"plan: w16 until loss {the_plan['optimal']['schedule'][0]['loss_to']:.4f}, then w64")
+print(f"plan: w16 until loss {the_plan.optimal.schedule[0].loss_to:.4f}, then w64")
 
 torch.manual_seed(0)
 teacher = Teacher()  # a fixed random MLP labels N(0, I) inputs: 16 in, 4 out

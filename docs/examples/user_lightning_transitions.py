@@ -1,7 +1,7 @@
 """Your Lightning module on a timm ViT, planned with what its switches really cost, with the
 public API only (run: python user_lightning_transitions.py [OUT_DIR] [STEPS] [SEEDS], STEPS
 those of a patch-7 run, default 400, SEEDS default 4; its output:
-user_lightning_transitions.txt, 13 minutes on one core beside other jobs).
+user_lightning_transitions.txt, 8 minutes on one core beside other jobs).
 
 1. static runs of patch 28, 14 and 7 for each seed through ShapeCallback;
 2. laws fitted with bootstrap samples, a first plan (it assumes free switches), its adaptive
@@ -110,7 +110,7 @@ static_runs = [shapeshift.read_run(path) for path in sorted((out / "static").rgl
 def run_plan(plan, laws, folder):
     """The plan's adaptive run of every seed, evaluated as often as its last shape's static runs
     and given the FLOPs they spent."""
-    last = plan["optimal"]["schedule"][-1]["shape"]
+    last = plan.optimal.shapes[-1]
     budget = max(records[-1]["flops"] for records in static_runs
                  if records[-1]["shape_name"] == last)
     for seed in seeds:
@@ -156,10 +156,10 @@ def train_and_measure(plan, laws, folder):
     run_plan(plan, laws, folder)
     result = shapeshift.measure([out / "static"], target, adaptive=[out / folder])
     print("\nits adaptive runs:\n" + shapeshift.format_measure(result))
-    predicted, measured = plan["uncertainty"]["plan_saving"], result["paired"]["saving"]
-    low, high = predicted["p5"], predicted["p95"]
-    print(f"predicted saving {percent(predicted['p50'])} [{percent(low)}, {percent(high)}] "
-          f"over {plan['static_best']['shape']}; measured {percent(measured['mean'])} "
+    predicted, measured = plan.uncertainty.plan_saving, result["paired"]["saving"]
+    low, high = predicted.p5, predicted.p95
+    print(f"predicted saving {percent(predicted.p50)} [{percent(low)}, {percent(high)}] "
+          f"over {plan.static_best.shape}; measured {percent(measured['mean'])} "
           f"[{percent(measured['low'])}, {percent(measured['high'])}] over "
           f"{result['paired']['best_static']}\n"
           "the predicted interval contains the measured mean saving: "
@@ -184,8 +184,8 @@ def stay_static(shape):
     sys.exit()
 
 
-if len(free["optimal"]["schedule"]) == 1:
-    stay_static(free["optimal"]["schedule"][0]["shape"])  # no switch to measure
+if len(free.optimal.schedule) == 1:
+    stay_static(free.optimal.shapes[0])  # no switch to measure
 train_and_measure(free, laws, "adaptive_free")
 
 measured = shapeshift.with_measured_transitions(
@@ -204,6 +204,6 @@ plan = shapeshift.search(measured, target, allowed=tuple(
     (pair.source, pair.destination) for pair in measured.transitions.measured))
 shapeshift.write_plan(plan, out / "plan.json")
 print("\n3. planned again, charged the measured switches:\n" + shapeshift.format_plan(plan))
-if len(plan["optimal"]["schedule"]) == 1:
-    stay_static(plan["optimal"]["schedule"][0]["shape"])
+if len(plan.optimal.schedule) == 1:
+    stay_static(plan.optimal.shapes[0])
 train_and_measure(plan, measured, "adaptive")

@@ -30,8 +30,10 @@ HUBER_DELTA = 1e-3  # Epoch AI's choice for Chinchilla: nearly an L1 fit of log-
 EXPONENT_BOUNDS = (1e-4, 10.0)  # laws must strictly decrease (exponent > 0)
 # Up to this many points a per-shape gradient sums in point order, as bincount adds: the bits
 # of every fit so far. Summed another way, ill-determined fits of few points (a floor of 1e-9,
-# a saturating offset) end far apart. Beyond (the rows of a per-step curve), one product of
-# the slopes and the Jacobian: a twentieth of the time on 150,000 rows, and no less accurate.
+# a saturating offset) end far apart. Beyond (the rows of a per-step curve), and for the points
+# of a reduced curve (weights that are no whole counts of rows: no fit before had them), one
+# product of the slopes and the Jacobian: a twentieth of the time on 150,000 rows, two thirds
+# on 1,300 points, and no less accurate.
 ORDERED_SUMS_UP_TO = 10_000
 
 
@@ -214,7 +216,8 @@ class Objective:
         # the gradient is then one sum per parameter. Without bincount's index arrays an
         # evaluation of 4,400 points takes 0.85 (power) to 0.33 (saturating) of the time.
         self._column_sums = self.index.shape[1] == 1 and np.unique(positions).size == p
-        self._ordered_sums = self.log_loss.size <= ORDERED_SUMS_UP_TO
+        self._ordered_sums = (self.log_loss.size <= ORDERED_SUMS_UP_TO
+                              and np.array_equal(self.weights, np.round(self.weights)))
 
     def reweighted(self, counts: np.ndarray) -> Objective:
         """The objective with each point's weight multiplied by ``counts``."""

@@ -34,6 +34,7 @@ from laws.fit.solve import (
     EPOCH_GRID,
     POLISHED,
     grid_starts,
+    local_hessian,
     minimize_multistart,
     polish_start,
     power_starts,
@@ -140,7 +141,9 @@ def polish_on_rows(solved: Solved, fitted: list[Curve], rows: list[Curve], form:
     """The laws and objective values of a per-shape fit of ``fitted`` (curves reduced to
     weighted points, ``laws.fit.reduce``) once each reduced shape is re-minimised on all its
     ``rows``, by L-BFGS-B from the reduced optimum. The reduced objective finds the valley;
-    where a and b trade off along it, only the rows say where its floor lies."""
+    where a and b trade off along it, only the rows say where its floor lies. The reduced
+    objective's curvature there (which the rows' is close to: the weights count the rows)
+    rescales the run (``polish_start``), a third of the evaluations on the rows."""
     laws, values = list(solved.laws), list(solved.values)
     model_type, _ = _SINGLE_CURVE_MODELS[form]
     for i, (points, curve) in enumerate(zip(fitted, rows, strict=True)):
@@ -148,8 +151,9 @@ def polish_on_rows(solved: Solved, fitted: list[Curve], rows: list[Curve], form:
             continue
         reference = float(np.max(points.compute))  # the units of the reduced fit's theta
         model = model_type(curve.compute, reference)
-        theta, values[i] = polish_start(Objective(model, np.log(curve.loss), delta=delta),
-                                        solved.thetas[i])
+        theta, values[i] = polish_start(
+            Objective(model, np.log(curve.loss), delta=delta), solved.thetas[i],
+            hessian=local_hessian(solved.objectives[i], solved.thetas[i]))
         laws[i] = model.law(theta, reference)
     return laws, values
 

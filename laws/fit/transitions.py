@@ -11,7 +11,8 @@ law reaches ``l0`` after ``C_B(l0)`` FLOPs from scratch. The models of the loss 
 - ``transient-penalty``: ``L_B(C_B(l0) + since) + delta * l0 * exp(-since / tau)``, a loss jump
   in proportion to the level where the switch happens, that fades along B's compute;
 - ``slowdown``: ``L_B(C_B(l0) + since / (1 + s))``, B learning ``1 + s`` times slower from the
-  switch on.
+  switch on;
+- ``penalty-slowdown``: both, the fading jump on a shape that learns ``1 + s`` times slower.
 
 Each is scored by the RMSE of log-loss over the evaluations after each switch (until the next
 switch or the end of the run), leaving one run out at a time: the parameters come from the other
@@ -112,9 +113,21 @@ def log_residuals(model: str, laws: LawSet, switches: Sequence[Switch],
     return np.concatenate(parts) if parts else np.empty(0)
 
 
-def fit_model(model: str, laws: LawSet, switches: Sequence[Switch]) -> tuple[float, ...]:
+def fit_models(laws: LawSet, switches: Sequence[Switch]) -> dict[str, tuple[float, ...]]:
+    """Every model of ``MODELS`` fitted to ``switches`` (all of one pair) by ``fit_model``,
+    ``penalty-slowdown`` started from the optima of the two models it joins."""
+    fitted: dict[str, tuple[float, ...]] = {}
+    for model in MODELS:
+        fitted[model] = fit_model(model, laws, switches, fitted)
+    return fitted
+
+
+def fit_model(model: str, laws: LawSet, switches: Sequence[Switch],
+              joined: dict[str, tuple[float, ...]] | None = None) -> tuple[float, ...]:
     """The parameters of ``model`` that minimise the squared log residuals over ``switches``
-    (all of one pair), from several starts; () for ``free``.
+    (all of one pair), from several starts; () for ``free``. ``penalty-slowdown`` starts from
+    the parameters of ``transient-penalty`` and ``slowdown`` in ``joined`` (fitted here where
+    ``joined`` lacks them).
 
     FLOPs parameters are fitted in units of the median FLOPs after a switch, and ``tau`` in
     its logarithm, so that every direction has a comparable scale."""
@@ -134,13 +147,26 @@ def fit_model(model: str, laws: LawSet, switches: Sequence[Switch]) -> tuple[flo
 
         def unpack(x: np.ndarray) -> tuple[float, ...]:
             return (float(x[0]),)
-    else:
+    elif model == "transient-penalty":
         starts = [[delta, np.log(tau)] for delta in (0.0, 0.1, 1.0)
                   for tau in (0.1, 1.0, 10.0)]
         bounds = ([0.0, np.log(1e-3)], [_MAX_DELTA, np.log(1e3 * reach)])
 
         def unpack(x: np.ndarray) -> tuple[float, ...]:
             return float(x[0]), float(np.exp(x[1])) * scale
+    else:
+        # Started from the optima of the two models it joins (and both together), so that it
+        # fits at least as well as either in sample.
+        joined = joined or {}
+        delta, tau = joined.get("transient-penalty") or fit_model("transient-penalty", laws,
+                                                                  switches)
+        (factor,) = joined.get("slowdown") or fit_model("slowdown", laws, switches)
+        log_tau = float(np.clip(np.log(tau / scale), np.log(1e-3), np.log(1e3 * reach)))
+        starts = [[delta, log_tau, 0.0], [0.0, 0.0, factor], [delta, log_tau, factor]]
+        bounds = ([0.0, np.log(1e-3), 0.0], [_MAX_DELTA, np.log(1e3 * reach), _MAX_SLOWDOWN])
+
+        def unpack(x: np.ndarray) -> tuple[float, ...]:
+            return float(x[0]), float(np.exp(x[1])) * scale, float(x[2])
 
     def residuals(x: np.ndarray) -> np.ndarray:
         return log_residuals(model, laws, switches, unpack(x))
@@ -195,7 +221,8 @@ def fit_transitions(laws: LawSet, switches: Sequence[Switch], resamples: int = 0
     law_samples = laws.samples() or [laws]
     fitted = []
     for (source, destination), group in by_pair(usable(laws, switches)).items():
-        params = {model: fit_model(model, laws, group) for model in FITTED}
+        params = {model: fitted for model, fitted in fit_models(laws, group).items()
+                  if model in FITTED}
         drawn: dict[str, list[tuple[float, ...]]] = {model: [] for model in FITTED}
         for k in range(resamples):
             sample_laws = law_samples[k % len(law_samples)]
@@ -205,9 +232,9 @@ def fit_transitions(laws: LawSet, switches: Sequence[Switch], resamples: int = 0
                 above = usable(sample_laws, group)
                 picked = [above[i] for i in rng.integers(len(above), size=len(group))
                           ] if above else []
+            sample = fit_models(sample_laws, picked) if picked else params
             for model in FITTED:
-                drawn[model].append(fit_model(model, sample_laws, picked) if picked
-                                    else params[model])
+                drawn[model].append(sample[model])
         fitted.append(PairTransition(source, destination, len(group), params,
                                      {model: tuple(values) for model, values in drawn.items()}))
     return fitted
@@ -266,9 +293,9 @@ def leave_one_run_out(laws: LawSet, switches: Sequence[Switch]) -> Comparison:
             if pair not in others:
                 continue
             scored += len(held_out)
+            fitted = fit_models(laws, others[pair])
             for model in MODELS:
-                part = log_residuals(model, laws, held_out, fit_model(model, laws,
-                                                                      others[pair]))
+                part = log_residuals(model, laws, held_out, fitted[model])
                 parts[model].append(part)
                 per_pair.setdefault(pair, {m: [] for m in MODELS})[model].append(part)
         for model in MODELS:

@@ -7,8 +7,9 @@ as a code per row, the numeric ones as floats, each the float of its cell's text
 ``float`` makes it (the row-by-row reading's numbers, bit for bit).
 
 A plain file (ASCII, no quote, no carriage return, no blank line, every row as wide as the
-header) is read whole: numpy finds its separators, checks every row's width at once, and
-converts each column's cells in one cast (numpy's cast of bytes to float calls ``float``).
+header) is read whole: numpy finds its separators, checks every row's width at once, copies
+each column's cells as one window of the file a row, and converts them a layout at a time
+(``laws.io.decimals``: ``float``'s numbers without a call per cell).
 Any other file is read a block of rows at a time through ``csv.reader``. Either gives up
 (None) on anything irregular, for the row-by-row reading (``laws.io.curves``) to report
 exactly as it always has: a row of another width, a cell over several lines, a missing
@@ -35,10 +36,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from laws.io.decimals import decimal_floats
 from laws.io.jsonfile import ENCODING
 
 BLOCK = 1 << 16  # rows read at a time: the strings of one block are alive at most
 NEWLINE = ord("\n")
+CHUNK = 1 << 20  # bytes of the file searched for separators at a time
 LONGEST_CELL = 128  # bytes: a plain file's column read whole is copied as wide as this
 MIX = np.uint64(0x9E3779B97F4A7C15)  # odd: a product by it modulo 2**64 loses no bit
 
@@ -82,7 +85,8 @@ def _plain_columns(data: bytes, delimiter: str, shape: tuple[str, ...],
     cells = _PlainCells.find(data if data.endswith(b"\n") else data + b"\n", header_end + 1,
                              ord(delimiter), len(header))
     # A column's cells are copied as wide as its longest: a file of longer ones goes by blocks.
-    if cells is None or any(cells.longest(header.index(col)) > LONGEST_CELL for col in named):
+    if cells is None or (cells.longest_line > LONGEST_CELL and any(
+            cells.longest(header.index(col)) > LONGEST_CELL for col in named)):
         return None
     kept = np.ones(cells.rows, bool)
     for column, wanted in filters:
@@ -91,12 +95,13 @@ def _plain_columns(data: bytes, delimiter: str, shape: tuple[str, ...],
     rows = np.flatnonzero(kept)
     if not rows.size:
         return None
-    keys, codes = _first_appearance([cells.texts(header.index(col), rows) for col in shape],
-                                    rows.size)
+    selected = slice(None) if rows.size == kept.size else rows  # no copy of every position
+    keys, codes = _first_appearance([cells.texts(header.index(col), selected)
+                                     for col in shape], rows.size)
     values = {}
     for name in numeric:
         try:
-            values[name] = cells.texts(header.index(name), rows).astype(float)
+            values[name] = decimal_floats(*cells.windows(header.index(name), selected))
         except ValueError:
             return None
         if not np.all(np.isfinite(values[name])):
@@ -119,64 +124,97 @@ def _has_columns(header: list[str], named: list[str]) -> bool:
 
 @dataclass(frozen=True)
 class _PlainCells:
-    """Where each cell of a plain file's rows ends in ``text`` (rows x columns): at the
-    delimiter or line break after it; the next cell starts one byte on."""
+    """Where the cells of a plain file's rows end in ``text``: at the delimiters of each row
+    (``delimiters``, rows x columns - 1) and at its line break (``breaks``); the next cell
+    starts one byte on."""
 
     text: np.ndarray
-    ends: np.ndarray
+    delimiters: np.ndarray
+    breaks: np.ndarray
+    longest_line: int  # bytes, its line break left out
 
     @classmethod
     def find(cls, data: bytes, offset: int, delimiter: int, width: int) -> _PlainCells | None:
         """The cells of the rows from ``offset`` of ``data`` (which ends with a line break);
         None unless every row holds ``width`` cells (a blank line holds none)."""
         text = np.frombuffer(data, np.uint8, offset=offset)
-        separators = text == delimiter
-        separators |= text == NEWLINE  # in place: each mask is as large as the file
-        ends = np.flatnonzero(separators)
-        del separators
-        if not ends.size or ends.size % width:
+        breaks, delimiters = _places(text, NEWLINE), _places(text, delimiter)
+        if not breaks.size or delimiters.size != breaks.size * (width - 1):
             return None
-        ends = ends.reshape(-1, width)
-        marks = text[ends]
-        if np.any(marks[:, -1] != NEWLINE) or np.any(marks[:, :-1] != delimiter):
+        delimiters = delimiters.reshape(breaks.size, width - 1)
+        # As many delimiters as the rows need, in order: each row holds its own when the
+        # first of them follows the line break before it and the last precedes its own.
+        if width > 1 and (np.any(delimiters[1:, 0] < breaks[:-1])
+                          or np.any(delimiters[:, -1] > breaks)):
             return None
+        longest_line = int(np.max(np.diff(breaks, prepend=-1))) - 1
         # A line longer than csv's field limit may hold a cell beyond it, which csv refuses.
-        if np.max(np.diff(ends[:, -1], prepend=-1)) - 1 > csv.field_size_limit():
+        if longest_line > csv.field_size_limit():
             return None
-        return cls(text, ends)
+        return cls(text, delimiters, breaks, longest_line)
 
     @property
     def rows(self) -> int:
-        return len(self.ends)
+        return len(self.breaks)
 
     def bounds(self, column: int) -> tuple[np.ndarray, np.ndarray]:
         """Where the cells of ``column`` start, and where they end."""
-        starts = self.ends[:, column - 1] + 1 if column else np.r_[0, self.ends[:-1, -1] + 1]
-        return starts, self.ends[:, column]
+        ends = self.breaks if column == self.delimiters.shape[1] else self.delimiters[:, column]
+        starts = self.delimiters[:, column - 1] + 1 if column else np.r_[0, self.breaks[:-1] + 1]
+        return starts, ends
 
     def longest(self, column: int) -> int:
         """The length of the longest cell of ``column``, in bytes."""
         starts, ends = self.bounds(column)
         return int(np.max(ends - starts))
 
+    def windows(self, column: int, rows: np.ndarray | slice = slice(None)
+                ) -> tuple[np.ndarray, np.ndarray]:
+        """The cells of ``column`` in ``rows``: a byte matrix as wide as the longest, whose
+        row i starts with cell i's bytes (the file's next bytes follow), and their lengths.
+        Each row is one copy of a window of the file, not a byte gathered at a time."""
+        starts, ends = (where[rows] for where in self.bounds(column))
+        lengths = ends - starts
+        width = max(int(np.max(lengths, initial=0)), 1)
+        last = self.text.size - width  # the last byte where a whole window starts
+        chars = np.lib.stride_tricks.sliding_window_view(self.text, width)[
+            np.minimum(starts, last)]
+        for row in np.flatnonzero(starts > last):  # the file's last cells: a shorter window
+            chars[row, :lengths[row]] = self.text[starts[row]:ends[row]]
+        return chars, lengths
+
     def texts(self, column: int, rows: np.ndarray | slice = slice(None)) -> np.ndarray:
         """The cells of ``column`` in ``rows``, as bytes (numpy's ``S`` strings)."""
-        starts, ends = (where[rows] for where in self.bounds(column))
-        longest = max(int(np.max(ends - starts, initial=0)), 1)
-        chars = np.empty((starts.size, longest), np.uint8)
-        for first in range(0, starts.size, BLOCK):  # a block's byte positions at a time
-            block = slice(first, first + BLOCK)
-            at = starts[block, None] + np.arange(longest)
-            np.minimum(at, ends[block, None], out=at)
-            chars[block] = self.text[at]
-            chars[block][at == ends[block, None]] = 0  # past the cell: NUL, which S drops
-        return chars.view(f"S{longest}")[:, 0]
+        chars, lengths = self.windows(column, rows)
+        chars[np.arange(chars.shape[1]) >= lengths[:, None]] = 0  # past the cell: S drops NUL
+        return chars.view(f"S{chars.shape[1]}")[:, 0]
+
+
+def _places(text: np.ndarray, byte: int) -> np.ndarray:
+    """Where ``byte`` occurs in ``text``, a chunk of ``CHUNK`` bytes at a time: the mask of a
+    chunk stays in the cache, and places of 32 bits (for a file below 2 GB) take half the
+    memory, fresh pages that cost as much to touch as to fill."""
+    kind = np.int32 if text.size < 2**31 else np.int64
+    return np.concatenate([(np.flatnonzero(text[first:first + CHUNK] == byte) + first
+                            ).astype(kind) for first in range(0, text.size, CHUNK)]
+                          or [np.zeros(0, kind)])
 
 
 def _first_appearance(columns: list[np.ndarray], rows: int
                       ) -> tuple[list[tuple[str, ...]], np.ndarray]:
     """The distinct tuples of the ``columns``' cells, in order of first appearance, and each
-    row's code into them."""
+    row's code into them. A log lists each shape's rows together: only the first row of each
+    run of equal cells is looked up."""
+    changes = np.zeros(max(rows - 1, 0), bool)
+    for texts in columns:
+        changes |= texts[1:] != texts[:-1]
+    heads = np.r_[0, np.flatnonzero(changes) + 1] if rows else np.zeros(0, int)
+    keys, codes = _distinct([texts[heads] for texts in columns], heads.size)
+    return keys, np.repeat(codes, np.diff(np.r_[heads, rows]))
+
+
+def _distinct(columns: list[np.ndarray], rows: int) -> tuple[list[tuple[str, ...]], np.ndarray]:
+    """``_first_appearance`` by sorting every row."""
     joint = np.zeros(rows, np.int64)
     for texts in columns:
         _, code = np.unique(texts, return_inverse=True)

@@ -44,8 +44,15 @@ class LawSource:
     def record(self, laws: LawSet) -> dict[str, Any]:
         """Name, origin, file hash and canonical digest of ``laws``, loaded from here."""
         origin = f"preset {self.preset}" if self.preset else f"file {self.path}"
-        return {"name": laws.name, "source": origin, "sha256": file_sha256(self.path),
-                "digest": law_set_digest(laws), "provenance": laws.provenance.get("source")}
+        return law_set_record(laws, origin, file_sha256(self.path))
+
+
+def law_set_record(laws: LawSet, origin: str = "in memory",
+                   sha256: str | None = None) -> dict[str, Any]:
+    """The record outputs keep of ``laws``: name, origin, the hash of the file it was read
+    from (None for a law set made in memory), canonical digest and provenance."""
+    return {"name": laws.name, "source": origin, "sha256": sha256,
+            "digest": law_set_digest(laws), "provenance": laws.provenance.get("source")}
 
 
 def law_set_digest(laws: LawSet) -> str:

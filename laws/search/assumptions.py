@@ -6,10 +6,10 @@ counts time, no seconds) is an assumption, not a measurement: measured switches 
 or ``search --strict``, sees what the saving rests on.
 
 >>> from laws.lawset import Transitions
->>> schedule = [{"shape": "p32"}, {"shape": "p16"}, {"shape": "p8"}]
->>> free_switches(schedule, Transitions(), "flops")
+>>> shapes = ["p32", "p16", "p8"]
+>>> free_switches(shapes, Transitions(), "flops")
 ['assumes a free switch p32 -> p16', 'assumes a free switch p16 -> p8']
->>> free_switches(schedule, Transitions(flops=1e17), "flops")
+>>> free_switches(shapes, Transitions(flops=1e17), "flops")
 []
 """
 
@@ -17,7 +17,6 @@ from __future__ import annotations
 
 from collections.abc import Collection, Sequence
 from itertools import pairwise
-from typing import Any
 
 from laws.errors import InputError
 from laws.lawset import Transitions
@@ -34,15 +33,15 @@ def is_free(transitions: Transitions, objective: str) -> bool:
     return transitions.flops == 0 and transitions.loss_penalty == 0 and seconds == 0
 
 
-def free_switches(schedule: Sequence[dict[str, Any]], transitions: Transitions,
+def free_switches(shapes: Sequence[str], transitions: Transitions,
                   objective: str, measured: Collection[tuple[str, str]] = ()) -> list[str]:
-    """One line per distinct switch ``A -> B`` of ``schedule`` (a route's segments in order)
+    """One line per distinct switch ``A -> B`` of ``shapes`` (a route's, in order)
     that ``transitions`` (the law set's, with the request's overrides) price at nothing,
     leaving out the ``measured`` pairs, which the search charged by their measured transition
     (even where that came to nothing: it was measured)."""
     if not is_free(transitions, objective):
         return []
-    seen = dict.fromkeys((before["shape"], after["shape"]) for before, after in pairwise(schedule))
+    seen = dict.fromkeys(pairwise(shapes))
     return [f"assumes a free switch {source} -> {destination}" for source, destination in seen
             if (source, destination) not in measured]
 

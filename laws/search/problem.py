@@ -26,7 +26,7 @@ from laws.errors import InputError
 from laws.io.source import law_set_digest
 from laws.lawset import LawSet
 from laws.search.grid import compute_grid, loss_grid
-from laws.search.request import PlanRequest
+from laws.search.request import LawsMismatch, PlanRequest
 from laws.search.switches import allowed_switches, landing_levels
 
 
@@ -90,8 +90,8 @@ def build_problem(laws: LawSet, request: PlanRequest,
     transitions' FLOPs per switch (``laws.search.charges.settle_charges`` finds them for the
     pairs with a measured transition)."""
     if request.laws_digest != law_set_digest(laws):
-        raise InputError(f"the plan request was made for other laws than {laws.name!r} "
-                         "(digest differs)")
+        raise LawsMismatch(f"the plan request was made for other laws than {laws.name!r} "
+                           "(digest differs)")
     t = request.transitions(laws)
     grid = loss_grid(laws, request.target, request.start_loss, request.levels)
     scale = objective_scale(laws, request.objective, request.price_per_hour)

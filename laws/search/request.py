@@ -1,7 +1,7 @@
 """The plan request: everything a search is asked, as one frozen object.
 
 A command builds it once from its options; the search consumes it and records it in the plan
-(``plan["request"]``); ``simulate``, ``compare``, the online policy and the validate loop reuse
+(``Plan.request``); ``simulate``, ``compare``, the online policy and the validate loop reuse
 it, and refuse a plan that was made for another request (``check``).
 
 >>> from laws.presets import load_preset
@@ -9,7 +9,8 @@ it, and refuse a plan that was made for another request (``check``).
 >>> request = PlanRequest.for_laws(laws, 2.0, switch_flops=1e18, max_switches=2)
 >>> request.transitions(laws).flops, request.max_switches
 (1e+18, 2)
->>> request.check({"request": PlanRequest.for_laws(laws, 1.6).to_dict()})
+>>> from laws.search import plan
+>>> request.check(plan(laws, PlanRequest.for_laws(laws, 1.6, levels=100)))
 Traceback (most recent call last):
 ...
 laws.errors.InputError: plan was made for target 1.6, this command asks for target 2
@@ -19,11 +20,14 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, fields, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from laws.errors import InputError
 from laws.io.source import law_set_digest
 from laws.lawset import LawSet, Transitions
+
+if TYPE_CHECKING:
+    from laws.search.planfile import Plan
 
 OBJECTIVES = ("flops", "seconds", "money")
 DEFAULT_LEVELS = 2000
@@ -141,34 +145,24 @@ class PlanRequest:
             values["allowed"] = tuple(tuple(pair) for pair in values["allowed"])
         return cls(**values)
 
-    def check(self, plan: Any, where: str = "plan") -> None:
+    def check(self, plan: Plan, where: str = "plan") -> None:
         """Refuse a plan made for another request: one line names the first field that
         differs, with both values."""
-        if not isinstance(plan, dict) or not {"optimal", "request"} & set(plan):
-            kind = (f"a JSON {type(plan).__name__}" if not isinstance(plan, dict)
-                    else "a law file" if "shapes" in plan
-                    else "the summary.json of `validate run`" if "measured_saving" in plan
-                    else "a JSON object")
-            raise InputError(f"{where} is {kind}, not a plan of `shapeshift search` (no "
-                             "'optimal' route); write one with `shapeshift search ... -o "
-                             "PLAN.json`")
-        made_for = PlanRequest.from_dict(plan.get("request"), f"{where}: request")
+        made_for = plan.request
         for field in fields(self):
             theirs, ours = getattr(made_for, field.name), getattr(self, field.name)
             if theirs != ours:
                 label = field.name.replace("_", " ")
                 if field.name == "laws_digest":
-                    name = plan.get("laws", {}).get("name") if isinstance(plan.get("laws"),
-                                                                           dict) else None
-                    raise LawsMismatch(f"{where} was made for other laws ({name!r}, digest "
-                                       f"{theirs[:12]}), not for the given ones (digest "
+                    raise LawsMismatch(f"{where} was made for other laws ({plan.laws.name!r}, "
+                                       f"digest {theirs[:12]}), not for the given ones (digest "
                                        f"{ours[:12]}); run `shapeshift search` again")
                 raise InputError(f"{where} was made for {label} {_show(theirs)}, this command "
                                  f"asks for {label} {_show(ours)}")
 
 
 def describe_request(data: dict[str, Any]) -> str:
-    """The search options of a recorded request (``plan["request"]``) that differ from the
+    """The search options of a recorded request (``PlanRequest.to_dict``) that differ from the
     defaults, for tables and reports; the target and the laws are shown elsewhere.
 
     >>> describe_request(PlanRequest(2.0, "0" * 64, switch_flops=1e17, max_switches=1).to_dict())

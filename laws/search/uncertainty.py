@@ -30,16 +30,16 @@ each sample is solved by the search's own solver.
 >>> laws = LawSet("toy", (shape("small", 2.0, 1.0, [1.8, 2.2]), shape("big", 8.0, 0.5, [7, 9])))
 >>> problem = build_problem(laws, PlanRequest.for_laws(laws, 1.2))
 >>> report = plan_uncertainty(laws, problem, plan_for_problem(laws, problem))
->>> report["samples"], sorted(report["schedules"])
+>>> report.samples, sorted(report.schedules)
 (2, ['small > big'])
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -48,14 +48,18 @@ from laws.forms import offset_power_compute
 from laws.lawset import LawSet
 from laws.search.charges import SampleCharges
 from laws.search.grid import compute_rows
+from laws.search.planfile import Percentiles, PlanUncertainty, RobustChoice, RobustStep, Segment
 from laws.search.problem import Problem
 from laws.search.solvers import UNREACHED, Route, solve
 from laws.stats import LEVEL, quantiles, tails
 
+if TYPE_CHECKING:
+    from laws.search.planfile import Plan
 
-def plan_uncertainty(laws: LawSet, problem: Problem, point_plan: dict[str, Any],
+
+def plan_uncertainty(laws: LawSet, problem: Problem, point_plan: Plan,
                      quantile: float | None = None,
-                     progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
+                     progress: Callable[[int, int], None] | None = None) -> PlanUncertainty:
     """The ``uncertainty`` entry of a plan (see the module docstring); ``quantile`` adds the
     ``robust`` choice. Raises ``InputError`` when the law set carries no samples."""
     if not laws.shapes[0].samples:
@@ -67,24 +71,20 @@ def plan_uncertainty(laws: LawSet, problem: Problem, point_plan: dict[str, Any],
                               for p in range(len(problem.names))])  # (samples, shapes)
     best_static = static.min(axis=1)
     charges = SampleCharges(laws, problem)
-    followed = route_costs(problem, draws, _legs(problem, point_plan["optimal"]["schedule"]),
-                           charges)
-    named = static[:, problem.names.index(point_plan["static_best"]["shape"])]
+    followed = route_costs(problem, draws, _legs(problem, point_plan.optimal.schedule), charges)
+    named = static[:, problem.names.index(point_plan.static_best.shape)]
     with np.errstate(invalid="ignore", divide="ignore"):  # unreachable on a sample: inf / inf
         saving, plan_saving = 1.0 - costs / best_static, 1.0 - followed / named
     orders = Counter(" > ".join(problem.names[s] for s, _, _ in r.legs) for r in routes)
-    report = {
-        "samples": draws.count,
-        "level": LEVEL,
-        "saving": _percentiles(saving),
-        "plan_saving": _percentiles(plan_saving),
-        "p_beats_static": float(np.mean(followed < best_static)),
-        "schedules": {order: count / draws.count for order, count in orders.most_common()},
-    }
-    if quantile is not None:
-        report["robust"] = robust_route(problem, draws, routes, best_static, quantile,
-                                        point_plan, charges)
-    return report
+    return PlanUncertainty(
+        samples=draws.count,
+        level=LEVEL,
+        saving=_percentiles(saving),
+        plan_saving=_percentiles(plan_saving),
+        p_beats_static=float(np.mean(followed < best_static)),
+        schedules={order: count / draws.count for order, count in orders.most_common()},
+        robust=None if quantile is None else robust_route(
+            problem, draws, routes, best_static, quantile, point_plan, charges))
 
 
 class SampleLaws:
@@ -171,14 +171,15 @@ def _free_route(first: int, owners: np.ndarray, cost: float) -> Route:
     return Route(float(cost), tuple(legs))
 
 
-def _legs(problem: Problem, schedule: list[dict[str, Any]]) -> tuple[tuple[int, int, int], ...]:
+def _legs(problem: Problem, schedule: Sequence[Segment | RobustStep]
+          ) -> tuple[tuple[int, int, int], ...]:
     """A plan's schedule as legs (shape, first level, last level) of ``problem``'s grid."""
     grid = problem.grid
 
     def level(loss: float) -> int:
         return int(np.argmin(np.abs(grid - loss)))
 
-    return tuple((problem.names.index(s["shape"]), level(s["loss_from"]), level(s["loss_to"]))
+    return tuple((problem.names.index(s.shape), level(s.loss_from), level(s.loss_to))
                  for s in schedule)
 
 
@@ -205,8 +206,8 @@ def route_costs(problem: Problem, draws: SampleLaws | None,
 
 
 def robust_route(problem: Problem, draws: SampleLaws, routes: list[Route],
-                 best_static: np.ndarray, quantile: float, point_plan: dict[str, Any],
-                 charges: SampleCharges | None = None) -> dict[str, Any]:
+                 best_static: np.ndarray, quantile: float, point_plan: Plan,
+                 charges: SampleCharges | None = None) -> RobustChoice:
     """Among the samples' optimal routes, the one whose ``quantile``-th percentile of saving
     (over each sample's best static shape; switches charged by ``charges`` where given) is
     highest, and its cost at the point estimate."""
@@ -216,23 +217,22 @@ def robust_route(problem: Problem, draws: SampleLaws, routes: list[Route],
                                   [quantile / 100])[0]) for legs in candidates]
     chosen = candidates[int(np.argmax(scores))]
     point_cost = float(route_costs(problem, None, chosen)[0])
-    optimum = point_plan["optimal"]["cost"]
-    return {
-        "quantile": quantile,
-        "schedule": [{"shape": problem.names[s], "loss_from": float(problem.grid[a]),
-                      "loss_to": float(problem.grid[b])} for s, a, b in chosen],
-        "saving_at_quantile": max(scores),
-        "point_cost": point_cost,
-        "point_cost_over_optimal": point_cost / optimum - 1.0,
-    }
+    return RobustChoice(
+        quantile=quantile,
+        schedule=tuple(RobustStep(problem.names[s], float(problem.grid[a]),
+                                  float(problem.grid[b])) for s, a, b in chosen),
+        saving_at_quantile=max(scores),
+        point_cost=point_cost,
+        point_cost_over_optimal=point_cost / point_plan.optimal.cost - 1.0,
+    )
 
 
-def _percentiles(values: np.ndarray) -> dict[str, float | None]:
+def _percentiles(values: np.ndarray) -> Percentiles:
     """The median and the ``LEVEL`` interval (``p5``, ``p95``) over the samples where the
     value is finite: a sample on which a route never reaches the target has no saving."""
     finite = values[np.isfinite(values)]
     if not finite.size:
-        return {"p5": None, "p50": None, "p95": None}
+        return Percentiles(None, None, None)
     low, high = tails(LEVEL)
     p5, p50, p95 = quantiles(finite, [low, 0.5, high])
-    return {"p5": float(p5), "p50": float(p50), "p95": float(p95)}
+    return Percentiles(float(p5), float(p50), float(p95))

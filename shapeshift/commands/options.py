@@ -249,7 +249,8 @@ def plan_request(*, target_default: bool = False) -> Callable:
         click.option("--switch-seconds", type=float, metavar="S",
                      help="Seconds per switch (seconds and money objectives)."),
         click.option("--switch-penalty", type=float, metavar="D", help="Loss added by a switch."),
-        click.option("--allowed", metavar="SPEC", help="all, one-axis, or FROM:TO,FROM:TO,..."),
+        click.option("--allowed", metavar="SPEC", multiple=True,
+                     help="all, one-axis, or FROM:TO,FROM:TO,... (pairs: repeatable)."),
         click.option("--only-grow", multiple=True, metavar="AXIS",
                      help="Axis that may only grow (repeatable)."),
         click.option("--only-shrink", multiple=True, metavar="AXIS",
@@ -277,8 +278,9 @@ def plan_request(*, target_default: bool = False) -> Callable:
             target = given.pop("target")
             if target is None:
                 target = default_target(laws)
-            if given["allowed"] is not None:
-                given["allowed"] = parse_allowed(given["allowed"])
+            # Repeated --allowed add pairs; "all" or "one-axis" beside pairs is refused.
+            given["allowed"] = (parse_allowed(",".join(given["allowed"]))
+                                if given["allowed"] else None)
             request = PlanRequest.for_laws(laws, target, **given)
             return command(*args, laws=laws, source=source, request=request, **kwargs)
 

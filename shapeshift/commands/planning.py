@@ -232,7 +232,8 @@ def search(laws, source, request, as_json: bool, graphml: str | None,
     from laws.search.assumptions import refuse_free_switches
     from laws.search.charges import settle_charges
     from laws.search.export import write_graphml
-    from laws.search.plans import format_plan, plan_for_problem, write_plan
+    from laws.search.planfile import write_plan
+    from laws.search.plans import format_plan, plan_for_problem
     from laws.search.problem import build_problem
 
     for path, other in ((output, graphml), (graphml, None)):
@@ -242,12 +243,12 @@ def search(laws, source, request, as_json: bool, graphml: str | None,
     problem = settle_charges(laws, build_problem(laws, request))  # the graph as searched
     result = plan_for_problem(laws, problem)
     if strict:
-        refuse_free_switches(result["assumptions"])
+        refuse_free_switches(result.assumptions)
     if graphml:
         write_graphml(problem, graphml)
     if output:
         write_plan(result, output)
     if as_json:
-        echo_json(result)
+        echo_json(result.to_dict())
     else:
         click.echo(format_plan(result))

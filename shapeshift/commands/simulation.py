@@ -142,7 +142,7 @@ def simulate(laws, source, request, policy_texts, plan_file, truth, config, runs
     """Simulate training runs of each policy with noise, faults and a cluster (Monte Carlo)."""
     from dataclasses import replace
 
-    from laws.search.plans import read_plan
+    from laws.search.planfile import read_plan
     from sim import simulate as run_simulation
     from sim.cluster import read_sweep
     from sim.policy_spec import split_policies, with_baseline
@@ -189,7 +189,7 @@ def simulate(laws, source, request, policy_texts, plan_file, truth, config, runs
 def compare(laws, source, request, policy_text, plan_file, truth, config, runs, seed,
             workers, executor, as_json, output) -> None:
     """Search, simulate every policy and write a report: should I train adaptively?"""
-    from laws.search.plans import read_plan
+    from laws.search.planfile import read_plan
     from sim.policy_spec import split_policies
     from sim.report import compare as write_report
     from sim.report.compare import REPORT_FILES

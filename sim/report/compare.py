@@ -15,9 +15,9 @@ from pathlib import Path
 from typing import Any
 
 from laws.io.atomic import check_replaceable, write_folder_atomic
-from laws.io.source import LawSource, law_set_digest
+from laws.io.source import LawSource, law_set_record
 from laws.lawset import LawSet
-from laws.search import PlanRequest, plan
+from laws.search import Plan, PlanRequest, plan
 from sim.config import SimConfig
 from sim.montecarlo import simulate
 from sim.policy_spec import with_baseline
@@ -33,7 +33,7 @@ REPORT_FILES = ("report.md", "report.html", "summary.json", "runs.csv",
 def compare(laws: LawSet, request: PlanRequest, policies: Sequence[str] = DEFAULT_POLICIES,
             config: SimConfig | None = None, *, out_dir: str | Path, runs: int = 20,
             seed: int = 0, workers: int = 1, truth: LawSet | None = None,
-            plan_object: dict[str, Any] | None = None,
+            plan_object: Plan | None = None,
             sources: Mapping[str, LawSource] | None = None,
             progress: Callable[[int], None] | None = None,
             executor: str | Executor = "local") -> dict[str, Any]:
@@ -69,11 +69,12 @@ def compare(laws: LawSet, request: PlanRequest, policies: Sequence[str] = DEFAUL
         inputs["truth"] = _input_record(truth, sources.get("truth"))
     summary = {
         "produced_by": {"tool": "shapeshift compare",
-                        "version": plan_object["produced_by"]["version"]},
+                        "version": plan_object.produced_by.version},
         "inputs": inputs,
         "options": {"target_loss": request.target, "policies": policies, "runs": runs,
-                    "seed": seed, "search": plan_object["request"], "config": config.to_dict()},
-        "plan": plan_object,
+                    "seed": seed, "search": plan_object.request.to_dict(),
+                    "config": config.to_dict()},
+        "plan": plan_object.to_dict(),
         "simulation": {key: value for key, value in results.to_dict(trajectories=False).items()
                        if key in ("baseline", "plan_saving", "plan_compute", "budget_warning",
                                   "settings", "summary")},
@@ -95,7 +96,7 @@ def compare(laws: LawSet, request: PlanRequest, policies: Sequence[str] = DEFAUL
     return summary
 
 
-def draw_figures(laws: LawSet, plan_object: dict[str, Any],
+def draw_figures(laws: LawSet, plan_object: Plan,
                  results: SimResults) -> dict[str, bytes]:
     """Every figure of the report as PNG bytes, by name (the keys of ``FIGURES``)."""
     from sim.report import figures  # matplotlib: only when a report is drawn
@@ -112,7 +113,4 @@ def draw_figures(laws: LawSet, plan_object: dict[str, Any],
 
 def _input_record(laws: LawSet, source: LawSource | None) -> dict[str, Any]:
     """Name, origin, file hash and canonical digest of a law set."""
-    if source is not None:
-        return source.record(laws)
-    return {"name": laws.name, "source": "in memory", "sha256": None,
-            "digest": law_set_digest(laws), "provenance": laws.provenance.get("source")}
+    return law_set_record(laws) if source is None else source.record(laws)

@@ -1,6 +1,6 @@
 """The five figures of a comparison report, drawn with matplotlib (Agg) into PNG bytes.
 
-Every function takes plain data (the law set, the plan object, the simulation results) and
+Every function takes plain data (the law set, the ``Plan``, the simulation results) and
 returns a ``matplotlib.figure.Figure``; ``png_bytes`` renders one. Shapes keep one colour in
 every figure, and so do policies. matplotlib is imported here only, so that importing ``sim``
 stays light; ``sim.report`` imports this module when a report is drawn.
@@ -9,7 +9,6 @@ stays light; ``sim.report`` imports this module when a report is drawn.
 from __future__ import annotations
 
 import io
-from typing import Any
 
 import matplotlib
 
@@ -30,6 +29,7 @@ from matplotlib.ticker import (  # noqa: E402
 
 from laws.lawset import LawSet  # noqa: E402
 from laws.search.grid import inverse_gradients, loss_grid  # noqa: E402
+from laws.search.planfile import Plan  # noqa: E402
 from laws.search.problem import objective_scale  # noqa: E402
 from sim.results import RunRecord, SimResults  # noqa: E402
 
@@ -53,10 +53,10 @@ def png_bytes(figure: Figure) -> bytes:
     return out.getvalue()
 
 
-def shape_colors(laws: LawSet, plan: dict[str, Any]) -> dict[str, str]:
+def shape_colors(laws: LawSet, plan: Plan) -> dict[str, str]:
     """A colour per shape: all named when few, else the plan's shapes named and the rest grey."""
-    on_plan = [step["shape"] for step in plan["optimal"]["schedule"]]
-    named = laws.names if len(laws.names) <= MAX_NAMED_SHAPES else list(dict.fromkeys(on_plan))
+    named = (laws.names if len(laws.names) <= MAX_NAMED_SHAPES
+             else list(dict.fromkeys(plan.optimal.shapes)))
     palette = plt.get_cmap("tab10").colors
     colors = {name: matplotlib.colors.to_hex(palette[i % len(palette)])
               for i, name in enumerate(named)}  # first, so that legends list them first
@@ -70,24 +70,23 @@ def policy_colors(policies: list[str]) -> dict[str, str]:
             for i, name in enumerate(policies)}
 
 
-def plan_path(laws: LawSet, plan: dict[str, Any], points: int = 200) -> tuple[np.ndarray, ...]:
+def plan_path(laws: LawSet, plan: Plan, points: int = 200) -> tuple[np.ndarray, ...]:
     """(cumulative FLOPs, loss) along the plan's optimal schedule, and the switch points."""
     compute, losses, switches = [], [], []
     spent = 0.0
-    schedule = plan["optimal"]["schedule"]
+    schedule = plan.optimal.schedule
     for i, step in enumerate(schedule):
-        law = laws.shape(step["shape"]).law
-        spent += step["switch_compute"]
-        top = float(step["loss_from"])
-        segment = np.geomspace(top, float(step["loss_to"]), points)
+        law = laws.shape(step.shape).law
+        spent += step.switch_compute
+        top = step.loss_from
+        segment = np.geomspace(top, step.loss_to, points)
         # The first segment trains from scratch: its compute includes reaching the start loss.
         origin = 0.0 if i == 0 else float(law.compute(top))
         compute.append(spent + np.asarray(law.compute(segment), dtype=float) - origin)
         losses.append(segment)
         spent = float(compute[-1][-1])
         if i + 1 < len(schedule):
-            switches.append((spent, float(step["loss_to"]), step["shape"],
-                             schedule[i + 1]["shape"]))
+            switches.append((spent, step.loss_to, step.shape, schedule[i + 1].shape))
     return np.concatenate(compute), np.concatenate(losses), switches
 
 
@@ -134,17 +133,17 @@ def _loss_axis(axis, floor: float, high: float, low: float) -> None:
     axis.set_minor_locator(NullLocator())
 
 
-def laws_figure(laws: LawSet, plan: dict[str, Any]) -> Figure:
+def laws_figure(laws: LawSet, plan: Plan) -> Figure:
     """Loss vs compute of every shape (log-log), the plan's path and its switch points."""
     colors = shape_colors(laws, plan)
-    target, start = float(plan["target_loss"]), float(plan["start_loss"])
+    target, start = plan.target_loss, plan.start_loss
     path_c, path_e, switches = plan_path(laws, plan)
     # From a thousandth of the best static compute (or below the first switch): the decades
     # further left only show every law falling from the start loss.
     first_switch = switches[0][0] if switches else np.inf
-    best = plan["static_best"]
-    lowest = min(1e-3 * best["compute"], first_switch / 10)
-    compute = np.geomspace(lowest, 10.0 * best["compute"], 500)
+    best = plan.static_best
+    lowest = min(1e-3 * best.compute, first_switch / 10)
+    compute = np.geomspace(lowest, 10.0 * best.compute, 500)
     with np.errstate(over="ignore", invalid="ignore"):
         curves = np.array([np.asarray(s.law.loss(compute), dtype=float) for s in laws.shapes])
     # Up to a bit above the plan's loss at the left edge: higher, the laws only fall steeply.
@@ -173,26 +172,25 @@ def laws_figure(laws: LawSet, plan: dict[str, Any]) -> Figure:
     ax.set_xlabel("training compute C (FLOPs)")
     ax.set_ylabel("loss")
     ax.set_title(f"{laws.name}: scaling laws and the optimal schedule "
-                 f"({100 * plan['saving_vs_static']:.1f}% less than static {best['shape']})",
+                 f"({100 * plan.saving_vs_static:.1f}% less than static {best.shape})",
                  fontsize=11)
     ax.legend(handles=handles, fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     ax.grid(True, which="major", alpha=0.3)
     return fig
 
 
-def gradients_figure(laws: LawSet, plan: dict[str, Any], points: int = 600) -> Figure:
+def gradients_figure(laws: LawSet, plan: Plan, points: int = 600) -> Figure:
     """|dC/dE| per shape against loss, the loss ranges the optimal plan gives each shape shaded."""
     colors = shape_colors(laws, plan)
-    target, start = float(plan["target_loss"]), float(plan["start_loss"])
-    schedule = plan["optimal"]["schedule"]
+    target, start = plan.target_loss, plan.start_loss
+    schedule = plan.optimal.schedule
     floor = min(s.law.floor for s in laws.shapes)
     # Four times the first switch's distance to the floor: all the later ranges, and enough of
     # the first, without decades where one shape leads alone.
-    left = min(start, floor + 4.0 * (float(schedule[0]["loss_to"]) - floor))
+    left = min(start, floor + 4.0 * (schedule[0].loss_to - floor))
     grid = loss_grid(laws, target, left, points)
-    options = plan.get("options", {})
-    objective = plan.get("objective", "flops")
-    scale = objective_scale(laws, objective, options.get("price_per_hour"))
+    objective = plan.objective
+    scale = objective_scale(laws, objective, plan.request.price_per_hour)
     gradients = scale[:, None] * inverse_gradients(laws, grid)
     fig, ax = plt.subplots(figsize=(10, 5))
     for shape, row in zip(laws.shapes, gradients, strict=True):
@@ -203,12 +201,12 @@ def gradients_figure(laws: LawSet, plan: dict[str, Any], points: int = 600) -> F
     finite = np.where(np.isfinite(gradients), gradients, np.nan)
     least = np.nanmin(finite, axis=0)  # near their floors the others shoot up: cut them off
     for step in schedule:
-        high, low = min(float(step["loss_from"]), left), float(step["loss_to"])
-        ax.axvspan(low, high, color=colors[step["shape"]], alpha=0.15, lw=0)
+        high, low = min(step.loss_from, left), step.loss_to
+        ax.axvspan(low, high, color=colors[step.shape], alpha=0.15, lw=0)
         ax.axvline(low, color="black", lw=0.6, ls=":")
         middle = floor + np.sqrt((high - floor) * (low - floor))
-        ax.text(middle, 0.98, step["shape"], transform=ax.get_xaxis_transform(), rotation=90,
-                ha="center", va="top", fontsize=8, color=colors[step["shape"]],
+        ax.text(middle, 0.98, step.shape, transform=ax.get_xaxis_transform(), rotation=90,
+                ha="center", va="top", fontsize=8, color=colors[step.shape],
                 fontweight="bold")
     _loss_axis(ax.xaxis, floor, left, target)
     ax.set_yscale("log")
@@ -245,7 +243,7 @@ def _on_grid(runs: list[RunRecord], grid: np.ndarray, value) -> np.ndarray:
     return out
 
 
-def loss_curves_figure(laws: LawSet, plan: dict[str, Any], results: SimResults) -> Figure:
+def loss_curves_figure(laws: LawSet, plan: Plan, results: SimResults) -> Figure:
     """Per policy, the true loss (median and 5-95% over runs) against compute spent, and the
     compute spent relative to the best static law at the same loss."""
     colors = policy_colors(results.policies)
@@ -277,7 +275,7 @@ def loss_curves_figure(laws: LawSet, plan: dict[str, Any], results: SimResults) 
             ax.plot(grid, transform(middle), color=colors[policy], lw=1.6, label=policy,
                     ls=styles[policy])
         medians.append(middle)
-    best = laws.shape(plan["static_best"]["shape"])
+    best = laws.shape(plan.static_best.shape)
     left.plot(grid, best.law.loss(grid), color="black", lw=0.8, ls="--",
               label=f"law of {best.name} (best static)")
     left.axhline(target, color="crimson", lw=1, ls=":", label=f"target {target:g}")
@@ -305,7 +303,7 @@ def loss_curves_figure(laws: LawSet, plan: dict[str, Any], results: SimResults) 
     return fig
 
 
-def timeline_figure(laws: LawSet, plan: dict[str, Any], results: SimResults) -> Figure:
+def timeline_figure(laws: LawSet, plan: Plan, results: SimResults) -> Figure:
     """The first run of each policy over time: shape, checkpoints, failures, repair, target."""
     colors = shape_colors(laws, plan)
     shown = [next(run for run in results.runs if run.policy == p) for p in results.policies]
@@ -361,7 +359,7 @@ def timeline_figure(laws: LawSet, plan: dict[str, Any], results: SimResults) -> 
     return fig
 
 
-def distribution_figure(plan: dict[str, Any], results: SimResults) -> Figure:
+def distribution_figure(plan: Plan, results: SimResults) -> Figure:
     """Compute to target of every run that reached it, per policy (dots: the observed stop;
     ticks: where its true loss met the target), against the plan's numbers."""
     colors = policy_colors(results.policies)
@@ -385,7 +383,7 @@ def distribution_figure(plan: dict[str, Any], results: SimResults) -> Figure:
     baseline = results.baseline
     ax.axvline(baseline["compute"], color="black", ls="--", lw=1,
                label=f"best static {baseline['shape']} ({baseline['source']})")
-    ax.axvline(plan["optimal"]["compute"], color="tab:green", ls=":", lw=1.5,
+    ax.axvline(plan.optimal.compute, color="tab:green", ls=":", lw=1.5,
                label="plan's optimal compute (exact laws, no noise)")
     ax.set_yticks(range(len(labels)), labels, fontsize=8)
     ax.set_ylim(len(labels) - 0.5, -0.5)

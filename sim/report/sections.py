@@ -3,13 +3,15 @@ what it says about the plan, the policies and the simulated runs, as document bl
 (``sim.report.document``).
 
 Every number in a table is ``summary.json``'s number passed through one of the formatting
-functions below, so a reader (or a test) can check each cell against the JSON.
+functions below, so a reader (or a test) can check each cell against the JSON; its ``plan`` is
+read as a ``Plan`` once (``report_blocks``) and handed to the sections that show it.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from laws.search.planfile import Plan, PlanUncertainty
 from laws.search.request import describe_request
 from laws.tables import format_number, format_percent, format_spread
 from sim.report.document import Block, Figure, Heading, Paragraph, Table
@@ -76,10 +78,9 @@ POLICIES = {
 }
 
 
-def policy_lines(summary: dict[str, Any]) -> list[str]:
+def policy_lines(summary: dict[str, Any], plan: Plan) -> list[str]:
     """One line per policy in the report: what it does."""
-    reachable = [name for name, compute in summary["plan"]["static"].items()
-                 if compute is not None]
+    reachable = [name for name, compute in plan.static.items() if compute is not None]
     lines = []
     for policy in summary["simulation"]["summary"]:
         kind = policy.partition(":")[0]
@@ -119,28 +120,26 @@ def events_table(summary: dict[str, Any]) -> Table:
     return Table(headers, rows)
 
 
-def schedule_table(plan: dict[str, Any]) -> Table:
-    optimal = plan["optimal"]
+def schedule_table(plan: Plan) -> Table:
+    optimal = plan.optimal
     rows = []
-    for step in optimal["schedule"]:
-        spent = step["compute"] + step["switch_compute"]
-        rows.append([step["shape"], format_number(step["loss_from"]),
-                     format_number(step["loss_to"]), format_number(spent),
-                     percent(spent / optimal["compute"])])
+    for step in optimal.schedule:
+        spent = step.compute + step.switch_compute
+        rows.append([step.shape, format_number(step.loss_from), format_number(step.loss_to),
+                     format_number(spent), percent(spent / optimal.compute)])
     return Table(["shape", "loss from", "loss to", "compute (FLOPs)", "share of plan"], rows)
 
 
-def plan_table(plan: dict[str, Any]) -> Table:
-    best = plan["static_best"]
-    greedy = plan["greedy"]["compute"]
-    rows = [["optimal schedule", format_number(plan["optimal"]["compute"]),
-             str(plan["optimal"]["switches"])],
+def plan_table(plan: Plan) -> Table:
+    best = plan.static_best
+    greedy = plan.greedy.compute
+    rows = [["optimal schedule", format_number(plan.optimal.compute), str(plan.optimal.switches)],
             ["greedy rule (least |dC/dE|)", "stuck" if greedy is None else format_number(greedy),
-             "" if greedy is None else str(plan["greedy"]["switches"])],
-            [f"best static ({best['shape']})", format_number(best["compute"]), "0"]]
+             "" if greedy is None else str(plan.greedy.switches)],
+            [f"best static ({best.shape})", format_number(best.compute), "0"]]
     rows += [[f"static {name}", "unreachable" if c is None else format_number(c), "0"]
-             for name, c in sorted(plan["static"].items(), key=lambda kv: kv[1] or float("inf"))
-             if name != best["shape"]]
+             for name, c in sorted(plan.static.items(), key=lambda kv: kv[1] or float("inf"))
+             if name != best.shape]
     return Table(["schedule", "compute to target (FLOPs)", "switches"], rows)
 
 
@@ -170,23 +169,22 @@ def inputs_table(summary: dict[str, Any]) -> Table:
     return Table(["input", "value"], rows)
 
 
-def verdict(summary: dict[str, Any]) -> str:
+def verdict(summary: dict[str, Any], fit: PlanUncertainty | None) -> str:
     """Whether the plan's saving is distinguishable from zero, given the fit's uncertainty
-    (the plan's bootstrap interval, when the laws carry samples) and the evaluation noise (the
-    simulated planned runs' paired saving over the static baseline, at the true crossing of
-    the target when the runs have it)."""
-    fit = summary["plan"].get("uncertainty")
+    (``fit``: the plan's bootstrap interval, when the laws carry samples) and the evaluation
+    noise (the simulated planned runs' paired saving over the static baseline, at the true
+    crossing of the target when the runs have it)."""
     planned = summary["simulation"]["summary"].get("planned", {})
     runs = planned.get("true_paired_saving")
     where = " at the true crossing" if runs else ""
     runs = runs or planned.get("paired_saving")
     parts, doubts = [], []
     if fit:
-        saving = fit["plan_saving"]
-        parts.append(f"the fit's uncertainty puts the plan's saving at {percent(saving['p50'])} "
-                     f"[{percent(saving['p5'])}, {percent(saving['p95'])}] "
-                     f"({round(100 * fit['level'])}%, {fit['samples']} bootstrap samples)")
-        if saving["p5"] is None or saving["p5"] <= 0:
+        saving = fit.plan_saving
+        parts.append(f"the fit's uncertainty puts the plan's saving at {percent(saving.p50)} "
+                     f"[{percent(saving.p5)}, {percent(saving.p95)}] "
+                     f"({round(100 * fit.level)}%, {fit.samples} bootstrap samples)")
+        if saving.p5 is None or saving.p5 <= 0:
             doubts.append("the fit's interval")
     if runs:
         parts.append(f"the simulated runs measure {percent(runs['mean'])} "
@@ -210,24 +208,23 @@ def verdict(summary: dict[str, Any]) -> str:
     return f"Is it real? {sentence[0].upper()}{sentence[1:]}; {conclusion}."
 
 
-def switch_points(summary: dict[str, Any]) -> list[str]:
+def switch_points(summary: dict[str, Any], plan: Plan) -> list[str]:
     """Where the plan switches: at which loss, after how many FLOPs, and after how long where
     the throughputs are not assumed (saying whose they are)."""
     settings = summary["simulation"]["settings"]
     accelerators = settings["config"]["accelerators"]
     where = {"law file": "at the law file's throughputs",
              "given": "at the given FLOP/s"}.get(settings["hardware"]["source"])
-    schedule = summary["plan"]["optimal"]["schedule"]
+    schedule = plan.optimal.schedule
     spent = seconds = 0.0
     points = []
     for step, after in zip(schedule[:-1], schedule[1:], strict=True):
-        flops = step["compute"] + step["switch_compute"]
+        flops = step.compute + step.switch_compute
         spent += flops
-        seconds += flops / (settings["throughput"][step["shape"]] * accelerators)
+        seconds += flops / (settings["throughput"][step.shape] * accelerators)
         hours = f", {duration(seconds)} {where}" if where else ""
-        points.append(f"{step['shape']} → {after['shape']} at loss "
-                      f"{format_number(step['loss_to'])} (after {format_number(spent)} "
-                      f"FLOPs{hours})")
+        points.append(f"{step.shape} → {after.shape} at loss {format_number(step.loss_to)} "
+                      f"(after {format_number(spent)} FLOPs{hours})")
     return points
 
 
@@ -255,24 +252,23 @@ def conditions(options: dict[str, Any]) -> str:
     return f"{noise}{failures}"
 
 
-def lead_paragraph(summary: dict[str, Any]) -> str:
+def lead_paragraph(summary: dict[str, Any], plan: Plan) -> str:
     """The answer in one paragraph: which shapes, where to switch, the saving and its
     definition, what the simulated runs kept of it, and whether to trust it (with the
     intervals, ``verdict``)."""
-    plan, options = summary["plan"], summary["options"]
-    schedule = plan["optimal"]["schedule"]
-    best = plan["static_best"]
-    text = (f"**Train {' → '.join(s['shape'] for s in schedule)}** to reach loss "
+    options = summary["options"]
+    best = plan.static_best
+    text = (f"**Train {' → '.join(plan.optimal.shapes)}** to reach loss "
             f"{format_number(options['target_loss'])} on law set "
             f"**{summary['inputs']['laws']['name']}**")
-    points = switch_points(summary)
+    points = switch_points(summary, plan)
     if points:
         text += f", switching {'; then '.join(points)}. "
     else:
         text += ": no switch pays off. "
-    text += (f"On exact laws that needs {percent(plan['saving_vs_static'])} less compute than "
-             f"the best static shape, {best['shape']} ({format_number(plan['optimal']['compute'])}"
-             f" against {format_number(best['compute'])} FLOPs; saving = 1 − adaptive / static "
+    text += (f"On exact laws that needs {percent(plan.saving_vs_static)} less compute than "
+             f"the best static shape, {best.shape} ({format_number(plan.optimal.compute)} "
+             f"against {format_number(best.compute)} FLOPs; saving = 1 − adaptive / static "
              "compute to the target). ")
     planned = summary["simulation"]["summary"].get("planned")
     if planned and planned["true_saving_vs_static"] is not None:
@@ -280,7 +276,7 @@ def lead_paragraph(summary: dict[str, Any]) -> str:
                  f"following the plan saved {percent(planned['true_saving_vs_static'])} at the "
                  f"true crossing of the target ({percent(planned['saving_vs_static'])} at the "
                  "observed stop). ")
-    return text + verdict(summary)
+    return text + verdict(summary, plan.uncertainty)
 
 
 def noisy_stop(summary: dict[str, Any]) -> str | None:
@@ -325,7 +321,7 @@ def definitions(summary: dict[str, Any]) -> str:
 
 def report_blocks(summary: dict[str, Any]) -> list[Block]:
     """The whole report, from the ``summary.json`` object."""
-    plan = summary["plan"]
+    plan = Plan.from_dict(summary["plan"], "summary.json: plan")
     options = summary["options"]
     name = summary["inputs"]["laws"]["name"]
     warning = summary["simulation"].get("budget_warning")
@@ -333,11 +329,11 @@ def report_blocks(summary: dict[str, Any]) -> list[Block]:
     return [
         Heading(f"Adaptive vs static training: {name}"),
         *([Paragraph(f"**{warning[0].upper()}{warning[1:]}.**")] if warning else []),
-        Paragraph(lead_paragraph(summary)),
+        Paragraph(lead_paragraph(summary, plan)),
         Heading("Savings per policy", 2),
         Paragraph(definitions(summary)),
         savings_table(summary),
-        *[Paragraph(line) for line in policy_lines(summary)],
+        *[Paragraph(line) for line in policy_lines(summary, plan)],
         *([Paragraph(stop)] if stop else []),
         Heading("What happened in the runs", 2),
         Paragraph("Mean [5% – 95%]: failures and lost compute over all runs, the rest over "
@@ -349,15 +345,14 @@ def report_blocks(summary: dict[str, Any]) -> list[Block]:
         Figure("loss_vs_compute", FIGURES["loss_vs_compute"]),
         Figure("timeline", FIGURES["timeline"]),
         Heading("The plan", 2),
-        Paragraph(f"Optimal schedule found by the search on {plan['levels']} loss levels from "
-                  f"{format_number(plan['start_loss'])} to {format_number(plan['target_loss'])} "
-                  f"(objective {plan['objective']}; {describe_request(plan['request'])}); "
-                  f"the lower bound C* is {format_number(plan['lower_bound'])}."),
+        Paragraph(f"Optimal schedule found by the search on {plan.levels} loss levels from "
+                  f"{format_number(plan.start_loss)} to {format_number(plan.target_loss)} "
+                  f"(objective {plan.objective}; {describe_request(plan.request.to_dict())}); "
+                  f"the lower bound C* is {format_number(plan.lower_bound)}."),
         schedule_table(plan),
         plan_table(plan),
-        # Plans saved before shapeshift listed its assumptions carry no such entry.
         *[Paragraph(f"This plan {line}: no measured transition and no switch cost was "
-                    "given.") for line in plan.get("assumptions", [])],
+                    "given.") for line in plan.assumptions],
         Figure("laws", FIGURES["laws"]),
         Figure("gradients", FIGURES["gradients"]),
         Heading("Inputs", 2),

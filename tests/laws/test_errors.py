@@ -13,7 +13,7 @@ from laws.io.lawfile import read_law_file
 from laws.presets import load_preset
 from laws.search import PlanRequest, plan
 from laws.search.grid import loss_grid
-from laws.search.plans import read_plan
+from laws.search.planfile import read_plan
 
 
 @pytest.mark.parametrize("error", [UnreachableTarget, BadInputFile])

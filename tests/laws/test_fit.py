@@ -54,6 +54,24 @@ def test_analytic_gradient_matches_finite_differences(model) -> None:
     assert value == pytest.approx(expected)
 
 
+@pytest.mark.parametrize("model", [PowerModel(COMPUTE), SaturatingModel(COMPUTE)])
+def test_the_gradient_of_a_reduced_curve_s_weights_matches_finite_differences(model) -> None:
+    # Weights that are no whole counts (a reduced per-step curve's): one product of the slopes
+    # and the Jacobian instead of sums in point order; the same gradient.
+    rng = np.random.default_rng(2)
+    theta = np.array([1.0, 0.3, 0.5, -2.0][:model.n_params])
+    measured = model.log_loss(theta[None, :, None])[0] + rng.normal(0, 0.05, COMPUTE.size)
+    weights = rng.uniform(0.5, 7.0, COMPUTE.size)
+    objective = Objective(model, measured, delta=1.0, weights=weights)
+    value, gradient = objective.value_and_gradient(theta)
+    steps = 1e-6 * np.eye(theta.size)  # central differences: weights up to 7 bend it more
+    numeric = [(objective.value_and_gradient(theta + h)[0]
+                - objective.value_and_gradient(theta - h)[0]) / 2e-6 for h in steps]
+    np.testing.assert_allclose(gradient, numeric, rtol=1e-6, atol=1e-9)
+    expected = huber(model.log_loss(theta[None, :, None])[0] - measured, 1.0) @ weights
+    assert value == pytest.approx(expected)
+
+
 def test_joint_gradient_adds_shared_positions() -> None:
     compute = np.tile(COMPUTE[:10], 2)
     model = PowerModel(compute, np.repeat([COMPUTE[9], COMPUTE[9]], 10))

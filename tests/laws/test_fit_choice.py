@@ -14,6 +14,7 @@ from laws.errors import InputError
 from laws.fit import fit_law
 from laws.fit.choice import AUTO_RATIO, choose_auto
 from laws.fit.curveset import fit_curves
+from laws.fit.diagnostics import parameter_warnings
 from laws.fit.objective import EXPONENT_BOUNDS
 from laws.fit.pershape import PER_SHAPE
 from laws.forms import PowerLaw, SaturatingLaw
@@ -152,6 +153,34 @@ def test_per_shape_a_degenerate_fit_is_out_for_its_shape_only() -> None:
     saturating = choice.candidates[1]
     assert saturating.degenerate == ("exp",)
     assert saturating.score == pytest.approx(saturating.shapes["bent"])
+
+
+def test_per_shape_a_fit_of_all_points_no_choice_needs_is_not_made() -> None:
+    # By hand, each shape alone: every candidate's fit of all its points and its degeneracy,
+    # then the simplest sound candidate within 5% of the best sound score. The choice must
+    # agree, having skipped the saturating fits of the shapes power takes whatever they give.
+    truths = {"bent": SaturatingLaw(a=4e3, b=0.6, c=0.2, d=1e7),
+              "straight": PowerLaw(a=30.0, b=0.3, c=0.2),
+              "steep": PowerLaw(a=300.0, b=0.5, c=0.5)}
+    kinds = {name: (COMPUTE, _curves(law, 0.01, 0).curves[0].loss)
+             for name, law in truths.items()}
+    curves = _named({**kinds, "exp": EXPONENTIAL})
+    choice = choose_auto(curves, per_shape=True)
+    power, saturating = choice.candidates
+    by_hand = {}
+    for curve in curves.curves:
+        sound = [(s.form, s.shapes[curve.name]) for s in (power, saturating)
+                 if not parameter_warnings(fit_curves(curves.replace([curve]), s.form).laws)]
+        best = min(score for _, score in sound)
+        by_hand[curve.name] = next(form for form, score in sound if score <= best * 1.05)
+    assert choice.forms == by_hand == {"bent": "saturating", "straight": "power",
+                                       "steep": "power", "exp": "power"}
+    assert power.unchecked == ()
+    # Power takes these whatever saturating's fit of all points gives: it was not made.
+    assert saturating.unchecked == tuple(name for name in ("straight", "steep")
+                                         if power.shapes[name] <= 1.05 * min(
+                                             power.shapes[name], saturating.shapes[name]))
+    assert saturating.unchecked and "unchecked" in saturating.to_dict()
 
 
 def test_per_shape_an_untestable_shape_takes_the_simplest_form() -> None:

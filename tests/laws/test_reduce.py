@@ -140,6 +140,27 @@ def test_weights_sum_to_the_rows_and_each_bin_keeps_rows_at_even_loss_ranks() ->
             assert rank + ranks[QUANTILES - 1 - j] == rows - 1
 
 
+def test_equal_losses_in_a_bin_are_ranked_in_order_of_compute() -> None:
+    # Losses of two decimals: a bin of hundreds of rows holds few distinct values. The rows
+    # kept are those at the ranks of a brute-force sort by (loss, row), bin by bin.
+    steps = np.arange(1, 6001)
+    compute = steps * 1e12
+    rng = np.random.default_rng(9)
+    loss = np.round(2.0 + 30 * compute ** -0.1 * np.exp(rng.normal(0, 0.02, steps.size)), 2)
+    reduced = reduce_curve(Curve("s", {}, compute, loss, tuple(range(steps.size))))
+    kept = set(reduced.lines)
+    bins = np.floor(np.log10(compute) * BINS_PER_DECADE)
+    half = np.arange(QUANTILES // 2)
+    for k in np.unique(bins):
+        inside = np.flatnonzero(bins == k).tolist()
+        if len(inside) <= QUANTILES:
+            continue
+        by_loss = sorted(inside, key=lambda i: (loss[i], i))
+        low = np.floor((half + 0.5) * len(inside) / QUANTILES).astype(int)
+        ranks = [*low, *(len(inside) - 1 - low)]
+        assert {by_loss[r] for r in ranks} == kept & set(inside), k
+
+
 def test_a_short_curve_is_not_reduced() -> None:
     curve = _per_step(PowerLaw(a=90.0, b=0.13, c=1.7), REDUCE_ABOVE, noise=0.02)
     assert reduce_curve(curve) is curve

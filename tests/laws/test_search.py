@@ -30,6 +30,7 @@ from laws.search import (
     solvers,
 )
 from laws.search.grid import default_start_loss
+from laws.search.planfile import LawsRecord
 from laws.search.solvers import route_cost
 from tests import closed_forms
 
@@ -48,15 +49,15 @@ def demo():
 
 def test_free_transitions_match_the_quadrature_lower_bound(demo):
     result = plan(demo, PlanRequest.for_laws(demo, TARGET))
-    exact = closed_forms.free_lower_bound(closed_forms.power_params(demo), result["start_loss"],
+    exact = closed_forms.free_lower_bound(closed_forms.power_params(demo), result.start_loss,
                                           TARGET)
-    assert result["optimal"]["cost"] == pytest.approx(exact, rel=1e-4)
-    assert result["lower_bound"] == pytest.approx(exact, rel=1e-9)
-    assert result["greedy"]["cost"] == pytest.approx(result["optimal"]["cost"], rel=1e-12)
+    assert result.optimal.cost == pytest.approx(exact, rel=1e-4)
+    assert result.lower_bound == pytest.approx(exact, rel=1e-9)
+    assert result.greedy.cost == pytest.approx(result.optimal.cost, rel=1e-12)
     # The paper's rule, from the written-out derivative: with free transitions it is optimal.
-    owners, _ = closed_forms.greedy_order(closed_forms.power_params(demo), result["start_loss"],
+    owners, _ = closed_forms.greedy_order(closed_forms.power_params(demo), result.start_loss,
                                           TARGET)
-    assert [s["shape"] for s in result["optimal"]["schedule"]] == owners
+    assert [s.shape for s in result.optimal.schedule] == owners
 
 
 def test_halving_the_grid_spacing_shrinks_the_gap_about_fourfold(demo):
@@ -70,7 +71,7 @@ def test_halving_the_grid_spacing_shrinks_the_gap_about_fourfold(demo):
         for levels in level_counts:
             result = plan(demo, PlanRequest.for_laws(demo, TARGET, levels=levels,
                                                      start_loss=6.0))
-            gaps.append(result["optimal"]["cost"] - result["lower_bound"])
+            gaps.append(result.optimal.cost - result.lower_bound)
         return np.mean(gaps)
 
     coarse = range(101, 161, 2)
@@ -204,13 +205,13 @@ def test_optimal_never_costs_more_than_greedy_or_any_static_shape(
     target = min(floor for _, floor, _ in shapes) + margin
     result = plan(laws, PlanRequest.for_laws(laws, target, levels=150, switch_flops=switch_flops,
                                              switch_penalty=penalty, max_switches=limit))
-    cost = result["optimal"]["cost"]
-    if result["greedy"]["cost"] is not None:
-        assert cost <= result["greedy"]["cost"] * (1 + 1e-12)
-    assert cost <= result["static_best"]["cost"] * (1 + 1e-12)
-    assert cost >= result["lower_bound"] * (1 - 1e-9)
-    reachable = [c for c in result["static"].values() if c is not None]
-    assert result["static_best"]["compute"] == pytest.approx(min(reachable), rel=1e-12)
+    cost = result.optimal.cost
+    if result.greedy.cost is not None:
+        assert cost <= result.greedy.cost * (1 + 1e-12)
+    assert cost <= result.static_best.cost * (1 + 1e-12)
+    assert cost >= result.lower_bound * (1 - 1e-9)
+    reachable = [c for c in result.static.values() if c is not None]
+    assert result.static_best.compute == pytest.approx(min(reachable), rel=1e-12)
 
 
 def continuous_optimum(params, start, target, switch, penalty):
@@ -248,58 +249,56 @@ def test_switch_costs_match_a_continuous_optimisation_of_the_switch_points(demo,
     result = plan(demo, PlanRequest.for_laws(demo, TARGET, start_loss=6.0, switch_flops=switch,
                                              switch_penalty=penalty))
     expected = continuous_optimum(power_params(demo), 6.0, TARGET, switch, penalty)
-    assert result["optimal"]["cost"] == pytest.approx(expected, rel=5e-3)
-    assert result["optimal"]["compute"] == pytest.approx(result["optimal"]["cost"], rel=1e-12)
+    assert result.optimal.cost == pytest.approx(expected, rel=5e-3)
+    assert result.optimal.compute == pytest.approx(result.optimal.cost, rel=1e-12)
 
 
 def test_schedule_accounts_for_every_flop(demo):
     result = plan(demo, PlanRequest.for_laws(demo, TARGET, switch_flops=2e17))
-    optimal = result["optimal"]
-    assert optimal["switches"] == len(optimal["schedule"]) - 1 >= 1
-    segments = optimal["schedule"]
-    assert sum(s["compute"] + s["switch_compute"] for s in segments) == pytest.approx(
-        optimal["compute"], rel=1e-12)
-    assert sum(s["cost"] for s in segments) == pytest.approx(optimal["cost"], rel=1e-12)
+    optimal = result.optimal
+    assert optimal.switches == len(optimal.schedule) - 1 >= 1
+    segments = optimal.schedule
+    assert sum(s.compute + s.switch_compute for s in segments) == pytest.approx(
+        optimal.compute, rel=1e-12)
+    assert sum(s.cost for s in segments) == pytest.approx(optimal.cost, rel=1e-12)
     params = dict(zip(demo.names, power_params(demo), strict=True))
     first = segments[0]
-    assert first["compute"] == pytest.approx(
-        closed_forms.inverse(params[first["shape"]], first["loss_to"]), rel=1e-9)
+    assert first.compute == pytest.approx(
+        closed_forms.inverse(params[first.shape], first.loss_to), rel=1e-9)
     for before, after in pairwise(segments):
-        assert after["loss_from"] == before["loss_to"]
-        assert after["switch_compute"] == 2e17
-        assert after["compute"] == pytest.approx(
-            closed_forms.inverse(params[after["shape"]], after["loss_to"])
-            - closed_forms.inverse(params[after["shape"]], after["loss_from"]), rel=1e-9)
+        assert after.loss_from == before.loss_to
+        assert after.switch_compute == 2e17
+        assert after.compute == pytest.approx(
+            closed_forms.inverse(params[after.shape], after.loss_to)
+            - closed_forms.inverse(params[after.shape], after.loss_from), rel=1e-9)
 
 
 def test_seconds_and_money_objectives_weigh_by_throughput(demo):
     seconds = plan(demo, PlanRequest.for_laws(demo, TARGET, objective="seconds"))
     money = plan(demo, PlanRequest.for_laws(demo, TARGET, objective="money", price_per_hour=3.6))
     throughput = {s.name: s.throughput for s in demo.shapes}
-    by_hand = sum(s["compute"] / throughput[s["shape"]] for s in seconds["optimal"]["schedule"])
-    assert seconds["optimal"]["cost"] == pytest.approx(by_hand, rel=1e-12)
-    assert money["optimal"]["cost"] == pytest.approx(seconds["optimal"]["cost"] / 1000, rel=1e-9)
-    static_seconds = {n: c / throughput[n] for n, c in seconds["static"].items() if c}
-    assert seconds["static_best"]["shape"] == min(static_seconds, key=static_seconds.get)
+    by_hand = sum(s.compute / throughput[s.shape] for s in seconds.optimal.schedule)
+    assert seconds.optimal.cost == pytest.approx(by_hand, rel=1e-12)
+    assert money.optimal.cost == pytest.approx(seconds.optimal.cost / 1000, rel=1e-9)
+    static_seconds = {n: c / throughput[n] for n, c in seconds.static.items() if c}
+    assert seconds.static_best.shape == min(static_seconds, key=static_seconds.get)
 
 
 def test_max_switches_zero_is_the_best_static_shape(demo):
     result = plan(demo, PlanRequest.for_laws(demo, TARGET, max_switches=0))
-    assert result["optimal"]["switches"] == 0
-    assert result["optimal"]["cost"] == pytest.approx(result["static_best"]["cost"], rel=1e-12)
+    assert result.optimal.switches == 0
+    assert result.optimal.cost == pytest.approx(result.static_best.cost, rel=1e-12)
 
 
 def test_plan_names_its_laws_and_options(demo):
     result = plan(demo, PlanRequest.for_laws(demo, TARGET, levels=300))
-    assert result["laws"] == {"name": "demo", "shapes": ["p32", "p16", "p8"],
-                              "digest": law_set_digest(demo)}
+    assert result.laws == LawsRecord("demo", ("p32", "p16", "p8"), law_set_digest(demo))
     other = LawSet("demo", demo.shapes[:2])
     assert law_set_digest(other) != law_set_digest(demo)
-    assert result["request"]["levels"] == result["levels"] == 300
-    assert PlanRequest.from_dict(result["request"]) == PlanRequest.for_laws(demo, TARGET,
-                                                                            levels=300)
-    assert result["saving_vs_static"] == pytest.approx(
-        1 - result["optimal"]["cost"] / result["static_best"]["cost"], rel=1e-12)
+    assert result.request.levels == result.levels == 300
+    assert result.request == PlanRequest.for_laws(demo, TARGET, levels=300)
+    assert result.saving_vs_static == pytest.approx(
+        1 - result.optimal.cost / result.static_best.cost, rel=1e-12)
 
 
 def test_one_axis_only_grow_rules_force_two_step_growth():

@@ -28,6 +28,7 @@ from laws.io.lawfile import law_set_from_dict, law_set_to_dict, read_law_file, w
 from laws.lawset import LawSet, MeasuredTransition, Shape
 from laws.presets import load_preset
 from laws.search import PlanRequest, plan
+from laws.search.planfile import MeasuredSwitch
 from laws.transitions import extra_compute
 
 # Shape b's law, loss = FLOOR + A * C^-B, written out here so that the curves below do not go
@@ -250,15 +251,15 @@ def test_search_charges_a_measured_switch_what_its_transition_costs_the_route():
     # dodge the charge.
     allowed = (("p32", "p16"), ("p16", "p8"))
     result = plan(laws, PlanRequest.for_laws(laws, 2.0, levels=400, allowed=allowed))
-    schedule = result["optimal"]["schedule"]
-    assert [s["shape"] for s in schedule] == ["p32", "p16", "p8"]
-    (charged,) = result["measured_switches"]
-    expected = demo_penalty_root(schedule[2]["loss_from"], 2.0, delta, tau)
-    assert charged == {"from": "p16", "to": "p8", "model": "transient-penalty",
-                       "flops": pytest.approx(expected, rel=1e-6)}
-    assert schedule[2]["switch_compute"] == charged["flops"] > 0
+    schedule = result.optimal.schedule
+    assert result.optimal.shapes == ("p32", "p16", "p8")
+    (charged,) = result.measured_switches
+    expected = demo_penalty_root(schedule[2].loss_from, 2.0, delta, tau)
+    assert charged == MeasuredSwitch("p16", "p8", "transient-penalty",
+                                     pytest.approx(expected, rel=1e-6))
+    assert schedule[2].switch_compute == charged.flops > 0
     # Only the unmeasured switch is assumed free.
-    assert result["assumptions"] == ["assumes a free switch p32 -> p16"]
+    assert result.assumptions == ("assumes a free switch p32 -> p16",)
     # Settled: the charge is what the transition costs this route's own switch (above), and
     # the route's cost is its training on the demo laws, written out, plus that charge.
     params = {"p32": (125892.54117941667, 0.3, 2.0), "p16": (92070.3899739452, 0.28, 1.7),
@@ -268,10 +269,10 @@ def test_search_charges_a_measured_switch_what_its_transition_costs_the_route():
         a, b, c = params[shape]
         return ((loss - c) / a) ** (-1 / b)
 
-    trained = compute("p32", schedule[0]["loss_to"]) + sum(
-        compute(s["shape"], s["loss_to"]) - compute(s["shape"], s["loss_from"])
+    trained = compute("p32", schedule[0].loss_to) + sum(
+        compute(s.shape, s.loss_to) - compute(s.shape, s.loss_from)
         for s in schedule[1:])
-    assert result["optimal"]["cost"] == pytest.approx(trained + charged["flops"], rel=1e-9)
+    assert result.optimal.cost == pytest.approx(trained + charged.flops, rel=1e-9)
 
 
 def test_a_costly_measured_switch_leaves_the_plan_static():
@@ -280,11 +281,11 @@ def test_a_costly_measured_switch_leaves_the_plan_static():
              for a in demo.names for b in demo.names if a != b]
     laws = with_measured(demo, *jumps)
     result = plan(laws, PlanRequest.for_laws(laws, 2.0, levels=200))
-    assert result["optimal"]["switches"] == 0 and result["saving_vs_static"] == 0.0
-    assert result["assumptions"] == [] and result["measured_switches"] == []
+    assert result.optimal.switches == 0 and result.saving_vs_static == 0.0
+    assert result.assumptions == () and result.measured_switches == ()
     # --switch-flops, given, replaces the measured transitions: none is charged.
     given = plan(laws, PlanRequest.for_laws(laws, 2.0, levels=200, switch_flops=0.0))
-    assert given["optimal"]["switches"] == 2 and given["measured_switches"] == []
+    assert given.optimal.switches == 2 and given.measured_switches == ()
 
 
 def test_fit_keeps_the_transitions_of_switching_runs_and_search_uses_them(tmp_path):
@@ -297,10 +298,12 @@ def test_fit_keeps_the_transitions_of_switching_runs_and_search_uses_them(tmp_pa
     assert "transition patch14 -> patch7 (8 switches): transient-penalty" in fitted.output
     (measured,) = read_law_file(out).transitions.measured
     assert (measured.source, measured.destination, measured.switches) == ("patch14", "patch7", 8)
-    assert set(measured.rmse) == {"free", "constant-flops", "transient-penalty", "slowdown"}
-    # The model kept is the one with parameters that scored best there.
-    assert measured.model == min(("constant-flops", "transient-penalty", "slowdown"),
-                                 key=measured.rmse.get)
+    assert set(measured.rmse) == {"free", "constant-flops", "transient-penalty", "slowdown",
+                                  "penalty-slowdown"}
+    # The model kept is the one with parameters that scored best there (the simpler of two
+    # that tie: penalty-slowdown adds no slowdown on these switches).
+    assert measured.model == min(("constant-flops", "transient-penalty", "slowdown",
+                                  "penalty-slowdown"), key=measured.rmse.get)
     searched = CliRunner().invoke(main, ["search", str(out), "--target", "0.4", "--json",
                                          "--allowed", "patch14:patch7", "--strict"])
     assert searched.exit_code == 0, searched.output

@@ -16,6 +16,7 @@ from laws.forms import PowerLaw
 from laws.io.lawfile import write_law_file
 from laws.lawset import LawSet, MeasuredTransition, Shape, Transitions
 from laws.search import PlanRequest, build_problem, plan, plan_for_problem
+from laws.search.planfile import Plan, PlanUncertainty, RobustStep, Segment
 from laws.search.uncertainty import SampleLaws, _legs, route_costs
 from tests import closed_forms
 
@@ -38,12 +39,12 @@ def sampled_laws(samples: int = 40, seed: int = 0) -> LawSet:
     return LawSet("sampled", tuple(shapes))
 
 
-def one_by_one(laws: LawSet, request: PlanRequest, point: dict) -> list[dict]:
+def one_by_one(laws: LawSet, request: PlanRequest, point: Plan) -> list[Plan]:
     """The same question asked of every sample with the ordinary search (same start loss and
     levels; no robust choice: a sample has no samples of its own)."""
     plans = []
     for sample in laws.samples():
-        asked = replace(request.for_other_laws(sample), start_loss=point["start_loss"],
+        asked = replace(request.for_other_laws(sample), start_loss=point.start_loss,
                         robust=None)
         plans.append(plan(sample, asked))
     return plans
@@ -54,18 +55,18 @@ def test_savings_and_schedules_equal_the_search_run_on_each_sample(options):
     laws = sampled_laws()
     request = PlanRequest.for_laws(laws, TARGET, start_loss=START, levels=300, **options)
     point = plan(laws, request)
-    report = point["uncertainty"]
+    report = point.uncertainty
     plans = one_by_one(laws, request, point)
-    savings = [p["saving_vs_static"] for p in plans]
+    savings = [p.saving_vs_static for p in plans]
     # Each sample's own search lays its grid from its own lowest floor, the report uses the
     # point plan's grid for all: they differ by the grid's error, about 1e-7 of the compute.
     for key, q in (("p5", 5), ("p50", 50), ("p95", 95)):
-        assert report["saving"][key] == pytest.approx(
+        assert getattr(report.saving, key) == pytest.approx(
             np.percentile(savings, q, method="inverted_cdf"), abs=1e-6)
-    orders = [" > ".join(s["shape"] for s in p["optimal"]["schedule"]) for p in plans]
-    assert report["schedules"] == pytest.approx(
+    orders = [" > ".join(s.shape for s in p.optimal.schedule) for p in plans]
+    assert report.schedules == pytest.approx(
         {order: orders.count(order) / len(orders) for order in set(orders)})
-    assert report["samples"] == 40
+    assert report.samples == 40
 
 
 def test_with_free_transitions_the_saving_is_each_samples_closed_form_bound():
@@ -73,11 +74,11 @@ def test_with_free_transitions_the_saving_is_each_samples_closed_form_bound():
     the grid's error, which shrinks quadratically with the spacing (3000 levels here)."""
     laws = sampled_laws(samples=15)
     request = PlanRequest.for_laws(laws, TARGET, start_loss=START, levels=3000)
-    report = plan(laws, request)["uncertainty"]
+    report = plan(laws, request).uncertainty
     exact = [closed_forms.free_saving(closed_forms.power_params(sample), START, TARGET)
              for sample in laws.samples()]
     for key, q in (("p50", 50), ("p5", 5)):
-        assert report["saving"][key] == pytest.approx(
+        assert getattr(report.saving, key) == pytest.approx(
             np.percentile(exact, q, method="inverted_cdf"), abs=2e-4)
 
 
@@ -86,23 +87,23 @@ def test_the_point_plan_is_followed_on_every_sample_at_closed_form_cost():
     request = PlanRequest.for_laws(laws, TARGET, start_loss=START, levels=300,
                                    switch_flops=1e8)
     point = plan(laws, request)
-    report = point["uncertainty"]
-    static = point["static_best"]["shape"]
+    report = point.uncertainty
+    static = point.static_best.shape
     savings, beats = [], []
     for sample in laws.samples():
         params = closed_forms.power_params(sample)
         cost, previous = 0.0, None
-        for step in point["optimal"]["schedule"]:
-            abc = params[step["shape"]]
-            begin = 0.0 if previous is None else closed_forms.inverse(abc, step["loss_from"])
-            cost += closed_forms.inverse(abc, step["loss_to"]) - begin + (
+        for step in point.optimal.schedule:
+            abc = params[step.shape]
+            begin = 0.0 if previous is None else closed_forms.inverse(abc, step.loss_from)
+            cost += closed_forms.inverse(abc, step.loss_to) - begin + (
                 0.0 if previous is None else 1e8)
-            previous = step["shape"]
+            previous = step.shape
         savings.append(1 - cost / closed_forms.inverse(params[static], TARGET))
         beats.append(cost < closed_forms.best_static(params, TARGET)[1])
-    assert report["plan_saving"]["p50"] == pytest.approx(
+    assert report.plan_saving.p50 == pytest.approx(
         np.percentile(savings, 50, method="inverted_cdf"), rel=1e-6)
-    assert report["p_beats_static"] == pytest.approx(np.mean(beats))
+    assert report.p_beats_static == pytest.approx(np.mean(beats))
 
 
 def test_the_robust_route_is_at_least_as_good_at_its_percentile_as_the_point_route():
@@ -110,20 +111,20 @@ def test_the_robust_route_is_at_least_as_good_at_its_percentile_as_the_point_rou
     request = PlanRequest.for_laws(laws, TARGET, start_loss=START, levels=300,
                                    switch_flops=3e8, robust=10)
     point = plan(laws, request)
-    robust = point["uncertainty"]["robust"]
+    robust = point.uncertainty.robust
     problem = build_problem(laws, request)
     # The point route's own 10th percentile, from the per-sample plans' best static costs.
     plans = one_by_one(laws, request, point)
-    best_static = np.array([p["static_best"]["cost"] for p in plans])
-    followed = route_costs(problem, SampleLaws(laws), _legs(problem, point["optimal"]["schedule"]))
+    best_static = np.array([p.static_best.cost for p in plans])
+    followed = route_costs(problem, SampleLaws(laws), _legs(problem, point.optimal.schedule))
     point_saving = np.percentile(1 - followed / best_static, 10, method="inverted_cdf")
-    assert robust["saving_at_quantile"] >= point_saving - 1e-12
+    assert robust.saving_at_quantile >= point_saving - 1e-12
     # The saving it reports is that of the schedule it names, followed on every sample.
-    chosen = route_costs(problem, SampleLaws(laws), _legs(problem, robust["schedule"]))
-    assert robust["saving_at_quantile"] == pytest.approx(
+    chosen = route_costs(problem, SampleLaws(laws), _legs(problem, robust.schedule))
+    assert robust.saving_at_quantile == pytest.approx(
         np.percentile(1 - chosen / best_static, 10, method="inverted_cdf"), abs=1e-6)
-    assert robust["point_cost_over_optimal"] >= -1e-12
-    assert robust["quantile"] == 10
+    assert robust.point_cost_over_optimal >= -1e-12
+    assert robust.quantile == 10
 
 
 def test_search_prints_the_interval_and_json_carries_it(tmp_path):
@@ -193,8 +194,8 @@ def penalty_extra(abc: tuple[float, float], fired: float, end: float, delta: flo
     return (low + high) / 2 - (law_compute(abc, end) - landing)
 
 
-def by_hand(schedule: list[dict], k: int, charge, speeds=(1.0, 1.0), seconds: float = 0.0
-            ) -> float:
+def by_hand(schedule: tuple[Segment | RobustStep, ...], k: int, charge, speeds=(1.0, 1.0),
+            seconds: float = 0.0) -> float:
     """What ``schedule`` costs on sample k: each leg's FLOPs on the sample's laws (the first
     from scratch) at its shape's speed, each switch ``charge(k, fired, end)`` FLOPs at the new
     shape's speed plus ``seconds``."""
@@ -202,11 +203,11 @@ def by_hand(schedule: list[dict], k: int, charge, speeds=(1.0, 1.0), seconds: fl
     speed = dict(zip("sb", speeds, strict=True))
     cost, previous = 0.0, None
     for leg in schedule:
-        law = laws[leg["shape"]]
-        begin = 0.0 if previous is None else law_compute(law, leg["loss_from"])
-        cost += (law_compute(law, leg["loss_to"]) - begin) / speed[leg["shape"]]
+        law = laws[leg.shape]
+        begin = 0.0 if previous is None else law_compute(law, leg.loss_from)
+        cost += (law_compute(law, leg.loss_to) - begin) / speed[leg.shape]
         if previous is not None:
-            cost += charge(k, previous["loss_to"], leg["loss_to"]) / speed[leg["shape"]] + seconds
+            cost += charge(k, previous.loss_to, leg.loss_to) / speed[leg.shape] + seconds
         previous = leg
     return cost
 
@@ -216,16 +217,18 @@ def statics(k: int, speeds=(1.0, 1.0)) -> dict[str, float]:
             for name, (_, draws, c), speed in zip("sb", (SMALL, BIG), speeds, strict=True)}
 
 
-def assert_interval(report: dict, result: dict, costs: list[float], speeds=(1.0, 1.0)) -> None:
+def assert_interval(report: PlanUncertainty, result: Plan, costs: list[float],
+                    speeds=(1.0, 1.0)) -> None:
     """plan_saving's p5, p50, p95 over five samples are the 1st, 3rd and 5th smallest (the
     quantiles at or below which 5%, 50%, 95% of them lie); p_beats_static the share of
     samples where the route costs less than the sample's best static shape."""
-    named = result["static_best"]["shape"]
+    named = result.static_best.shape
     savings = sorted(1 - cost / statics(k, speeds)[named] for k, cost in enumerate(costs))
-    assert [report["plan_saving"][key] for key in ("p5", "p50", "p95")] == pytest.approx(
+    saving = report.plan_saving
+    assert [saving.p5, saving.p50, saving.p95] == pytest.approx(
         [savings[0], savings[2], savings[4]], rel=1e-9)
     beats = [cost < min(statics(k, speeds).values()) for k, cost in enumerate(costs)]
-    assert report["p_beats_static"] == sum(beats) / len(beats)
+    assert report.p_beats_static == sum(beats) / len(beats)
 
 
 @pytest.mark.parametrize("objective", ["flops", "seconds"])
@@ -237,20 +240,20 @@ def test_each_sample_charges_its_measured_switch_its_own_delay(objective):
     result = plan(laws, PlanRequest.for_laws(
         laws, SWITCH_TARGET, start_loss=SWITCH_START, levels=400, allowed=(("s", "b"),),
         objective=objective, switch_seconds=seconds, robust=20))
-    schedule = result["optimal"]["schedule"]
-    assert [s["shape"] for s in schedule] == ["s", "b"]
+    schedule = result.optimal.schedule
+    assert result.optimal.shapes == ("s", "b")
     costs = [by_hand(schedule, k, lambda k, fired, end: DELAYS[k], speeds, seconds)
              for k in range(5)]
-    assert_interval(result["uncertainty"], result, costs, speeds)
+    assert_interval(result.uncertainty, result, costs, speeds)
     # The two dearest delays lose to static, the others win: the point charge (30) said all win.
-    assert result["uncertainty"]["p_beats_static"] == 0.6
+    assert result.uncertainty.p_beats_static == 0.6
     # The robust choice's saving at its 20th percentile is that of its own schedule, charged
     # the same way: the 1st smallest of five.
-    robust = result["uncertainty"]["robust"]
+    robust = result.uncertainty.robust
     best = [min(statics(k, speeds).values()) for k in range(5)]
-    chosen = sorted(1 - by_hand(robust["schedule"], k, lambda k, fired, end: DELAYS[k], speeds,
+    chosen = sorted(1 - by_hand(robust.schedule, k, lambda k, fired, end: DELAYS[k], speeds,
                                 seconds) / best[k] for k in range(5))
-    assert robust["saving_at_quantile"] == pytest.approx(chosen[0], rel=1e-9)
+    assert robust.saving_at_quantile == pytest.approx(chosen[0], rel=1e-9)
 
 
 def test_each_sample_charges_its_transient_penalty():
@@ -258,13 +261,13 @@ def test_each_sample_charges_its_transient_penalty():
                                              {"delta": 0.15, "tau_flops": 30.0}, PENALTIES))
     result = plan(laws, PlanRequest.for_laws(laws, SWITCH_TARGET, start_loss=SWITCH_START,
                                              levels=400, allowed=(("s", "b"),)))
-    schedule = result["optimal"]["schedule"]
-    assert [s["shape"] for s in schedule] == ["s", "b"]
+    schedule = result.optimal.schedule
+    assert result.optimal.shapes == ("s", "b")
 
     def charge(k: int, fired: float, end: float) -> float:
         return penalty_extra((BIG[1][k], BIG[2]), fired, end, *PENALTIES[k])
 
-    assert_interval(result["uncertainty"], result, [by_hand(schedule, k, charge)
+    assert_interval(result.uncertainty, result, [by_hand(schedule, k, charge)
                                                     for k in range(5)])
 
 
@@ -273,13 +276,13 @@ def test_a_transition_without_samples_charges_its_point_charge_on_every_sample()
                                              {"delta": 0.15, "tau_flops": 30.0}))
     result = plan(laws, PlanRequest.for_laws(laws, SWITCH_TARGET, start_loss=SWITCH_START,
                                              levels=400, allowed=(("s", "b"),)))
-    schedule = result["optimal"]["schedule"]
-    (charged,) = result["measured_switches"]
+    schedule = result.optimal.schedule
+    (charged,) = result.measured_switches
     # The point charge: the penalty on the point law, by the bisection above.
-    assert charged["flops"] == pytest.approx(penalty_extra(
-        (BIG[0], BIG[2]), schedule[0]["loss_to"], SWITCH_TARGET, 0.15, 30.0), rel=1e-9)
-    assert_interval(result["uncertainty"], result, [
-        by_hand(schedule, k, lambda k, fired, end: charged["flops"]) for k in range(5)])
+    assert charged.flops == pytest.approx(penalty_extra(
+        (BIG[0], BIG[2]), schedule[0].loss_to, SWITCH_TARGET, 0.15, 30.0), rel=1e-9)
+    assert_interval(result.uncertainty, result, [
+        by_hand(schedule, k, lambda k, fired, end: charged.flops) for k in range(5)])
 
 
 def test_transition_samples_must_pair_with_the_law_samples():

@@ -75,7 +75,7 @@ def test_summary_matches_numpy_over_the_runs(four, four_plan, target, switching)
     planned = summary["planned"]["compute_to_target"]["mean"]
     assert summary["planned"]["saving_vs_static"] == pytest.approx(1 - planned / baseline)
     assert summary["planned"]["saving_kept"] == pytest.approx(
-        (1 - planned / baseline) / four_plan["saving_vs_static"])
+        (1 - planned / baseline) / four_plan.saving_vs_static)
 
 
 def test_trajectories_csv_has_one_row_per_evaluation(four, four_plan, target, switching):

@@ -200,13 +200,13 @@ def test_online_recovers_most_of_the_gap_when_the_truth_is_a_sample_the_plan_mis
     request = PlanRequest.for_laws(laws, laws.extra["default_target"])
     truth = laws.samples()[136]
     best = plan(truth, replace(request.for_other_laws(truth),
-                               start_loss=plan(laws, request)["start_loss"]))
+                               start_loss=plan(laws, request).start_loss))
     results = simulate(laws, request, ["online", "planned"], SimConfig(noise=0.03), runs=1,
                        seed=1, truth=truth)
     online, planned = (results.runs_of(p)[0].true_compute_to_target
                        for p in ("online", "planned"))
     assert online < 0.6 * planned
-    assert online < 1.15 * best["optimal"]["compute"]
+    assert online < 1.15 * best.optimal.compute
 
 
 def test_each_replication_follows_its_drawn_sample_with_every_policy():

@@ -41,13 +41,13 @@ def test_greedy_owner_is_the_shape_of_least_inverse_slope(params, where):
 def test_greedy_follows_the_plans_greedy_schedule_without_noise(
         four, four_plan, target, four_request):
     (run,) = simulate(four, four_request, ["greedy"],
-                      SimConfig(eval_every=four_plan["optimal"]["compute"] / 5000), runs=1,
+                      SimConfig(eval_every=four_plan.optimal.compute / 5000), runs=1,
                       plan=four_plan).runs
     switched = [d for _, kind, d in run.events if kind == "switch"]
-    shapes = [step["shape"] for step in four_plan["greedy"]["schedule"]]
+    shapes = four_plan.greedy.shapes
     assert switched == [f"{a}->{b}" for a, b in zip(shapes, shapes[1:], strict=False)]
     # Free transitions: greedy is optimal, so it matches the plan's optimum too.
-    assert run.compute_to_target == pytest.approx(four_plan["optimal"]["compute"], rel=2e-3)
+    assert run.compute_to_target == pytest.approx(four_plan.optimal.compute, rel=2e-3)
 
 
 def test_greedy_does_not_switch_back_when_noise_lifts_the_loss_above_a_boundary():

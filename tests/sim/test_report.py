@@ -195,22 +195,22 @@ def test_plan_tables_match_the_search(report):
     out, _, summary = report
     demo = load_preset("demo")
     fresh = plan(demo, PlanRequest.for_laws(demo, TARGET, levels=LEVELS))
-    assert summary["plan"]["optimal"] == rounded(fresh["optimal"])  # as the file holds it
+    assert summary["plan"]["optimal"] == rounded(fresh.to_dict()["optimal"])  # as the file holds it
     tables = markdown_tables((out / "report.md").read_text())
     columns, _ = table_with(tables, "shape", "loss from")
-    schedule = fresh["optimal"]["schedule"]
+    schedule = fresh.optimal.schedule
     # The paper's rule, from the written-out derivative: with free transitions it is optimal.
-    owners, _ = greedy_order(power_params(load_preset("demo")), fresh["start_loss"], TARGET)
-    assert list(columns["shape"]) == [s["shape"] for s in schedule] == owners
+    owners, _ = greedy_order(power_params(load_preset("demo")), fresh.start_loss, TARGET)
+    assert list(columns["shape"]) == list(fresh.optimal.shapes) == owners
     for row, step in enumerate(schedule):
-        assert float(columns["loss to"][row]) == pytest.approx(step["loss_to"], rel=1e-3)
-        spent = step["compute"] + step["switch_compute"]
+        assert float(columns["loss to"][row]) == pytest.approx(step.loss_to, rel=1e-3)
+        spent = step.compute + step.switch_compute
         assert float(columns["compute (FLOPs)"][row]) == pytest.approx(spent, rel=1e-3)
     columns, _ = table_with(tables, "schedule", "compute to target (FLOPs)")
     named = dict(zip(columns["schedule"], columns["compute to target (FLOPs)"], strict=True))
-    assert float(named["optimal schedule"]) == pytest.approx(fresh["optimal"]["compute"],
+    assert float(named["optimal schedule"]) == pytest.approx(fresh.optimal.compute,
                                                                rel=1e-3)
-    for shape, static in fresh["static"].items():
+    for shape, static in fresh.static.items():
         label = f"best static ({shape})" if shape == "p16" else f"static {shape}"
         assert float(named[label]) == pytest.approx(static, rel=1e-3)
 
@@ -239,17 +239,17 @@ def test_the_first_paragraph_names_shapes_switch_points_saving_and_verdict(repor
     out, _, summary = report
     demo = load_preset("demo")
     fresh = plan(demo, PlanRequest.for_laws(demo, TARGET, levels=LEVELS))
-    schedule = fresh["optimal"]["schedule"]
+    schedule = fresh.optimal.schedule
     text = first_paragraph(out)
-    assert text.startswith(f"**Train {' → '.join(s['shape'] for s in schedule)}**")
+    assert text.startswith(f"**Train {' → '.join(fresh.optimal.shapes)}**")
     spent = seconds = 0.0
     for step, after in zip(schedule[:-1], schedule[1:], strict=True):
-        spent += step["compute"] + step["switch_compute"]
-        seconds += (step["compute"] + step["switch_compute"]) / demo.shape(step["shape"]).throughput
-        assert (f"{step['shape']} → {after['shape']} at loss {format_number(step['loss_to'])} "
+        spent += step.compute + step.switch_compute
+        seconds += (step.compute + step.switch_compute) / demo.shape(step.shape).throughput
+        assert (f"{step.shape} → {after.shape} at loss {format_number(step.loss_to)} "
                 f"(after {format_number(spent)} FLOPs, {duration(seconds)} at the law file's "
                 "throughputs)") in text
-    assert f"{100 * fresh['saving_vs_static']:.1f}% less compute" in text
+    assert f"{100 * fresh.saving_vs_static:.1f}% less compute" in text
     assert "saving = 1 − adaptive / static compute to the target" in text
     planned = summary["simulation"]["summary"]["planned"]
     assert f"saved {100 * planned['true_saving_vs_static']:.1f}% at the true crossing" in text

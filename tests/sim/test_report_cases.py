@@ -15,6 +15,7 @@ from laws.forms import PowerLaw
 from laws.lawset import LawSet, Shape
 from laws.presets import load_preset, preset_path
 from laws.search import PlanRequest
+from laws.search.planfile import Percentiles, PlanUncertainty
 from laws.search.request import default_target
 from sim import SimConfig
 from sim.report import compare
@@ -54,13 +55,14 @@ def test_committed_examples_come_from_the_current_presets(example):
     assert laws["sha256"] == hashlib.sha256(preset_path(preset).read_bytes()).hexdigest()
 
 
-def verdict_summary(fit_p5: float | None, runs_low: float | None) -> dict:
-    fit = None if fit_p5 is None else {"plan_saving": {"p5": fit_p5, "p50": 0.1, "p95": 0.2},
-                                       "level": 0.9, "samples": 200}
+def verdict_inputs(fit_p5: float | None, runs_low: float | None
+                   ) -> tuple[dict, PlanUncertainty | None]:
+    fit = None if fit_p5 is None else PlanUncertainty(
+        samples=200, level=0.9, saving=Percentiles(0.0, 0.1, 0.2),
+        plan_saving=Percentiles(fit_p5, 0.1, 0.2), p_beats_static=0.9, schedules={"a": 1.0})
     runs = None if runs_low is None else {"mean": 0.08, "low": runs_low, "high": 0.12,
                                           "pairs": 20, "level": 0.9}
-    return {"plan": {"uncertainty": fit} if fit else {},
-            "simulation": {"summary": {"planned": {"paired_saving": runs}}}}
+    return {"simulation": {"summary": {"planned": {"paired_saving": runs}}}}, fit
 
 
 @pytest.mark.parametrize("fit_p5, runs_low, expected", [
@@ -73,7 +75,7 @@ def verdict_summary(fit_p5: float | None, runs_low: float | None) -> dict:
 def test_the_verdict_weighs_both_intervals(fit_p5, runs_low, expected):
     from sim.report.sections import verdict
 
-    text = verdict(verdict_summary(fit_p5, runs_low))
+    text = verdict(*verdict_inputs(fit_p5, runs_low))
     assert expected in text
     if fit_p5 is not None:
         assert f"[{100 * fit_p5:.1f}%, 20.0%] (90%, 200 bootstrap samples)" in text

@@ -38,7 +38,7 @@ def only(results):
 
 def test_static_compute_and_time_equal_the_closed_form_for_every_shape(
         four, four_plan, target, four_request):
-    dx = four_plan["optimal"]["compute"] / 10_000
+    dx = four_plan.optimal.compute / 10_000
     for shape in four.shapes:
         params = shape.law.params()
         if params["c"] >= target:
@@ -48,7 +48,7 @@ def test_static_compute_and_time_equal_the_closed_form_for_every_shape(
                             SimConfig(eval_every=dx), runs=1, plan=four_plan))
         assert run.reached and run.switches == 0
         assert expected <= run.compute_to_target <= expected * 1.001
-        assert four_plan["static"][shape.name] == pytest.approx(expected, rel=1e-9)
+        assert four_plan.static[shape.name] == pytest.approx(expected, rel=1e-9)
         assert run.time_to_target == pytest.approx(expected / shape.throughput, rel=1e-3)
 
 
@@ -57,24 +57,24 @@ def test_planned_without_noise_faults_or_transition_costs_follows_the_plan(four,
     """Each shape is left where the run's level (the median over the last tenth of the
     trained FLOPs) reaches the plan's loss: walked by hand (``noise_free.walk``). It lags the
     last evaluation, so the run spends a little more than the plan's compute."""
-    optimal = four_plan["optimal"]
-    dx = optimal["compute"] / 10_000
+    optimal = four_plan.optimal
+    dx = optimal.compute / 10_000
     run = only(simulate(four, four_request, ["planned"], SimConfig(eval_every=dx), runs=1,
                         plan=four_plan))
-    laws = [four.shape(step["shape"]) for step in optimal["schedule"]]
-    switches, reached = walk([power_segment(shape.law.params(), step["loss_to"])
-                              for shape, step in zip(laws, optimal["schedule"], strict=True)],
+    laws = [four.shape(shape) for shape in optimal.shapes]
+    switches, reached = walk([power_segment(shape.law.params(), step.loss_to)
+                              for shape, step in zip(laws, optimal.schedule, strict=True)],
                              dx, target)
-    assert run.reached and run.switches == len(switches) == optimal["switches"] == 3
+    assert run.reached and run.switches == len(switches) == optimal.switches == 3
     assert run.compute_to_target == pytest.approx(reached * dx, abs=4 * dx)
     ends = [0, *switches, reached]
     seconds = sum((end - start) * dx / shape.throughput
                   for start, end, shape in zip(ends[:-1], ends[1:], laws, strict=True))
     assert run.time_to_target == pytest.approx(seconds, rel=1e-3)
     # Late switches near the optimal ones cost little (the cost is flat there: second order).
-    assert optimal["compute"] < run.compute_to_target < 1.001 * optimal["compute"]
+    assert optimal.compute < run.compute_to_target < 1.001 * optimal.compute
     switched = [detail for _, kind, detail in run.events if kind == "switch"]
-    shapes = [step["shape"] for step in optimal["schedule"]]
+    shapes = optimal.shapes
     assert switched == [f"{a}->{b}" for a, b in zip(shapes, shapes[1:], strict=False)]
     assert run.ledger["useful_flops"] == pytest.approx(run.ledger["spent_flops"], rel=1e-12)
 

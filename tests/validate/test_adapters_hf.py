@@ -88,7 +88,7 @@ def tiny_gpt2_run(run_dir, **options):
 
 def test_trainer_grows_the_context_at_the_planned_level(tmp_path):
     the_plan, corpus, model, callback = tiny_gpt2_run(tmp_path / "run")
-    level = the_plan["optimal"]["schedule"][0]["loss_to"]
+    level = the_plan.optimal.schedule[0].loss_to
     probe = PrefixProbe(callback, Windows(corpus, 2, seed=3)[0]["input_ids"][None])
     args = transformers.TrainingArguments(
         output_dir=str(tmp_path / "out"), per_device_train_batch_size=8, max_steps=30,

@@ -148,8 +148,8 @@ def test_lightning_switches_patch_at_the_planned_level(fashion, tmp_path):
     # plan begins at patch 28, whose switch a few steps reach.
     the_plan = plan(laws, PlanRequest.for_laws(laws, laws.extra["default_target"],
                                                start_loss=2.5))
-    level = the_plan["optimal"]["schedule"][0]["loss_to"]  # where the plan leaves patch 28
-    assert [s["shape"] for s in the_plan["optimal"]["schedule"][:2]] == ["patch28", "patch14"]
+    level = the_plan.optimal.schedule[0].loss_to  # where the plan leaves patch 28
+    assert the_plan.optimal.shapes[:2] == ("patch28", "patch14")
     callback = ShapeCallback(planned(the_plan, laws), laws,
                              lambda module: {"patch": VitPatch(module.vit, "merge")},
                              shape="patch7", run_dir=tmp_path)

@@ -96,7 +96,7 @@ def _types(record):
 def test_a_switch_fires_at_the_plan_level_and_rescales_the_learning_rate():
     model, optimizer, controller = mlp_run()
     train_mlp(model, optimizer, controller, 60)
-    level = MLP_PLAN["optimal"]["schedule"][0]["loss_to"]
+    level = MLP_PLAN.optimal.schedule[0].loss_to
     evals = [r for r in controller.records if r["event"] == "eval"]
     (switch,) = [r for r in controller.records if r["event"] == "switch"]
     fired = next(i for i, r in enumerate(evals) if r["eval_loss"] <= level)

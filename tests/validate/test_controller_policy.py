@@ -59,7 +59,7 @@ def test_planned_fires_alike_in_the_simulator_and_in_real_training():
     assert real == simulated
     # Each fired at the first evaluation of its shape at or below the plan's level: ten
     # evaluations to the second switch, the run's level reads the last one or two of them.
-    levels = [step["loss_to"] for step in the_plan["optimal"]["schedule"][:2]]
+    levels = [step.loss_to for step in the_plan.optimal.schedule[:2]]
     for (old, _, loss), level in zip(real, levels, strict=True):
         on_old = [value for value, shape in zip(observed, shapes, strict=True) if shape == old]
         assert on_old[-1] == loss <= level < min(on_old[:-1], default=float("inf"))

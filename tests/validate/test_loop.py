@@ -19,7 +19,7 @@ import validate.loop as loop_module
 from cli import main
 from laws.io.lawfile import read_law_file
 from laws.search import plan as search_plan
-from laws.search.request import PlanRequest
+from laws.search import read_plan
 from tests.components import require
 from tests.crossings import first_crossing, line_crossing
 from validate.config import LoopConfig, TrainConfig
@@ -90,38 +90,36 @@ def test_laws_carry_bootstrap_samples_into_the_plans_interval(loop_dir):
     folder, summary = loop_dir
     laws = read_law_file(folder / "laws.json")
     assert all(len(shape.samples) == CONFIG.bootstrap for shape in laws.shapes)
-    uncertainty = json.loads((folder / "plan.json").read_text())["uncertainty"]
-    assert uncertainty["samples"] == CONFIG.bootstrap
+    point = read_plan(folder / "plan.json")
+    assert point.uncertainty.samples == CONFIG.bootstrap
     interval = summary["predicted_interval"]
-    assert interval == uncertainty["saving"]
+    saving = point.uncertainty.saving
+    assert interval == {"p5": saving.p5, "p50": saving.p50, "p95": saving.p95}
     # Asked again of each bootstrap sample with the ordinary search (its own grid, the point
     # plan's start loss): the interval is the empirical 5th, 50th and 95th percentiles of those
     # optimal savings (grids differ by about 1e-7 of the compute).
-    point = json.loads((folder / "plan.json").read_text())
-    request = PlanRequest.from_dict(point["request"])
-    asked = [(sample, dataclasses.replace(request.for_other_laws(sample),
-                                          start_loss=point["start_loss"], robust=None))
+    asked = [(sample, dataclasses.replace(point.request.for_other_laws(sample),
+                                          start_loss=point.start_loss, robust=None))
              for sample in laws.samples()]
-    savings = [search_plan(sample, request)["saving_vs_static"] for sample, request in asked]
+    savings = [search_plan(sample, request).saving_vs_static for sample, request in asked]
     expected = np.percentile(savings, [5, 50, 95], method="inverted_cdf")
     assert [interval[k] for k in ("p5", "p50", "p95")] == pytest.approx(expected, abs=1e-5)
 
 
 def test_adaptive_run_switches_at_the_planned_loss_levels(loop_dir):
     folder, _ = loop_dir
-    plan = json.loads((folder / "plan.json").read_text())
-    schedule = plan["optimal"]["schedule"]
-    assert [s["shape"] for s in schedule] == ["width4", "width32"]
+    schedule = read_plan(folder / "plan.json").optimal.schedule
+    assert [s.shape for s in schedule] == ["width4", "width32"]
     records = _records(folder / "adaptive" / "seed0" / "curve.jsonl")
     switches = [i for i, r in enumerate(records) if r["event"] == "switch"]
     assert len(switches) == len(schedule) - 1
     assert records[0]["shape"]["width"] == 4
     for index, segment in zip(switches, schedule[1:], strict=True):
-        level = segment["loss_from"]
+        level = segment.loss_from
         before = [r for r in records[:index] if r["event"] == "eval"]
         # It fired right after the first evaluation at or below the level, not before.
         assert before[-1]["eval_loss"] <= level < before[-2]["eval_loss"]
-        assert records[index]["to"]["width"] == int(segment["shape"].removeprefix("width"))
+        assert records[index]["to"]["width"] == int(segment.shape.removeprefix("width"))
     after = [r for r in records[switches[-1]:] if r["event"] == "eval"]
     assert all(r["shape"]["width"] == 32 for r in after)
 
@@ -143,8 +141,8 @@ def test_the_adaptive_run_is_its_seeds_static_run_until_it_switches(loop_dir):
 
 def test_summary_and_report_match_the_curves(loop_dir):
     folder, summary = loop_dir
-    plan = json.loads((folder / "plan.json").read_text())
-    target = plan["target_loss"]
+    plan = read_plan(folder / "plan.json")
+    target = plan.target_loss
     static = {name: [r for r in _records(folder / "static" / name / "seed0" / "curve.jsonl")
                      if r["event"] == "eval"] for name in ("width4", "width32")}
     # Default target: the lowest loss a static curve reads at 70% of the budget (1e8 FLOPs),
@@ -177,7 +175,7 @@ def test_summary_and_report_match_the_curves(loop_dir):
     # One seed: its paired saving is the saving, and there is no interval over seeds.
     assert summary["seeds"][0]["saving"] == summary["measured_saving"]
     assert summary["measured_interval"]["low"] is None
-    assert summary["predicted_saving"] == pytest.approx(plan["saving_vs_static"])
+    assert summary["predicted_saving"] == pytest.approx(plan.saving_vs_static)
     report = (folder / "report.md").read_text()
     assert "| run | measured FLOPs | predicted FLOPs |" in report
     for name in ("width4", "width32", "adaptive"):
@@ -238,8 +236,7 @@ def test_measured_preset_ships_with_provenance():
     # The preset is the committed loop's laws, renamed, with the loop's target as default.
     loop = Path(provenance["report"]).parent
     assert read_law_file(loop / "laws.json").shapes == laws.shapes
-    plan = json.loads((loop / "plan.json").read_text())
-    assert laws.extra["default_target"] == plan["target_loss"]
+    assert laws.extra["default_target"] == read_plan(loop / "plan.json").target_loss
 
 
 def test_fit_stage_survives_a_degenerate_saturating_candidate(tmp_path):
@@ -288,7 +285,7 @@ def test_switch_cost_is_measured_and_planned_again(loop_dir):
     the curve and the law's closed form; the plan with that cost per switch keeps its switches
     and adds exactly that cost for each, or drops switches and costs no more than that."""
     folder, summary = loop_dir
-    plan = json.loads((folder / "plan.json").read_text())
+    plan = read_plan(folder / "plan.json")
     records = _records(folder / "adaptive" / "seed0" / "curve.jsonl")
     fired = next(r for r in records if r["event"] == "switch")
     last = records[-1]
@@ -306,14 +303,14 @@ def test_switch_cost_is_measured_and_planned_again(loop_dir):
     assert switch["lag_flops"] == pytest.approx(expected, rel=1e-6, abs=1e-6 * last["flops"])
     replanned = summary["replanned"]
     assert replanned["switch_flops"] == max(0.0, switch["lag_flops"])
-    switches_before = len(plan["optimal"]["schedule"]) - 1
+    switches_before = plan.optimal.switches
     switches_after = len(replanned["schedule"]) - 1
-    bound = plan["optimal"]["compute"] + switches_before * replanned["switch_flops"]
+    bound = plan.optimal.compute + switches_before * replanned["switch_flops"]
     if switches_after == switches_before:
         assert replanned["compute"] == pytest.approx(bound, rel=1e-6)
     else:
         assert switches_after < switches_before and replanned["compute"] <= bound * (1 + 1e-9)
-    assert replanned["saving"] <= plan["saving_vs_static"] + 1e-12
+    assert replanned["saving"] <= plan.saving_vs_static + 1e-12
     report = (folder / "report.md").read_text()
     if replanned["switch_flops"] > 0:
         assert f"Planned again with that cost ({replanned['switch_flops']:.3e} FLOPs" in report
@@ -351,7 +348,7 @@ def test_reduced_vit_patch_loop_with_merged_patches(tmp_path):
     laws = read_law_file(tmp_path / "laws.json")
     assert laws.provenance["task_options"]["patch_resize"] == "merge"
     assert all(shape.throughput > 0 for shape in laws.shapes)
-    plan = json.loads((tmp_path / "plan.json").read_text())
+    first = read_plan(tmp_path / "plan.json").optimal.shapes[0]
     records = _records(tmp_path / "adaptive" / "seed0" / "curve.jsonl")
-    assert records[0]["shape"]["patch"] == int(plan["optimal"]["schedule"][0]["shape"][5:])
+    assert records[0]["shape"]["patch"] == int(first[5:])
     assert (tmp_path / "report.md").is_file()

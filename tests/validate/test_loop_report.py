@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from laws.search import read_plan
 from laws.tables import format_number
 from tests.crossings import first_crossing, line_crossing
 from validate.config import LoopConfig
@@ -69,8 +70,8 @@ def _by_hand(folder, crossing=line_crossing):
     seeds' means of them, the best static shape (least mean among the shapes every seed
     reached the target on), each seed's saving over it and their mean; the plan's predicted
     saving, the laws."""
-    plan = json.loads((folder / "plan.json").read_text())
-    target = plan["target_loss"]
+    plan = read_plan(folder / "plan.json")
+    target = plan.target_loss
     laws = {e["name"]: e for e in json.loads((folder / "laws.json").read_text())["shapes"]}
     static = {name: [_evals(_records(run / "curve.jsonl"))  # in the loop's order of shapes
                      for run in sorted((folder / "static" / name).iterdir())] for name in laws}
@@ -95,8 +96,8 @@ def _switch_bullets(numbers):
     law expects there landing at the loss that fired it, and the FLOPs behind that law at the
     last evaluation before the next switch or the end."""
     bullets = []
-    for index, segment in enumerate(numbers["plan"]["optimal"]["schedule"][1:]):
-        law = _Law(numbers["laws"][segment["shape"]])
+    for index, segment in enumerate(numbers["plan"].optimal.schedule[1:]):
+        law = _Law(numbers["laws"][segment.shape])
         seen = []
         for run in numbers["adaptive"]:
             fired = [i for i, r in enumerate(run) if r.get("event") == "switch"]
@@ -115,7 +116,7 @@ def _switch_bullets(numbers):
             seen.append((after["eval_loss"], expected, lag))
         else:
             after, expected, lag = np.mean(seen, axis=0)
-            name = segment["shape"]
+            name = segment.shape
             bullet = (f"- After the switch to {name} the first evaluation read {after:.4f}, "
                       f"where that shape's law expects {expected:.4f} ({after - expected:+.4f}).")
             if math.isfinite(lag):  # else the law never reaches the last loss measured
@@ -155,7 +156,7 @@ def _section(report, heading):
 def test_the_gap_is_explained_with_the_numbers_of_the_records(loop):
     numbers = _by_hand(loop)
     report = (loop / "report.md").read_text()
-    measured, predicted = numbers["measured"], numbers["plan"]["saving_vs_static"]
+    measured, predicted = numbers["measured"], numbers["plan"].saving_vs_static
     if measured is not None and abs(100 * (measured - predicted)) <= 10:
         assert WHY not in report  # a gap within 10 percentage points is not explained
         return
@@ -174,7 +175,7 @@ def test_committed_loops_have_gaps_to_explain():
     gaps = []
     for folder in LOOPS:
         numbers = _by_hand(folder)
-        measured, predicted = numbers["measured"], numbers["plan"]["saving_vs_static"]
+        measured, predicted = numbers["measured"], numbers["plan"].saving_vs_static
         gaps.append(measured is None or abs(100 * (measured - predicted)) > 10)
     assert sum(gaps) >= 2
 

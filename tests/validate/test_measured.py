@@ -6,6 +6,7 @@ import math
 import numpy as np
 import pytest
 
+from laws.search.planfile import Percentiles
 from validate.measured import (
     crossing,
     intervals_overlap,
@@ -115,8 +116,9 @@ def test_crossing_spreads_less_than_the_first_crossing_on_noisy_flat_curves():
 
 def test_intervals_overlap_when_they_share_a_point():
     measured = {"low": 0.05, "high": 0.10}
-    assert intervals_overlap(measured, {"p5": 0.10, "p95": 0.20})  # touching ends
-    assert not intervals_overlap(measured, {"p5": 0.11, "p95": 0.20})
-    assert not intervals_overlap({"low": 0.21, "high": 0.3}, {"p5": 0.10, "p95": 0.20})
-    assert intervals_overlap({"low": None, "high": None}, {"p5": 0.1, "p95": 0.2}) is None
+    assert intervals_overlap(measured, Percentiles(0.10, 0.15, 0.20))  # touching ends
+    assert not intervals_overlap(measured, Percentiles(0.11, 0.15, 0.20))
+    assert not intervals_overlap({"low": 0.21, "high": 0.3}, Percentiles(0.10, 0.15, 0.20))
+    assert intervals_overlap({"low": None, "high": None}, Percentiles(0.1, 0.15, 0.2)) is None
     assert intervals_overlap(measured, None) is None
+    assert intervals_overlap(measured, Percentiles(None, None, None)) is None

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from laws.search import read_plan
 from tests.components import require, require_module
 from validate.data import FASHION_MNIST_DIR
 from validate.operators.timm_import import import_timm
@@ -31,14 +32,13 @@ def check_round_trip(out, stdout, axis):
     laws = json.loads((out / "laws.json").read_text())
     assert all(set(shape["axes"]) == {axis} for shape in laws["shapes"])  # not shape_name
     assert "fitted:" in stdout and "optimal" in stdout and "compute to eval loss" in stdout
-    plan = json.loads((out / "plan.json").read_text())
-    assert plan["laws"]["digest"]  # the adaptive runs followed this plan on these laws
+    plan = read_plan(out / "plan.json")
+    assert plan.laws.digest  # the adaptive runs followed this plan on these laws
     for seed in (0, 1):
         evals = [json.loads(line) for line in (out / "adaptive" / f"seed{seed}" /
                                                "curve.jsonl").open()]
-        planned = [step["shape"] for step in plan["optimal"]["schedule"]]
-        seen = list(dict.fromkeys(r["shape_name"] for r in evals if r["event"] == "eval"))
-        assert seen == planned[:len(seen)]
+        seen = tuple(dict.fromkeys(r["shape_name"] for r in evals if r["event"] == "eval"))
+        assert seen == plan.optimal.shapes[:len(seen)]
     assert "adaptive vs the best static shape" in stdout
     return laws
 

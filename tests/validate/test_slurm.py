@@ -20,6 +20,7 @@ import pytest
 from click.testing import CliRunner
 
 from cli import main
+from laws.search import read_plan
 from tests.validate import test_loop
 from validate.loop import run_loop
 from validate.slurm import SlurmConfig
@@ -59,10 +60,9 @@ def test_the_loop_through_slurm_equals_the_local_loop(slurm_cluster, local_loop,
     local_laws = json.loads((local_loop / "laws.json").read_text())
     laws = json.loads((folder / "laws.json").read_text())
     assert [s["params"] for s in laws["shapes"]] == [s["params"] for s in local_laws["shapes"]]
-    plan = json.loads((folder / "plan.json").read_text())
-    local_plan = json.loads((local_loop / "plan.json").read_text())
-    assert plan["optimal"]["schedule"] == local_plan["optimal"]["schedule"]
-    assert len(plan["optimal"]["schedule"]) == 2  # the plan switches, so the adaptive run too
+    schedule = read_plan(folder / "plan.json").optimal.schedule
+    assert schedule == read_plan(local_loop / "plan.json").optimal.schedule
+    assert len(schedule) == 2  # the plan switches, so the adaptive run too
     for run in RUNS:
         assert _curve(folder, run) == _curve(local_loop, run), run
     assert summary["rows"]["adaptive"]["flops"] == json.loads(

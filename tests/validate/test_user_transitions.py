@@ -43,24 +43,26 @@ def power_compute(params, loss):
 
 def extra_flops(transition, law, fired, end):
     """What ``transition`` adds to reaching ``end`` after a switch at ``fired``: a constant
-    delay, a slowdown's share of the law's own FLOPs, or a fading penalty's (bisection)."""
+    delay, a slowdown's share of the law's own FLOPs, or a fading penalty's, on a slowed law
+    or not (bisection)."""
     params = transition["params"]
     if transition["model"] == "constant-flops":
         return params["flops"]
     if transition["model"] == "slowdown":
         return params["factor"] * (power_compute(law, end) - power_compute(law, fired))
-    assert transition["model"] == "transient-penalty"
-    return penalty_extra_flops(law, params["delta"], params["tau_flops"], fired, end)
+    assert transition["model"] in ("transient-penalty", "penalty-slowdown")
+    return penalty_extra_flops(law, params["delta"], params["tau_flops"],
+                               params.get("factor", 0.0), fired, end)
 
 
-def penalty_extra_flops(law, delta, tau, fired, end):
+def penalty_extra_flops(law, delta, tau, factor, fired, end):
     """The FLOPs a switch at loss ``fired`` adds to reaching ``end`` when the loss after it is
-    the law's plus delta * fired * exp(-since / tau): bisection on the FLOPs since the switch,
-    minus the law's own C(end) - C(fired)."""
+    the law's, ``1 + factor`` times slower, plus delta * fired * exp(-since / tau): bisection
+    on the FLOPs since the switch, minus the law's own C(end) - C(fired)."""
     start = power_compute(law, fired)
 
     def loss(since):
-        return (law["c"] + law["a"] * (start + since) ** -law["b"]
+        return (law["c"] + law["a"] * (start + since / (1 + factor)) ** -law["b"]
                 + delta * fired * math.exp(-since / tau))
 
     low, high = 0.0, power_compute(law, end) - start
