@@ -204,6 +204,6 @@ plan = shapeshift.search(measured, target, allowed=tuple(
     (pair.source, pair.destination) for pair in measured.transitions.measured))
 shapeshift.write_plan(plan, out / "plan.json")
 print("\n3. planned again, charged the measured switches:\n" + shapeshift.format_plan(plan))
-if len(plan.optimal.schedule) == 1:
-    stay_static(plan.optimal.shapes[0])
+if plan.recommends_static:  # no cheaper schedule, or one whose interval reaches a loss
+    stay_static(plan.static_best.shape)
 train_and_measure(plan, measured, "adaptive")

@@ -171,6 +171,16 @@ class Plan:
     produced_by: ProducedBy
     uncertainty: PlanUncertainty | None = None
 
+    @property
+    def recommends_static(self) -> bool:
+        """Whether the plan advises training its best static shape alone: its optimal route
+        makes no switch, or the interval of its saving over that shape (``uncertainty``)
+        reaches 0 or below, so that following it may lose to static."""
+        if self.optimal.switches == 0:
+            return True
+        low = None if self.uncertainty is None else self.uncertainty.plan_saving.p5
+        return low is not None and low <= 0.0
+
     def to_dict(self) -> dict[str, Any]:
         """The JSON-ready object of the file, keys in the file's order."""
         return _to_json(self)

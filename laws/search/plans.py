@@ -167,7 +167,20 @@ def format_plan(result: Plan) -> str:
     if result.assumptions:
         lines += ["", *(f"warning: this plan {line} (no measured transition, no switch cost "
                         "given)" for line in result.assumptions)]
+    if result.recommends_static:
+        lines += ["", f"recommendation: train {best.shape} alone ({_why_static(result)})"]
     return "\n".join(lines)
+
+
+def _why_static(result: Plan) -> str:
+    """Why a plan that ``recommends_static`` does: no cheaper schedule, or one that may lose."""
+    from laws.tables import format_percent
+
+    if result.optimal.switches == 0:
+        return "no schedule that switches is cheaper to the target"
+    report = result.uncertainty
+    return (f"this plan's saving over it reaches {format_percent(report.plan_saving.p5)} at the "
+            f"low end of its {100 * report.level:g}% interval: following it may lose to static")
 
 
 def _loss_from_label(segment: Segment, first: bool) -> float | str:

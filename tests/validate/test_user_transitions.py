@@ -179,14 +179,16 @@ def test_lightning_transitions(tmp_path):
     free_plan = json.loads((tmp_path / "plan_free.json").read_text())
     reports = stdout.split("\nits adaptive runs:\n")[1:]
     static = check_measured(reports[0], free_plan["optimal"]["schedule"], target)
-    if len(schedule) > 1:
+    # The plan is followed unless it makes no switch or its saving's interval reaches 0.
+    low = plan["uncertainty"]["plan_saving"]["p5"]
+    if len(schedule) > 1 and low > 0:
         check_measured(reports[1], schedule, target)
         return
     stay = re.search(r"staying static on (\S+); measured best static shape (\S+), which \S+ "
                      r"saves (-?[\d.]+%) over", stdout)
     means = {shape: sum(spent) / len(spent) for shape, spent in static.items()
              if None not in spent}
-    assert stay.group(1) == schedule[0]["shape"]
+    assert stay.group(1) == plan["static_best"]["shape"]
     assert stay.group(2) == min(means, key=means.get)
     assert percent(stay.group(3)) == pytest.approx(
         1 - means[stay.group(1)] / means[stay.group(2)], abs=2e-3)
