@@ -44,6 +44,9 @@ class TrainConfig:
     # what the rate does after the warm-up: constant, wsd or cosine (validate/schedule.py)
     schedule: str = "constant"
     cooldown: float = 0.2  # wsd: the last share of the FLOP budget, decayed linearly to 0
+    # constant: training FLOPs at whose first step boundary the run evaluates and keeps its
+    # state (branch-<index>.pt), for cool-down branches (validate/cooldown.py)
+    keep_at: tuple[float, ...] = ()
     weight_decay: float = 0.0  # AdamW's decoupled weight decay
     batch_lr_rule: str = "sqrt"  # lr rescaling when the batch changes: sqrt, linear or none
     evals: int = 30  # evaluations, spaced geometrically from first_eval x budget to the budget
@@ -72,6 +75,7 @@ class TrainConfig:
         _whole(self.evals, "--evals", 2)
         _whole(self.checkpoint_every, "--checkpoint-every", 1)
         check_schedule(self.schedule, self.cooldown)
+        self._check_keep_at()
         if not _finite(self.lr) or self.lr <= 0:
             raise InputError(f"--lr {self.lr}: must be a positive, finite number")
         if not _finite(self.weight_decay) or self.weight_decay < 0:
@@ -80,6 +84,26 @@ class TrainConfig:
             raise InputError(f"--ema {self.ema}: must be a finite number >= 0 (0: off)")
         if not _finite(self.first_eval) or not 0 < self.first_eval < 1:
             raise InputError(f"first_eval {self.first_eval}: must lie between 0 and 1")
+
+    def _check_keep_at(self) -> None:
+        """Keep points are increasing FLOP levels of a constant-rate run: a branch takes its
+        cool-down from a state trained at the peak rate (validate/cooldown.py).
+
+        >>> TrainConfig(schedule="wsd", keep_at=(1e6,))
+        Traceback (most recent call last):
+        ...
+        laws.errors.InputError: --keep-at: only a constant-rate run keeps states to branch from
+        """
+        object.__setattr__(self, "keep_at", tuple(self.keep_at))  # a list, from loop.json
+        if not self.keep_at:
+            return
+        if self.schedule != "constant":
+            raise InputError("--keep-at: only a constant-rate run keeps states to branch from")
+        levels = self.keep_at
+        if not all(_finite(level) and level > 0 for level in levels) or (
+                list(levels) != sorted(set(levels))):
+            raise InputError(f"--keep-at {','.join(map(str, levels))}: must be positive, "
+                             "finite FLOP levels in increasing order")
 
     def eval_levels(self, budget: float) -> list[float]:
         """The training FLOPs at which a run of ``budget`` evaluates (besides at the start).
@@ -107,6 +131,7 @@ class TrainConfig:
         """The settings a run's curve depends on: saved with its checkpoint (a resumed run must
         match them) and in ``result.json``. The cool-down shapes only wsd, and a constant run
         records no schedule, as runs recorded before schedules existed did: those still resume.
+        Keep points add evaluations, so they are recorded where there are any.
 
         >>> sorted(TrainConfig(task_options={"noise": None}).recorded())[:3]
         ['batch_lr_rule', 'ema', 'evals']
@@ -119,6 +144,8 @@ class TrainConfig:
                                     if value is not None}
         if self.schedule != "wsd":
             del settings["cooldown"]
+        if not self.keep_at:
+            del settings["keep_at"]
         if self.schedule == "constant":
             del settings["schedule"]
         return settings

@@ -22,16 +22,16 @@ batch-size change rescales the learning rate) and writes ``curve.jsonl``.
 With ``run_dir`` the run writes ``curve.jsonl`` (one line per evaluation or switch),
 ``checkpoint.pt`` every ``checkpoint_every`` steps and at the end (atomically), and
 ``result.json`` at the end. ``resume=True`` continues from the checkpoint; on CPU the resumed
-run ends exactly where an uninterrupted one would. Under ``torchrun`` (WORLD_SIZE > 1) the model
-is wrapped in DistributedDataParallel, each rank trains on its slice of the same global batch,
-and only rank 0 writes.
+run ends exactly where an uninterrupted one would. With ``config.keep_at`` a static run also
+evaluates and keeps its state at each keep point, for cool-down branches (cooldown.py). Under
+``torchrun`` (WORLD_SIZE > 1) the model is wrapped in DistributedDataParallel, each rank trains
+on its slice of the same global batch, and only rank 0 writes.
 """
 
 from __future__ import annotations
 
 import copy
 import gc
-import io
 import json
 import math
 import sys
@@ -43,15 +43,18 @@ import torch
 from torch import nn
 
 from laws.errors import InputError
-from laws.io.atomic import (
-    check_writable,
-    remove_stale_temporaries,
-    write_bytes_atomic,
-    write_text_atomic,
-)
+from laws.io.atomic import check_writable, remove_stale_temporaries, write_text_atomic
 from laws.io.lock import holding
-from sim.policies import Policy, Scheduled, Static
+from sim.policies import Policy, Static
 from validate.average import PowerAverage
+from validate.checkpoints import (
+    CHECKPOINT,
+    check_keep_points,
+    kept_state_path,
+    policy_record,
+    read_state,
+    write_state,
+)
 from validate.config import TrainConfig
 from validate.controller import CURVE, ShapeController
 from validate.devices import Devices
@@ -60,7 +63,7 @@ from validate.preflight import check_budget, check_memory, check_route
 from validate.reshape import batch_lr_scale
 from validate.tasks import Axes, Task, make_task, shape_name
 
-CHECKPOINT, RESULT = "checkpoint.pt", "result.json"
+RESULT = "result.json"
 
 
 @dataclass
@@ -106,8 +109,9 @@ def train(
     policy = policy or Static(first)
     check_route(task, named, first, policy)
     batch_lr_scale(1, 1, config.batch_lr_rule)  # rejects an unknown rule before any work
+    check_keep_points(config.keep_at, budget_flops, named, run_dir)
     recorded = {"task": task.name, "shape": start, "budget_flops": budget_flops,
-                "shapes": named, "policy": _policy_record(policy), **config.recorded()}
+                "shapes": named, "policy": policy_record(policy), **config.recorded()}
     devices = Devices(config.device, config.compile)
     run = _Run(task, config, recorded, first, policy, devices, run_dir, progress)
     check_memory(task, named, config.device)  # after _Run loaded the data: its absence first
@@ -122,17 +126,6 @@ def train(
                              "--resume to continue it or choose another output folder")
         run.start(resume)
         return run.execute()
-
-
-def _policy_record(policy: Policy) -> dict:
-    """The policy as checkpoints and ``result.json`` record it: its name and, for a schedule,
-    its segments [shape, loss level, FLOP level] (None: no such level)."""
-    record: dict = {"name": policy.name}
-    if isinstance(policy, Scheduled):
-        record["schedule"] = [[shape, loss if loss > -math.inf else None,
-                               flops if flops < math.inf else None]
-                              for shape, loss, flops in policy.schedule]
-    return record
 
 
 class _TaskAxis(Operator):
@@ -179,12 +172,7 @@ class _Run:
         if exists and not resume:
             raise InputError(f"{self.run_dir} already holds a run; pass --resume to continue "
                              "it or choose another output folder")
-        saved = torch.load(checkpoint, weights_only=False) if exists else None
-        if saved is not None and saved["config"] != self.recorded:
-            differs = next(k for k in self.recorded
-                           if saved["config"].get(k) != self.recorded[k])
-            raise InputError(f"{checkpoint} was made with another {differs!r}; resume it with "
-                             "the options it was started with")
+        saved = read_state(checkpoint, self.recorded) if exists else None
         config, start = self.config, self.recorded["shape"]
         torch.manual_seed(config.seed)
         self.model = self.task.build(start).to(self.devices.device)
@@ -229,17 +217,24 @@ class _Run:
         # Folded at every checkpoint step, written or not, so that all runs add alike.
         self.loop["train_sum"] += float(self.train_loss)
         self.train_loss = 0.0
-        if not self.writes:
-            return
-        buffer = io.BytesIO()
-        torch.save({"config": self.recorded, "loop": self.loop,
-                    "controller": self.controller.state_dict(), "model": self.model.state_dict(),
-                    "optimizer": self.optimizer.state_dict(),
-                    "scheduler": self.scheduler.state_dict(),
-                    "generator": self.generator.get_state(), "torch_rng": torch.get_rng_state(),
-                    "average": None if self.average is None else self.averaged().state_dict()},
-                   buffer)
-        write_bytes_atomic(self.run_dir / CHECKPOINT, buffer.getvalue())
+        if self.writes:
+            write_state(self.run_dir / CHECKPOINT, self.state())
+
+    def keep(self, index: int) -> None:
+        """Keep the state for keep point ``index`` (after the evaluation at this step)."""
+        if self.writes:
+            write_state(kept_state_path(self.run_dir, index), self.state())
+        if self.progress:
+            print(f"kept state {index} at step {self.controller.steps}", file=sys.stderr)
+
+    def state(self) -> dict:
+        """Everything the run continues from (``validate/checkpoints.py``)."""
+        return {"config": self.recorded, "loop": self.loop,
+                "controller": self.controller.state_dict(), "model": self.model.state_dict(),
+                "optimizer": self.optimizer.state_dict(),
+                "scheduler": self.scheduler.state_dict(),
+                "generator": self.generator.get_state(), "torch_rng": torch.get_rng_state(),
+                "average": None if self.average is None else self.averaged().state_dict()}
 
     # --- shapes ---
     def step_flops(self, name: str) -> float:
@@ -349,9 +344,14 @@ class _Run:
             self.observe()  # the initial model
         while (after := controller.trained_flops + controller.next_step_flops()) <= budget:
             due = self.evaluation_due(after, levels)  # the FLOPs after the next step
-            self.train_step(synchronize=due)
-            if due:
+            # Read from the FLOPs alone, so that a resumed run keeps what it had not kept.
+            kept = [index for index, level in enumerate(config.keep_at)
+                    if controller.trained_flops < level <= after]
+            self.train_step(synchronize=due or bool(kept))
+            if due or kept:
                 self.observe()
+            for index in kept:
+                self.keep(index)
             if controller.steps % config.checkpoint_every == 0:
                 self.save_checkpoint()
         # The last evaluation or switch (a policy's notes do not count): unless an evaluation

@@ -1,5 +1,6 @@
-"""The ``validate`` commands: real training with torch (``train``) and the whole
-measure -> fit -> search -> train -> compare loop (``run``). torch loads inside the commands.
+"""The ``validate`` commands: real training with torch (``train``), cool-down branches from
+a constant-rate run's kept states (``cooldown``) and the whole measure -> fit -> search ->
+train -> compare loop (``run``). torch loads inside the commands.
 
 The training options build one ``TrainConfig`` (``validate train`` receives it as ``config``),
 ``validate train``'s ``--switch-at`` options or ``--policy online`` one policy
@@ -171,20 +172,29 @@ def validate_group() -> None:
 @click.option("-o", "--out", "run_dir", required=True, type=click.Path(file_okay=False),
               help="Run folder: curve.jsonl, checkpoint.pt, result.json.")
 @click.option("--resume", is_flag=True, help="Continue the run saved in the run folder.")
+@click.option("--keep-at", "keep_text", metavar="F1,F2,...|auto:K",
+              help="A static constant-rate run evaluates and keeps its whole state "
+                   "(branch-<index>.pt) at the first step at or past each FLOP level (auto:K: "
+                   "K levels spaced geometrically from the first evaluation, below the "
+                   "budget), for `validate cooldown`.")
 @option_group(TRAIN_OPTIONS, _train_config, "config")
 @json_flag("One JSON object on stdout.")
 def validate_train(task_name: str, shape_text: str, switch_texts: tuple[str, ...],
                    policy_name: str, laws_file: str | None, preset: str | None,
                    target: float | None, update_every: int, budget: float, run_dir: str,
-                   resume: bool, config: TrainConfig, as_json: bool) -> None:
+                   resume: bool, keep_text: str | None, config: TrainConfig,
+                   as_json: bool) -> None:
     """Train TASK (vit-patch, mlp-width, lm-context) for --budget FLOPs and log its curve."""
-    from dataclasses import asdict
+    from dataclasses import asdict, replace
 
     from laws.io.source import LawSource
+    from validate.cooldown import parse_keep_at
     from validate.switches import online_policy, parse_switch, switch_schedule
     from validate.tasks import make_task, parse_axes
     from validate.train import train
 
+    if keep_text is not None:
+        config = replace(config, keep_at=parse_keep_at(keep_text, budget, config.first_eval))
     axes = parse_axes(shape_text) if shape_text else {}
     switches = [parse_switch(text, budget) for text in switch_texts]
     task = make_task(task_name, **config.task_options)
@@ -204,6 +214,33 @@ def validate_train(task_name: str, shape_text: str, switch_texts: tuple[str, ...
         echo_json({**asdict(result), "run_dir": str(result.run_dir)})
     else:
         click.echo(format_result(result))
+
+
+@validate_group.command(name="cooldown")
+@click.argument("run_dir", metavar="RUN_DIR", type=click.Path(file_okay=False))
+@click.option("--share", type=float, default=0.2, show_default=True,
+              help="The cool-down's share of each branch's budget: the branch from a state at "
+                   "C trained FLOPs trains to C / (1 - SHARE), its rate linear from --lr at C "
+                   "to 0 there (the wsd run of that budget, exactly).")
+@click.option("-o", "--out", "out_dir", type=click.Path(file_okay=False),
+              help="Folder of the branches (branch-<index>/, each a run folder) and "
+                   "annealed.jsonl (default RUN_DIR/cooldown-SHARE); rerunning continues it.")
+@DEVICE_OPTIONS[0]
+@click.option("--checkpoint-every", type=click.IntRange(min=1), default=500,
+              show_default=True, metavar="STEPS")
+@json_flag("The rows of annealed.jsonl as one JSON list.")
+def validate_cooldown(run_dir: str, share: float, out_dir: str | None, device: str,
+                      checkpoint_every: int, as_json: bool) -> None:
+    """Cool down every state RUN_DIR kept (validate train --keep-at): annealed losses."""
+    from laws.tables import format_table
+    from validate.cooldown import cool_down
+
+    rows = cool_down(run_dir, share, out_dir, device=device, checkpoint_every=checkpoint_every)
+    if as_json:
+        echo_json(rows)
+        return
+    keys = ["branch", "step", "flops", "budget", "constant_loss", "annealed_loss"]
+    click.echo(format_table(keys, [[row[key] for key in keys] for row in rows]))
 
 
 # Where the loop's runs train: here, or each as a Slurm job (validate/slurm.py).
