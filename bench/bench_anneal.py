@@ -23,7 +23,8 @@ from pathlib import Path
 import numpy as np
 
 from laws.errors import InputError
-from laws.fit.anneal import ANNEAL_METHODS, MOMENTUM, CooldownBranches, held_out_log_rmse
+from laws.fit.anneal import MOMENTUM, CooldownBranches
+from laws.fit.anneal import held_out_errors as fitted_errors
 from laws.io.curves import ColumnMap, Curve, load_curves
 from laws.stats import LEVEL, t_interval
 
@@ -63,12 +64,23 @@ def _branches(hot: Curve, cool: Curve, momentum: float) -> CooldownBranches:
 def held_out_errors(branches: dict[str, CooldownBranches], fit_up_to_tokens: float
                     ) -> dict[str, np.ndarray]:
     """Per method, each shape's held-out RMSE of log-loss (shapes in ``branches``' order)."""
-    errors: dict[str, list[float]] = {method: [] for method in ANNEAL_METHODS}
-    for shape in branches.values():
-        for method in ANNEAL_METHODS:
-            errors[method].append(held_out_log_rmse(shape, method,
-                                                    fit_up_to_tokens / TOKENS_PER_STEP))
-    return {method: np.array(values) for method, values in errors.items()}
+    return fitted_errors(branches, fit_up_to_tokens / TOKENS_PER_STEP)
+
+
+def print_comparison(errors: dict[str, np.ndarray], unit: str) -> None:
+    """Per method, the mean held-out RMSE over the ``unit``s (a shape, a seed) with its 90% t
+    interval and median, and each method's difference from the schedule-aware law, paired."""
+    print(f"RMSE of log-loss per {unit}: mean [{LEVEL:.0%} t interval over {unit}s]; "
+          f"difference from the schedule-aware law, paired by {unit}")
+    reference = errors["schedule-aware law"]
+    for method, values in errors.items():
+        mean, low, high = t_interval(values)
+        line = f"  {method:<22} {mean:.4f} [{low:.4f}, {high:.4f}]  median {np.median(values):.4f}"
+        if method != "schedule-aware law":
+            diff, dlow, dhigh = t_interval(values - reference)
+            line += (f"  minus schedule-aware {diff:+.4f} [{dlow:+.4f}, {dhigh:+.4f}], lower "
+                     f"on {np.sum(values < reference)} of {values.size}")
+        print(line)
 
 
 def main() -> None:
@@ -86,17 +98,7 @@ def main() -> None:
     print(f"Gemstones cool_end, {len(branches)} shapes: fitted on budgets <= "
           f"{args.fit_up_to:.3g} tokens, {min(held)}-{max(held)} later branches held out per "
           f"shape; momentum {args.momentum}")
-    print(f"RMSE of log-loss per shape: mean [{LEVEL:.0%} t interval over shapes]; "
-          "difference from the schedule-aware law, paired by shape")
-    reference = errors["schedule-aware law"]
-    for method, values in errors.items():
-        mean, low, high = t_interval(values)
-        line = f"  {method:<22} {mean:.4f} [{low:.4f}, {high:.4f}]  median {np.median(values):.4f}"
-        if method != "schedule-aware law":
-            diff, dlow, dhigh = t_interval(values - reference)
-            line += (f"  minus schedule-aware {diff:+.4f} [{dlow:+.4f}, {dhigh:+.4f}], lower "
-                     f"on {np.sum(values < reference)} of {values.size}")
-        print(line)
+    print_comparison(errors, "shape")
     print(f"{seconds:.1f} s (load, fit and predict)")
 
 

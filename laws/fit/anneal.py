@@ -26,7 +26,7 @@ checkpoints, the schedule-aware law both.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -259,3 +259,13 @@ def held_out_log_rmse(branches: CooldownBranches, method: str, fit_up_to: float)
         raise InputError(f"no cool-down branch leaves after step {fit_up_to:g} to hold out")
     predicted = ANNEAL_METHODS[method](branches.up_to(fit_up_to))(branch_steps, end_steps)
     return float(np.sqrt(np.mean((np.log(predicted) - np.log(measured)) ** 2)))
+
+
+def held_out_errors(branches: Mapping[str, CooldownBranches], fit_up_to: float
+                    ) -> dict[str, np.ndarray]:
+    """Per method of ``ANNEAL_METHODS``, each run's ``held_out_log_rmse`` at step
+    ``fit_up_to`` (runs in ``branches``' order): what a comparison over runs or shapes
+    averages."""
+    return {method: np.array([held_out_log_rmse(run, method, fit_up_to)
+                              for run in branches.values()])
+            for method in ANNEAL_METHODS}
