@@ -50,9 +50,28 @@ def current_level(history: Sequence[tuple[str, float, float]],
     if not history:
         return math.inf
     if window is None:
-        window = len(history) - bisect_left(history, window_start(history[-1][1]),
-                                            key=itemgetter(1))
+        window = window_size(history)
     return median([observed for _, _, observed in history[-window:]])
+
+
+def window_size(history: Sequence[tuple[str, float, float]]) -> int:
+    """How many of the last evaluations of ``history`` (not empty) ``current_level`` reads:
+    those from ``window_start`` of the last one's trained FLOPs on."""
+    return len(history) - bisect_left(history, window_start(history[-1][1]), key=itemgetter(1))
+
+
+def level_error(history: Sequence[tuple[str, float, float]], noise: float) -> float:
+    """The standard error of ``current_level`` (``history`` not empty) under relative
+    evaluation noise ``noise``: the median of n draws of sd ``noise * level`` varies by
+    sqrt(pi / 2) ``noise * level / sqrt(n)`` (its large-n form; for one evaluation it says
+    1.25 times the draw's own sd, on the safe side).
+
+    >>> history = [("a", float(flops), 3.0) for flops in range(1, 101)]  # 90 to 100 read
+    >>> round(level_error(history, 0.01), 5)  # 1.2533 * 0.03 / sqrt(11)
+    0.01134
+    """
+    return math.sqrt(math.pi / 2.0) * noise * current_level(history) / math.sqrt(
+        window_size(history))
 
 
 def median(values: Sequence[float] | np.ndarray) -> float:

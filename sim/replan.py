@@ -6,9 +6,11 @@ The search problem is asked again from the run's loss (the request's, with that 
 counts each shape's compute from that loss (a run already there pays only what is left, and a
 switch onto another shape), so the search machinery of ``laws.search.uncertainty`` solves all
 samples at once where transitions are free, and prices any route on all of them. The
-candidates are the samples' optimal routes; the chosen one has the least posterior expected
-cost (or, with the request's ``robust`` percentile Q, the least cost at the posterior's
-(100 - Q)-th percentile), and it replaces the schedule followed only when the posterior mean of
+candidates are the samples' optimal routes that differ from the schedule followed by more than
+the run can resolve (``indistinct``: not only by a switch moved, or a leg as short as, the noise
+of the run's level); the chosen one has the least posterior expected cost (or, with the
+request's ``robust`` percentile Q, the least cost at the posterior's (100 - Q)-th
+percentile), and it replaces the schedule followed only when the posterior mean of
 what it saves exceeds that mean's own uncertainty: the posterior standard deviation of the
 saving over the square root of the effective sample size (the error of an expectation taken
 over that many samples; a tempered posterior, which keeps at least ``ess_floor`` of them, needs
@@ -84,9 +86,11 @@ def remaining_problem(request: PlanRequest, laws: LawSet, level: float,
 
 
 def choose(posterior: Posterior, problem: Problem, current: str,
-           schedule: list[tuple[str, float]], quantile: float | None = None) -> Choice:
+           schedule: list[tuple[str, float]], quantile: float | None = None,
+           resolution: float = 0.0) -> Choice:
     """The posterior's choice between ``schedule`` (what the run follows from here: (shape,
-    loss at which to leave it)) and the samples' optimal routes (module docstring)."""
+    loss at which to leave it)) and the samples' optimal routes (module docstring), those
+    that differ from it by more than ``resolution`` in loss (``indistinct``)."""
     kept = posterior.heaviest(MASS, MOST)
     weights = posterior.weights[kept] / posterior.weights[kept].sum()
     index = problem.names.index(current)
@@ -94,7 +98,8 @@ def choose(posterior: Posterior, problem: Problem, current: str,
     routes = sample_optima(problem, FromHere(posterior.curves, problem, index, kept[:SOLVED]))[1]
     followed = schedule_legs(problem, schedule)
     candidates = [legs for legs in dict.fromkeys(_trimmed(route) for route in routes)
-                  if legs and legs != followed and _within_limit(problem, legs, index)]
+                  if legs and not indistinct(problem, legs, followed, resolution)
+                  and _within_limit(problem, legs, index)]
     if not candidates:
         return Choice(None, 0.0, 0.0)
     costs = np.array([route_costs(problem, here, legs) for legs in [followed, *candidates]])
@@ -123,6 +128,44 @@ def schedule_legs(problem: Problem, schedule: list[tuple[str, float]]) -> Legs:
         legs.append((problem.names.index(shape), first, last))
         first = last
     return tuple(legs)
+
+
+def indistinct(problem: Problem, legs: Legs, other: Legs, resolution: float) -> bool:
+    """Whether two routes train the same shape at every step of the grid but those whose both
+    ends lie within ``resolution`` (in loss) of one switch of either: a run whose level reads
+    the loss no finer than that follows either alike (a switch moved by less, or a leg shorter
+    than that, is noise to it).
+
+    >>> from laws.forms import PowerLaw
+    >>> from laws.lawset import LawSet, Shape
+    >>> from laws.search import PlanRequest, build_problem
+    >>> laws = LawSet("t", (Shape("a", {}, PowerLaw(2.0, 0.5, 1.0)),
+    ...                     Shape("b", {}, PowerLaw(8.0, 0.5, 0.5))))
+    >>> request = replace(PlanRequest.for_laws(laws, 1.2), start_loss=2.0, levels=5)
+    >>> problem = build_problem(laws, request)
+    >>> [round(float(loss), 3) for loss in problem.grid]  # 0.5 + 1.5 (0.7 / 1.5)^(k / 4)
+    [2.0, 1.74, 1.525, 1.347, 1.2]
+    >>> later = ((0, 0, 2), (1, 2, 4))  # leaves a at 1.525 rather than at 1.74
+    >>> indistinct(problem, ((0, 0, 1), (1, 1, 4)), later, 0.25)
+    True
+    >>> indistinct(problem, ((0, 0, 1), (1, 1, 4)), later, 0.2)
+    False
+    """
+    owners, others = _owners(problem, legs), _owners(problem, other)
+    switches = problem.grid[[last for _, _, last in (*legs[:-1], *other[:-1])]]
+    for step in np.flatnonzero(owners != others):
+        ends = problem.grid[[step, step + 1]]
+        if not np.any(np.all(np.abs(ends[:, None] - switches[None, :]) <= resolution, axis=0)):
+            return False
+    return True
+
+
+def _owners(problem: Problem, legs: Legs) -> np.ndarray:
+    """The shape a route trains on each step of ``problem``'s grid (-1: on none)."""
+    owners = np.full(problem.grid.size - 1, -1)
+    for shape, first, last in legs:
+        owners[first:last] = shape
+    return owners
 
 
 def _trimmed(route: Route) -> Legs:
