@@ -61,7 +61,7 @@ def simulate(laws: LawSet, request: PlanRequest, policies: Sequence[str | Policy
         raise InputError(f"--workers must be at least 1, got {workers}")
     target = request.target
     if plan is not None:
-        request.check(plan)
+        plan.check_request(request)
     setup = make_setup(laws, truth, request, config)
     context = PlanningContext(laws, request, plan, budget=config.max_compute)
     jobs = _jobs(policies, sweep, plans or {}, context, config, seed)
@@ -87,7 +87,7 @@ def _jobs(policies: Sequence[str | Policy], sweep: Sequence[SweepEntry] | None,
     for entry in sweep:
         job_context = context
         if entry.plan is not None:
-            context.request.check(plans[entry.plan], entry.plan)
+            plans[entry.plan].check_request(context.request, entry.plan)
             job_context = PlanningContext(context.laws, context.request, plans[entry.plan],
                                           context.budget)
         jobs.append(Job(make_policy(entry.policy, job_context),

@@ -214,8 +214,8 @@ def planned(plan: Plan, laws: LawSet, which: str = "optimal") -> Scheduled:
 
 def check_plan_laws(plan: Plan, laws: LawSet) -> None:
     """Raise ``LawsMismatch`` (naming both digests) when ``plan`` was made on other laws than
-    ``laws``: the command line's check (``PlanRequest.check``), asked only about the laws."""
-    plan.request.for_other_laws(laws).check(plan)
+    ``laws``: the command line's check (``Plan.check_request``), asked only about the laws."""
+    plan.check_request(plan.request.for_other_laws(laws))
 
 
 def plan_schedule(plan: Plan, laws: LawSet, which: str) -> list[tuple[str, float]]:

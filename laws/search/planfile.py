@@ -30,7 +30,7 @@ from typing import Any, Union, get_args, get_origin, get_type_hints
 from laws.errors import BadInputFile, InputError
 from laws.io.atomic import write_text_atomic
 from laws.io.jsonfile import read_json_object
-from laws.search.request import PlanRequest
+from laws.search.request import LawsMismatch, PlanRequest, show_value
 
 
 @dataclass(frozen=True)
@@ -180,6 +180,30 @@ class Plan:
             return True
         low = None if self.uncertainty is None else self.uncertainty.plan_saving.p5
         return low is not None and low <= 0.0
+
+    def check_request(self, request: PlanRequest, where: str = "plan") -> None:
+        """Refuse this plan where it was made for another request than ``request``: one line
+        names the first field that differs, with both values (``LawsMismatch`` for the laws).
+
+        >>> from laws.presets import load_preset
+        >>> from laws.search import plan
+        >>> laws = load_preset("demo")
+        >>> made = plan(laws, PlanRequest.for_laws(laws, 1.6, levels=100))
+        >>> made.check_request(PlanRequest.for_laws(laws, 2.0, levels=100))
+        Traceback (most recent call last):
+        ...
+        laws.errors.InputError: plan was made for target 1.6, this command asks for target 2
+        """
+        for item in fields(request):
+            theirs, ours = getattr(self.request, item.name), getattr(request, item.name)
+            if theirs != ours:
+                label = item.name.replace("_", " ")
+                if item.name == "laws_digest":
+                    raise LawsMismatch(f"{where} was made for other laws ({self.laws.name!r}, "
+                                       f"digest {theirs[:12]}), not for the given ones (digest "
+                                       f"{ours[:12]}); run `shapeshift search` again")
+                raise InputError(f"{where} was made for {label} {show_value(theirs)}, this "
+                                 f"command asks for {label} {show_value(ours)}")
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON-ready object of the file, keys in the file's order."""

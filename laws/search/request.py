@@ -2,32 +2,24 @@
 
 A command builds it once from its options; the search consumes it and records it in the plan
 (``Plan.request``); ``simulate``, ``compare``, the online policy and the validate loop reuse
-it, and refuse a plan that was made for another request (``check``).
+it, and refuse a plan that was made for another request (``Plan.check_request``).
 
 >>> from laws.presets import load_preset
 >>> laws = load_preset("demo")
 >>> request = PlanRequest.for_laws(laws, 2.0, switch_flops=1e18, max_switches=2)
 >>> request.transitions(laws).flops, request.max_switches
 (1e+18, 2)
->>> from laws.search import plan
->>> request.check(plan(laws, PlanRequest.for_laws(laws, 1.6, levels=100)))
-Traceback (most recent call last):
-...
-laws.errors.InputError: plan was made for target 1.6, this command asks for target 2
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, fields, replace
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from laws.errors import InputError
 from laws.io.source import law_set_digest
 from laws.lawset import LawSet, Transitions
-
-if TYPE_CHECKING:
-    from laws.search.planfile import Plan
 
 OBJECTIVES = ("flops", "seconds", "money")
 DEFAULT_LEVELS = 2000
@@ -145,21 +137,6 @@ class PlanRequest:
             values["allowed"] = tuple(tuple(pair) for pair in values["allowed"])
         return cls(**values)
 
-    def check(self, plan: Plan, where: str = "plan") -> None:
-        """Refuse a plan made for another request: one line names the first field that
-        differs, with both values."""
-        made_for = plan.request
-        for field in fields(self):
-            theirs, ours = getattr(made_for, field.name), getattr(self, field.name)
-            if theirs != ours:
-                label = field.name.replace("_", " ")
-                if field.name == "laws_digest":
-                    raise LawsMismatch(f"{where} was made for other laws ({plan.laws.name!r}, "
-                                       f"digest {theirs[:12]}), not for the given ones (digest "
-                                       f"{ours[:12]}); run `shapeshift search` again")
-                raise InputError(f"{where} was made for {label} {_show(theirs)}, this command "
-                                 f"asks for {label} {_show(ours)}")
-
 
 def describe_request(data: dict[str, Any]) -> str:
     """The search options of a recorded request (``PlanRequest.to_dict``) that differ from the
@@ -174,11 +151,12 @@ def describe_request(data: dict[str, Any]) -> str:
             continue
         value, default = data[field.name], field.default
         if value != default and not (value == [] and default == ()):
-            shown.append(f"{field.name.replace('_', ' ')} {_show(value)}")
+            shown.append(f"{field.name.replace('_', ' ')} {show_value(value)}")
     return ", ".join(shown) or "default search options"
 
 
-def _show(value: Any) -> str:
+def show_value(value: Any) -> str:
+    """A request field's value as messages and tables show it."""
     if value is None:
         return "none (the law set's)"
     return f"{value:g}" if isinstance(value, float) else str(value)

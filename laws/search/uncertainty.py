@@ -39,7 +39,6 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import replace
-from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -48,13 +47,17 @@ from laws.forms import offset_power_compute
 from laws.lawset import LawSet
 from laws.search.charges import SampleCharges
 from laws.search.grid import compute_rows
-from laws.search.planfile import Percentiles, PlanUncertainty, RobustChoice, RobustStep, Segment
+from laws.search.planfile import (
+    Percentiles,
+    Plan,
+    PlanUncertainty,
+    RobustChoice,
+    RobustStep,
+    Segment,
+)
 from laws.search.problem import Problem
 from laws.search.solvers import UNREACHED, Route, solve
 from laws.stats import LEVEL, quantiles, tails
-
-if TYPE_CHECKING:
-    from laws.search.planfile import Plan
 
 
 def plan_uncertainty(laws: LawSet, problem: Problem, point_plan: Plan,

@@ -158,7 +158,7 @@ def test_a_request_survives_its_json_round_trip_and_names_what_differs():
                                    only_grow=("width",), switch_flops=1e15)
     assert PlanRequest.from_dict(request.to_dict()) == request
     made = plan(laws, request)
-    request.check(made)
+    made.check_request(request)
     for change, message in [
         (dict(target=2.4), "plan was made for target 2.3, this command asks for target 2.4"),
         (dict(levels=41), "made for levels 40, this command asks for levels 41"),
@@ -167,7 +167,7 @@ def test_a_request_survives_its_json_round_trip_and_names_what_differs():
         (dict(laws_digest="0" * 64), "made for other laws"),
     ]:
         with pytest.raises(InputError, match=re.escape(message)):
-            PlanRequest(**{**request.__dict__, **change}).check(made)
+            made.check_request(PlanRequest(**{**request.__dict__, **change}))
 
 
 def test_a_problem_refuses_a_request_for_other_laws():
