@@ -58,6 +58,7 @@ SEARCH = ("tests/laws/test_search.py", "tests/laws/test_problem.py")
 SEARCH_UNCERTAINTY = ("tests/laws/test_uncertainty.py",)
 FIT = ("tests/laws/test_fit.py", "tests/laws/test_fit_uncertainty.py")
 CHOICE = ("tests/laws/test_fit_choice.py",)
+COOLDOWN_PLAN = ("tests/laws/test_cooldown_plan.py",)
 TRANSITIONS = ("tests/laws/test_transition_penalty_slowdown.py",)
 RUN = ("tests/sim/test_run.py",)
 ACCOUNTING = ("tests/sim/test_run.py", "tests/sim/test_faults.py")
@@ -199,6 +200,16 @@ MUTATIONS = [
     Mutation("transition-joint-fit-not-started-from-its-parts", "laws/fit/transitions.py",
              "starts = [[delta, log_tau, 0.0], [0.0, 0.0, factor], [delta, log_tau, factor]]",
              "starts = [[0.0, 0.0, 0.0]]", TRANSITIONS),
+    # -- laws/search/cooldown.py: plans that end with a cool-down --
+    Mutation("cooldown-stable-loss-at-the-whole-budget", "laws/search/cooldown.py",
+             "float(shape.law.loss((1 - share) * budgets[shape.name]))",
+             "float(shape.law.loss(budgets[shape.name]))", COOLDOWN_PLAN),
+    Mutation("cooldown-length-a-share-of-the-stable-phase", "laws/search/cooldown.py",
+             "cooldown = share / (1 - share) * trained", "cooldown = share * trained",
+             COOLDOWN_PLAN),
+    Mutation("cooldown-ending-not-forced", "laws/search/problem.py",
+             "    if request.end_on is not None:  # the target level is reached on that shape",
+             "    if False:  # the target level is reached on that shape", COOLDOWN_PLAN),
     # -- validate/measured.py (the lead is rewriting the crossing estimator: update these) --
     Mutation("measured-reach-linear-in-flops", "validate/measured.py",
              "share * (math.log(point[key]) - math.log(before[key]))",

@@ -40,11 +40,28 @@ class Measured:
 
 
 @dataclass(frozen=True)
+class Annealed:
+    """The loss a run of the shape ends at when it cools down (warm-up-stable-decay) over the
+    last ``cooldown`` share of its FLOP budget, as a law of that budget: a law fitted to
+    cool-down branches of constant-rate runs (``validate/cooldown.py``), whose branch from C
+    FLOPs is the wsd run of budget C / (1 - cooldown)."""
+
+    law: Law
+    cooldown: float
+
+    def __post_init__(self) -> None:
+        if not 0 < self.cooldown < 1:
+            raise InputError(f"cooldown {self.cooldown!r} must be a share of the budget in "
+                             "(0, 1)")
+
+
+@dataclass(frozen=True)
 class Shape:
     """One model configuration, e.g. ``{"patch": 16}``, and the law it follows.
 
     ``samples`` are bootstrap refits of the law (same form); ``measured`` is what it was
-    fitted on (None for laws not fitted from curves).
+    fitted on (None for laws not fitted from curves); ``annealed`` the law of the loss after a
+    final cool-down (None where none was measured), which ``laws.search.cooldown`` plans with.
     """
 
     name: str
@@ -54,6 +71,7 @@ class Shape:
     extra: dict[str, Any] = field(default_factory=dict)
     samples: tuple[Law, ...] = ()
     measured: Measured | None = None
+    annealed: Annealed | None = None
 
 
 @dataclass(frozen=True)
@@ -160,6 +178,25 @@ class LawSet:
         return [replace(self, shapes=tuple(replace(shape, law=shape.samples[k], samples=())
                                            for shape in self.shapes))
                 for k in range(len(self.shapes[0].samples))]
+
+    def with_annealed(self, annealed: LawSet, cooldown: float) -> LawSet:
+        """This law set with each shape's ``Annealed`` law taken from the same-named shape of
+        ``annealed`` (laws fitted to losses after a cool-down over the last ``cooldown`` share
+        of the budget, as a law of the budget); an ``InputError`` names the shapes it lacks.
+
+        >>> from laws.forms import PowerLaw
+        >>> hot = LawSet("hot", (Shape("a", {}, PowerLaw(a=2.0, b=0.5, c=1.0)),))
+        >>> cool = LawSet("cool", (Shape("a", {}, PowerLaw(a=1.8, b=0.5, c=0.9)),))
+        >>> hot.with_annealed(cool, 0.2).shape("a").annealed
+        Annealed(law=PowerLaw(a=1.8, b=0.5, c=0.9), cooldown=0.2)
+        """
+        missing = [name for name in self.names if name not in annealed.names]
+        if missing:
+            raise InputError(f"the annealed laws {annealed.name!r} have no shape "
+                             f"{', '.join(missing)} (they have: {', '.join(annealed.names)})")
+        return replace(self, shapes=tuple(
+            replace(shape, annealed=Annealed(annealed.shape(shape.name).law, cooldown))
+            for shape in self.shapes))
 
     def measured_start_loss(self) -> float | None:
         """The highest of the shapes' first measured losses (the search's default start: a

@@ -1,9 +1,10 @@
 """Law files (JSON, see DESIGN.md "File formats"): read with validation, write atomically.
 
-A fitted shape may carry ``measured`` (what it was fitted on) and ``samples`` (bootstrap refits
+A fitted shape may carry ``measured`` (what it was fitted on), ``samples`` (bootstrap refits
 of its parameters, each an object like ``params``; sample k of every shape is one joint
-resample). Files without them stay valid. Containers of plain values are written on one line
-each, so that a thousand samples take a thousand lines.
+resample) and ``annealed`` (the law of its loss after a final cool-down: ``cooldown``, ``form``,
+``params``). Files without them stay valid, with the same digest. Containers of plain values
+are written on one line each, so that a thousand samples take a thousand lines.
 
 >>> from laws.forms import PowerLaw
 >>> from laws.lawset import LawSet, Measured, Shape
@@ -33,9 +34,10 @@ from laws.errors import BadInputFile, InputError
 from laws.forms import Law, finite_number, make_law
 from laws.io.atomic import write_text_atomic
 from laws.io.jsonfile import read_json_object, shown
-from laws.lawset import LawSet, Measured, MeasuredTransition, Shape, Transitions
+from laws.lawset import Annealed, LawSet, Measured, MeasuredTransition, Shape, Transitions
 
-_SHAPE_KEYS = {"name", "axes", "form", "params", "throughput", "samples", "measured"}
+_SHAPE_KEYS = {"name", "axes", "form", "params", "throughput", "samples", "measured",
+               "annealed"}
 _TRANSITION_KEYS = {"flops", "seconds", "loss_penalty", "allowed", "measured"}
 _TOP_KEYS = {"name", "compute_unit", "shapes", "transitions", "provenance"}
 _JSON_KINDS = {dict: "an object", list: "a list", str: "a string"}
@@ -79,6 +81,10 @@ def law_set_to_dict(laws: LawSet) -> dict[str, Any]:
             entry["measured"] = _measured_to_dict(shape.measured)
         if shape.samples:
             entry["samples"] = [law.params() for law in shape.samples]
+        if shape.annealed is not None:
+            entry["annealed"] = {"cooldown": shape.annealed.cooldown,
+                                 "form": shape.annealed.law.form,
+                                 "params": shape.annealed.law.params()}
         shapes.append({**entry, **shape.extra})
     t = laws.transitions
     allowed = t.allowed if isinstance(t.allowed, str) else [list(pair) for pair in t.allowed]
@@ -165,9 +171,24 @@ def _shape(entry: Any, where: str) -> Shape:
     for axis, value in axes.items():
         if not isinstance(value, str):
             _number(value, f"{where}.axes.{shown(axis)}")  # a size or a name, nothing else
+    annealed = entry.get("annealed")
+    if annealed is not None:
+        annealed = _annealed(annealed, f"{where}.annealed")
     return Shape(name, axes, law, throughput,
                  extra={k: v for k, v in entry.items() if k not in _SHAPE_KEYS},
-                 samples=sample_laws, measured=measured)
+                 samples=sample_laws, measured=measured, annealed=annealed)
+
+
+def _annealed(data: Any, where: str) -> Annealed:
+    if not isinstance(data, dict):
+        raise BadInputFile(f"{where}: expected an object with cooldown, form and params")
+    cooldown = _number(data.get("cooldown"), f"{where}.cooldown")
+    law = _law(_field(data, "form", str, where), _field(data, "params", dict, where),
+               f"{where}.params")
+    try:
+        return Annealed(law, cooldown)
+    except InputError as err:
+        raise BadInputFile(f"{where}: {err}") from None
 
 
 def _law(form: str, params: Any, where: str) -> Law:

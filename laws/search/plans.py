@@ -21,6 +21,7 @@ import numpy as np
 from laws.lawset import LawSet
 from laws.search.assumptions import free_switches
 from laws.search.charges import settle_charges
+from laws.search.grid import compute_grid
 from laws.search.planfile import (
     LawsRecord,
     MeasuredSwitch,
@@ -54,10 +55,11 @@ def plan_for_problem(laws: LawSet, problem: Problem) -> Plan:
     problem = settle_charges(laws, problem)
     optimal = solve(problem)
     route = describe_route(problem, optimal)
-    static_cost = problem.scale * problem.compute[:, -1]
+    # Every shape alone, whichever shape the request's routes must end on.
+    static_compute = compute_grid(laws, problem.grid[-1:])[:, 0]
+    static_cost = problem.scale * static_compute
     best = int(np.argmin(static_cost))
-    static = {name: _finite(c)
-              for name, c in zip(problem.names, problem.compute[:, -1], strict=True)}
+    static = {name: _finite(c) for name, c in zip(problem.names, static_compute, strict=True)}
     result = Plan(
         target_loss=float(problem.grid[-1]),
         start_loss=float(problem.grid[0]),

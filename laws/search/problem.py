@@ -92,6 +92,8 @@ def build_problem(laws: LawSet, request: PlanRequest,
     if request.laws_digest != law_set_digest(laws):
         raise LawsMismatch(f"the plan request was made for other laws than {laws.name!r} "
                            "(digest differs)")
+    if request.end_on is not None:
+        laws.shape(request.end_on)  # an unknown name: InputError listing the known ones
     t = request.transitions(laws)
     grid = loss_grid(laws, request.target, request.start_loss, request.levels)
     scale = objective_scale(laws, request.objective, request.price_per_hour)
@@ -105,7 +107,10 @@ def build_problem(laws: LawSet, request: PlanRequest,
     for (source, destination), charge in charged.items():
         flops[source, destination] = charge
     switch_cost = np.where(ok, flops * scale[None, :] + t.seconds * per_second, np.inf)
-    return Problem(tuple(laws.names), grid, compute_grid(laws, grid), scale, switch_cost,
+    compute = compute_grid(laws, grid)
+    if request.end_on is not None:  # the target level is reached on that shape alone
+        compute[np.arange(len(laws.shapes)) != laws.names.index(request.end_on), -1] = np.inf
+    return Problem(tuple(laws.names), grid, compute, scale, switch_cost,
                    landing_levels(grid, t.loss_penalty), float(t.flops), request.max_switches,
                    request, dict(charged))
 

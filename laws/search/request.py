@@ -28,6 +28,10 @@ DEFAULT_LEVELS = 2000
 MAX_LEVELS = 1_000_000
 
 
+# Fields a request gained after plans were first written, at their defaults (left out of files).
+_ADDED = {"end_on": None}
+
+
 class LawsMismatch(InputError):
     """A plan used with other laws than those it was made for (their digests differ)."""
 
@@ -60,6 +64,7 @@ class PlanRequest:
     objective: str = "flops"
     price_per_hour: float | None = None
     robust: float | None = None
+    end_on: str | None = None
 
     def __post_init__(self) -> None:
         if not _is_number(self.target) or not math.isfinite(self.target):
@@ -111,8 +116,12 @@ class PlanRequest:
                                          loss_penalty=self.switch_penalty, allowed=self.allowed)
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready: tuples become lists."""
+        """JSON-ready: tuples become lists. Fields added since plans were first written are
+        left out at their defaults, so that the plans of older searches read the same."""
         data = asdict(self)
+        for key, default in _ADDED.items():
+            if data[key] == default:
+                del data[key]
         for key in ("only_grow", "only_shrink"):
             data[key] = list(data[key])
         if isinstance(self.allowed, tuple):
@@ -123,6 +132,8 @@ class PlanRequest:
     def from_dict(cls, data: Any, where: str = "plan request") -> PlanRequest:
         """The request recorded in a plan; an ``InputError`` names a missing or bad field."""
         names = [f.name for f in fields(cls)]
+        if isinstance(data, dict):
+            data = {**_ADDED, **data}
         if not isinstance(data, dict) or set(data) != set(names):
             got = sorted(data) if isinstance(data, dict) else type(data).__name__
             raise InputError(f"{where}: expected an object with the fields {', '.join(names)}; "
@@ -149,7 +160,7 @@ def describe_request(data: dict[str, Any]) -> str:
     for field in fields(PlanRequest):
         if field.name in ("target", "laws_digest"):
             continue
-        value, default = data[field.name], field.default
+        value, default = data.get(field.name, field.default), field.default
         if value != default and not (value == [] and default == ()):
             shown.append(f"{field.name.replace('_', ' ')} {show_value(value)}")
     return ", ".join(shown) or "default search options"

@@ -59,6 +59,43 @@ def laws_show(laws, source, as_json: bool) -> None:
         click.echo(format_law_set(laws))
 
 
+@laws_group.command(name="anneal")
+@laws_source
+@click.argument("annealed_file", metavar="ANNEALED.json", type=click.Path(dir_okay=False))
+@click.option("--cooldown", type=float, required=True, metavar="SHARE",
+              help="The share of each run's FLOP budget its cool-down took when the annealed "
+                   "losses were measured (0.2 for validate cooldown --share 0.2).")
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False),
+              metavar="OUT.json", help="The law file to write.")
+@click.option("--annealed-only", is_flag=True,
+              help="Leave out the shapes ANNEALED.json has no law for (else refused).")
+@json_flag("Print what was written: the file, its shapes, those left out, the cool-down.")
+def laws_anneal(laws, source, annealed_file: str, cooldown: float, output: str,
+                annealed_only: bool, as_json: bool) -> None:
+    """Add to each shape of a law file its law after the anneal: the same-named shape's law in
+    ANNEALED.json, fitted to losses after a final cool-down (for search --anneal)."""
+    import dataclasses
+
+    from laws.io.atomic import check_not_input, check_writable
+    from laws.io.lawfile import read_law_file, write_law_file
+
+    check_writable(output)
+    check_not_input(output, [source.path, annealed_file])
+    annealed = read_law_file(annealed_file)
+    left_out = [name for name in laws.names if name not in annealed.names]
+    if annealed_only and left_out:
+        laws = dataclasses.replace(laws, shapes=tuple(
+            shape for shape in laws.shapes if shape.name in annealed.names))
+    write_law_file(laws.with_annealed(annealed, cooldown), output)
+    if as_json:
+        echo_json({"output": output, "shapes": laws.names, "cooldown": cooldown,
+                   "left_out": left_out if annealed_only else []})
+        return
+    click.echo(f"{output}: {len(laws.shapes)} shapes with their annealed laws "
+               f"(cool-down {cooldown:g} of the budget)"
+               + (f"; left out: {', '.join(left_out)}" if annealed_only and left_out else ""))
+
+
 def _column_map(*, shape_col, shape_name, groups, compute_col, tokens_col, params_col,
                 loss_col, filters) -> object:
     from laws.io.curves import ColumnMap, LogBins
@@ -222,12 +259,18 @@ def fit(curves_files, fmt, columns, logs, request, provenance_items, switch_runs
 @click.option("--strict", is_flag=True,
               help="Fail (exit 2), writing nothing, when the plan assumes a free switch (no "
                    "measured transition and no switch cost given).")
+@click.option("--anneal", is_flag=True,
+              help="--target is the loss after a final cool-down: switch in the stable phase, "
+                   "then cool down on the last shape (needs the law file's annealed laws).")
 def search(laws, source, request, as_json: bool, graphml: str | None,
-           output: str | None, strict: bool) -> None:
+           output: str | None, strict: bool, anneal: bool) -> None:
     """Find the schedule of shapes that reaches --target cheapest, and what it saves.
 
     A switch that costs the search nothing is listed in the plan as an assumption ("assumes a
     free switch A -> B")."""
+    if anneal:
+        _search_to_anneal(laws, source, request, as_json, output, graphml or strict)
+        return
     from laws.io.atomic import check_not_input, check_writable
     from laws.search.assumptions import refuse_free_switches
     from laws.search.charges import settle_charges
@@ -252,3 +295,28 @@ def search(laws, source, request, as_json: bool, graphml: str | None,
         echo_json(result.to_dict())
     else:
         click.echo(format_plan(result))
+
+
+def _search_to_anneal(laws, source, request, as_json: bool, output: str | None,
+                      other: object) -> None:
+    """``search --anneal``: the plan that ends with a cool-down (``laws.search.cooldown``)."""
+    import dataclasses
+    import json
+
+    from laws.io.atomic import check_not_input, check_writable, write_text_atomic
+    from laws.search.cooldown import format_cooldown_plan, plan_with_cooldown
+
+    if other:
+        raise InputError("--anneal plans with the annealed laws: --graphml and --strict apply "
+                         "to plans without the cool-down")
+    if output:
+        check_writable(output)
+        check_not_input(output, [source.path])
+    result = plan_with_cooldown(laws, request)
+    data = dataclasses.asdict(result)
+    if output:
+        write_text_atomic(output, json.dumps(data, indent=2, allow_nan=False) + "\n")
+    if as_json:
+        echo_json(data)
+    else:
+        click.echo(format_cooldown_plan(result))
