@@ -44,11 +44,15 @@ class Online(Scheduled):
     """Starts on the plan's schedule; re-plans on the posterior as evaluations come in."""
 
     def __init__(self, context: PlanningContext, every: int = EVERY,
-                 min_points: int = MIN_POINTS) -> None:
+                 min_points: int = MIN_POINTS, prior: Prior | None = None) -> None:
+        """``prior``: what the posterior weighs, by default the planning laws' samples; another
+        (a run's true laws as the one sample, ``bench/bench_online.py``) shows what re-planning
+        gains where the posterior is right."""
         super().__init__("online", planned(context.the_plan(), context.laws).schedule)
         self.wants_history = True  # the posterior reads every evaluation, on any schedule
         self.context = context
-        self.prior = Prior(context.laws)  # shared by the clones: its widened samples are cached
+        # Shared by the clones: its widened samples are cached.
+        self.prior = prior if prior is not None else Prior(context.laws)
         self.penalty = context.request.transitions(context.laws).loss_penalty
         self.every, self.min_points = every, min_points
         self.initial = self.schedule

@@ -79,9 +79,22 @@ class SampleCurves(SampleLaws):
 def with_prior(laws: LawSet) -> LawSet:
     """``laws`` with samples: its own, or the point laws as the one sample of a law set
     fitted without ``--bootstrap`` (the posterior is then the point laws)."""
-    if laws.shapes[0].samples:
-        return laws
-    return replace(laws, shapes=tuple(replace(s, samples=(s.law,)) for s in laws.shapes))
+    return laws if laws.shapes[0].samples else sure_of(laws, laws)
+
+
+def sure_of(laws: LawSet, truth: LawSet) -> LawSet:
+    """``laws`` whose one sample of each shape is ``truth``'s law of it: a prior certain of
+    ``truth`` (what a posterior that knew a run's true laws would say).
+
+    >>> from laws.forms import PowerLaw
+    >>> from laws.lawset import Shape
+    >>> laws = LawSet("t", (Shape("a", {}, PowerLaw(4.0, 0.5, 1.0)),))
+    >>> truth = LawSet("u", (Shape("a", {}, PowerLaw(5.0, 0.5, 1.0)),))
+    >>> sure_of(laws, truth).shapes[0].samples
+    (PowerLaw(a=5.0, b=0.5, c=1.0),)
+    """
+    return replace(laws, shapes=tuple(replace(s, samples=(truth.shape(s.name).law,))
+                                      for s in laws.shapes))
 
 
 def widened(laws: LawSet, factor: float) -> LawSet:
