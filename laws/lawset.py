@@ -182,21 +182,23 @@ class LawSet:
     def with_annealed(self, annealed: LawSet, cooldown: float) -> LawSet:
         """This law set with each shape's ``Annealed`` law taken from the same-named shape of
         ``annealed`` (laws fitted to losses after a cool-down over the last ``cooldown`` share
-        of the budget, as a law of the budget); an ``InputError`` names the shapes it lacks.
+        of the budget, as a law of the budget); shapes ``annealed`` lacks keep none. An
+        ``InputError`` when it has none of these shapes.
 
         >>> from laws.forms import PowerLaw
-        >>> hot = LawSet("hot", (Shape("a", {}, PowerLaw(a=2.0, b=0.5, c=1.0)),))
+        >>> hot = LawSet("hot", (Shape("a", {}, PowerLaw(a=2.0, b=0.5, c=1.0)),
+        ...                      Shape("b", {}, PowerLaw(a=3.0, b=0.5, c=1.0))))
         >>> cool = LawSet("cool", (Shape("a", {}, PowerLaw(a=1.8, b=0.5, c=0.9)),))
-        >>> hot.with_annealed(cool, 0.2).shape("a").annealed
-        Annealed(law=PowerLaw(a=1.8, b=0.5, c=0.9), cooldown=0.2)
+        >>> both = hot.with_annealed(cool, 0.2)
+        >>> both.shape("a").annealed, both.shape("b").annealed
+        (Annealed(law=PowerLaw(a=1.8, b=0.5, c=0.9), cooldown=0.2), None)
         """
-        missing = [name for name in self.names if name not in annealed.names]
-        if missing:
-            raise InputError(f"the annealed laws {annealed.name!r} have no shape "
-                             f"{', '.join(missing)} (they have: {', '.join(annealed.names)})")
+        if not set(self.names) & set(annealed.names):
+            raise InputError(f"the annealed laws {annealed.name!r} have none of the shapes of "
+                             f"{self.name!r} (they have: {', '.join(annealed.names)})")
         return replace(self, shapes=tuple(
             replace(shape, annealed=Annealed(annealed.shape(shape.name).law, cooldown))
-            for shape in self.shapes))
+            if shape.name in annealed.names else shape for shape in self.shapes))
 
     def measured_start_loss(self) -> float | None:
         """The highest of the shapes' first measured losses (the search's default start: a

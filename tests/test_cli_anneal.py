@@ -57,7 +57,7 @@ def test_one_shape_from_its_annealed_law(law_file, tmp_path):
 def test_refusals_exit_2_with_one_line(law_file):
     result = run("--preset", "demo", "--target", "2.1", "--anneal")
     assert result.exit_code == 2
-    assert "needs an annealed law for every shape" in result.output
+    assert "needs annealed laws; law set 'demo' has none" in result.output
     result = run(law_file, "--target", "1.8", "--anneal", "--strict")
     assert result.exit_code == 2
     assert "--graphml and --strict apply to plans without the cool-down" in result.output
@@ -70,21 +70,23 @@ def test_laws_anneal_adds_each_shapes_law_after_the_anneal(tmp_path):
     write_law_file(LawSet("hot", (Shape("a", {}, HOT), Shape("b", {}, HOT))), hot)
     write_law_file(LawSet("cool", (Shape("a", {}, ANNEALED),)), cool)
     out = tmp_path / "out.json"
-    refused = CliRunner().invoke(main, ["laws", "anneal", str(hot), str(cool), "--cooldown",
-                                        "0.2", "-o", str(out)])
-    assert refused.exit_code == 2
-    assert "have no shape b (they have: a)" in refused.output and not out.exists()
     result = CliRunner().invoke(main, ["laws", "anneal", str(hot), str(cool), "--cooldown",
-                                       "0.2", "--annealed-only", "-o", str(out)])
+                                       "0.2", "-o", str(out)])
     assert result.exit_code == 0, result.output
-    assert "left out: b" in result.output
-    again = CliRunner().invoke(main, ["laws", "anneal", str(hot), str(cool), "--cooldown",
-                                      "0.2", "--annealed-only", "-o", str(out), "--json"])
-    assert json.loads(again.output) == {"output": str(out), "shapes": ["a"], "cooldown": 0.2,
-                                        "left_out": ["b"]}
+    assert "1 of 2 shapes with their annealed laws" in result.output
+    assert "none for b" in result.output
     laws = read_law_file(out)
-    assert laws.names == ["a"]
     assert laws.shape("a").annealed == Annealed(ANNEALED, 0.2)
+    assert laws.shape("b").annealed is None and laws.shape("b").law == HOT
+    again = CliRunner().invoke(main, ["laws", "anneal", str(hot), str(cool), "--cooldown",
+                                      "0.2", "-o", str(out), "--json"])
+    assert json.loads(again.output) == {"output": str(out), "cooldown": 0.2,
+                                        "annealed": ["a"], "without": ["b"]}
     bad = CliRunner().invoke(main, ["laws", "anneal", str(hot), str(cool), "--cooldown", "1",
-                                    "--annealed-only", "-o", str(tmp_path / "bad.json")])
+                                    "-o", str(tmp_path / "bad.json")])
     assert bad.exit_code == 2 and "cooldown 1.0 must be a share" in bad.output
+    other = tmp_path / "other.json"
+    write_law_file(LawSet("other", (Shape("z", {}, ANNEALED),)), other)
+    unrelated = CliRunner().invoke(main, ["laws", "anneal", str(hot), str(other),
+                                          "--cooldown", "0.2", "-o", str(tmp_path / "u.json")])
+    assert unrelated.exit_code == 2 and "have none of the shapes" in unrelated.output

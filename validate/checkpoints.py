@@ -18,7 +18,6 @@ from __future__ import annotations
 import io
 import math
 import re
-from collections.abc import Mapping
 from pathlib import Path
 
 import torch
@@ -75,17 +74,16 @@ def kept_state_paths(run_dir: Path) -> list[Path]:
     return [path for _, path in sorted(found)]
 
 
-def check_keep_points(keep_at: tuple[float, ...], budget: float, shapes: Mapping,
+def check_keep_points(keep_at: tuple[float, ...], budget: float,
                       run_dir: str | Path | None) -> None:
-    """Refuse keep points a run cannot keep: without a run folder to keep them in, on a run
-    of more than one shape (an evaluation at a keep point could move a switch), or at or past
-    the budget (the state at the end has no budget left to cool down in)."""
+    """Refuse keep points a run cannot keep: without a run folder to keep them in, or at or
+    past the budget (the state at the end has no budget left to cool down in). A run that
+    switches shape keeps states too: a keep point is evaluated, and its policy sees that
+    evaluation, unless the keep level is one of the run's evaluation levels (one evaluation
+    for both: ``validate/train.py``)."""
     if not keep_at:
         return
     if run_dir is None:
         raise InputError("--keep-at: a run keeps its states in its run folder; give one")
-    if len(shapes) != 1:
-        raise InputError("--keep-at: only a static run keeps states to branch from, not one "
-                         "that switches shape")
     if not math.isfinite(budget) or keep_at[-1] >= budget:
         raise InputError(f"--keep-at {keep_at[-1]:g}: must lie below the budget {budget:g}")

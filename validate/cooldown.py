@@ -15,13 +15,26 @@ B from then on, and ends with the weights that run ends with, bit for bit on CPU
 are set again for B: the rate of the next step (the wsd factor at C / B, 1 up to rounding) and
 how many of B's evaluation levels lie behind.
 
+A run that switches shape (``--switch-at``, a plan's ``planned`` policy) branches too: its
+switches belong to the stable phase, and the anneal ends the run, so a branch cools down at the
+shape the run is on at C and never switches again. The branch IS the wsd run of budget B whose
+policy is the kept run's schedule up to C and then stays: the segments before the one the run
+is on at C, then that shape to the end (``branch_policy``; a static run keeps its policy). A
+branch records that policy, so a resumed branch is checked against it and continues it
+exactly. Kept after a switch at ``flops=X``, a branch ends bit for bit like the straight wsd
+run of budget B with the same switch; kept before X, it cools down at the first shape even
+where B lies past X (``tests/validate/test_cooldown_switching.py``). A policy that is neither
+static nor a schedule, or one that re-planned its schedule before C (``online``), is refused:
+what it would have done from C on without switching is not written down anywhere.
+
 Each branch is a run folder (``OUT/branch-<index>/``: ``curve.jsonl``, ``checkpoint.pt``,
 ``result.json``) that starts as if resumed from its kept state, so a killed branch resumes like
 any run; its curve holds the constant run's evaluations up to C (the last one at C: a keep
 point is evaluated), then B's evaluation levels past C and the end. ``annealed.jsonl`` has one
 row per branch: ``branch`` (its folder), ``flops`` (C), ``step``, ``budget`` (B), ``share``,
-``constant_loss`` (the evaluation at C), ``annealed_loss`` (at the end of the branch) and
-``annealed_flops`` (the FLOPs trained by then, the last step boundary within B).
+``constant_loss`` (the evaluation at C), ``annealed_loss`` (at the end of the branch),
+``annealed_flops`` (the FLOPs trained by then, the last step boundary within B) and ``shape``
+(the name of the shape the branch cooled down at).
 """
 
 from __future__ import annotations
@@ -38,7 +51,13 @@ from laws.errors import InputError
 from laws.io.atomic import check_writable, write_text_atomic
 from laws.io.lock import holding
 from sim.policies import Policy, Scheduled, Static
-from validate.checkpoints import CHECKPOINT, kept_state_paths, read_state, write_state
+from validate.checkpoints import (
+    CHECKPOINT,
+    kept_state_paths,
+    policy_record,
+    read_state,
+    write_state,
+)
 from validate.config import TrainConfig
 from validate.train import RESULT, train
 
@@ -124,6 +143,8 @@ class _Branch:
     step: int
     flops: float
     budget: float
+    shape: str
+    policy: Policy
     config: TrainConfig
     recorded: dict
     constant_loss: float
@@ -131,16 +152,18 @@ class _Branch:
     @classmethod
     def of(cls, source: Path, folder: Path, wsd: TrainConfig) -> _Branch:
         """The branch of ``source`` with ``wsd``'s cool-down and device; refused (before any
-        branch trains) when it cannot be one: a state of a run that decays or switches, a
-        cool-down with no whole step in it, or ``folder`` holding a branch with other
-        settings."""
+        branch trains) when it cannot be one: a state of a run that decays, of a policy that
+        is neither static nor a schedule fixed up to C, a cool-down with no whole step in it,
+        or ``folder`` holding a branch with other settings."""
         state = torch.load(source, weights_only=False)
         parent, controller = state["config"], state["controller"]
-        if parent.get("schedule", "constant") != "constant" or len(parent["shapes"]) != 1:
-            raise InputError(f"{source}: only a static constant-rate run's state branches")
+        if parent.get("schedule", "constant") != "constant":
+            raise InputError(f"{source}: only a constant-rate run's state branches")
+        shape = controller["shape_name"]
+        policy = branch_policy(parent["policy"], controller["policy"], shape, source)
         step, flops = controller["steps"], controller["trained_flops"]
         budget = branch_budget(flops, wsd.cooldown)
-        (step_flops,) = controller["step_flops"].values()
+        step_flops = controller["step_flops"][shape]
         if flops + step_flops > budget:
             raise InputError(f"{source}: a cool-down of {wsd.cooldown:g} from {flops:.4g} FLOPs "
                              f"holds no step of {step_flops:.4g}; keep later points or give "
@@ -148,12 +171,13 @@ class _Branch:
         config = replace(wsd, **{key: value for key, value in parent.items()
                                  if key not in _NOT_INHERITED})
         recorded = {**{key: parent[key] for key in _RUN_KEYS}, "budget_flops": budget,
-                    **config.recorded()}
+                    "policy": policy_record(policy), **config.recorded()}
         constant = [record["eval_loss"] for record in controller["records"]
                     if record["event"] == "eval" and record["step"] == step]
         if not constant:
             raise InputError(f"{source}: the kept state holds no evaluation at its step")
-        branch = cls(source, folder, step, flops, budget, config, recorded, constant[-1])
+        branch = cls(source, folder, step, flops, budget, shape, policy, config, recorded,
+                     constant[-1])
         branch.check_folder()
         return branch
 
@@ -177,33 +201,62 @@ class _Branch:
                 write_state(self.folder / CHECKPOINT, self.retargeted(
                     torch.load(self.source, weights_only=False)))
             parent = self.recorded
-            final = train(parent["task"], parent["shape"], self.budget,
-                          _one_shape_policy(parent["policy"]), self.config,
-                          shapes=parent["shapes"], run_dir=self.folder, resume=True,
-                          progress=progress).final
+            final = train(parent["task"], parent["shape"], self.budget, self.policy,
+                          self.config, shapes=parent["shapes"], run_dir=self.folder,
+                          resume=True, progress=progress).final
         return {"branch": self.folder.name, "flops": self.flops, "step": self.step,
-                "budget": self.budget, "share": self.config.cooldown,
+                "budget": self.budget, "share": self.config.cooldown, "shape": self.shape,
                 "constant_loss": self.constant_loss, "annealed_loss": final["eval_loss"],
                 "annealed_flops": final["flops"]}
 
     def retargeted(self, state: dict) -> dict:
         """The kept state as the checkpoint of the wsd run of this budget at the same step:
-        its settings, the evaluation levels behind it, and the rate of the next step as that
-        run's scheduler sets it (base rate times the factor at the FLOPs spent)."""
+        its settings, its policy's state, the evaluation levels behind it, and the rate of the
+        next step as that run's scheduler sets it (base rate times the factor at the FLOPs
+        spent)."""
         scheduler, optimizer = state["scheduler"], state["optimizer"]
         factor = self.config.lr_factor(scheduler["last_epoch"], self.flops / self.budget)
         rates = [base * factor for base in scheduler["base_lrs"]]
         for group, rate in zip(optimizer["param_groups"], rates, strict=True):
             group["lr"] = rate
         behind = sum(level <= self.flops for level in self.config.eval_levels(self.budget))
-        return {**state, "config": self.recorded, "scheduler": {**scheduler, "_last_lr": rates},
+        controller = {**state["controller"], "policy": _state_on_last_shape(self.policy)}
+        return {**state, "config": self.recorded, "controller": controller,
+                "scheduler": {**scheduler, "_last_lr": rates},
                 "loop": {**state["loop"], "next_eval": behind}}
 
 
-def _one_shape_policy(record: dict) -> Policy:
-    """The policy a one-shape run recorded: ``validate train``'s schedule of one segment, or
-    ``Static`` (the Python API's default)."""
-    if "schedule" in record:
-        ((shape, _, _),) = record["schedule"]
-        return Scheduled(record["name"], [(shape, -math.inf)])
-    return Static(record["name"].removeprefix("static:"))
+def branch_policy(record: dict, live: dict, shape: str, source: Path) -> Policy:
+    """The policy of a branch from a state kept on ``shape``: the kept run's policy (its
+    ``record``, its per-run state ``live``) up to C, then ``shape`` to the end. A static run's
+    is its own; a schedule's is its segments up to the one it is on, which becomes its last
+    (never left). A policy of another kind, or a schedule re-planned before C (``online``),
+    does not say what the run would have done without its switches ahead: refused.
+
+    >>> live = {"schedule": [("a", -math.inf, 5e6), ("b", -math.inf, math.inf)], "segment": 1}
+    >>> record = {"name": "s", "schedule": [["a", None, 5e6], ["b", None, None]]}
+    >>> branch_policy(record, live, "b", Path("branch-1.pt")).schedule
+    [('a', -inf, 5000000.0), ('b', -inf, inf)]
+    >>> branch_policy(record, {**live, "segment": 0}, "a", Path("branch-0.pt")).schedule
+    [('a', -inf, inf)]
+    """
+    if record["name"] == f"static:{shape}":
+        return Static(shape)
+    if "schedule" not in record or policy_record(
+            Scheduled(record["name"], live["schedule"])) != record:
+        raise InputError(f"{source}: its policy {record['name']!r} is neither static nor a "
+                         "schedule followed as given up to the kept state; a branch cannot "
+                         "tell which shapes it trains")
+    return Scheduled(record["name"], [*live["schedule"][:live["segment"]], (shape, -math.inf)])
+
+
+def _state_on_last_shape(policy: Policy) -> dict:
+    """The per-run state of a branch's policy from C on, as the controller saves it: a
+    schedule on its last segment, with the hints ``Scheduled`` sets there (ask nothing: the
+    segment is never left), which the kept run's state does not hold while it had switches
+    ahead."""
+    state = dict(vars(policy))
+    if isinstance(policy, Scheduled):
+        state.update(segment=len(policy.schedule) - 1, stay_above=-math.inf,
+                     stay_level_above=math.inf, ask_at_flops=math.inf)
+    return state

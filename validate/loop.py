@@ -18,6 +18,12 @@ checkpoint):
    below the planned loss level;
 5. ``summary.json`` measured against predicted compute to the target, and ``report.md``.
 
+With ``train.schedule == "wsd"`` every run also ends with a cool-down, and the loop compares
+runs after their anneal (``validate/annealing.py``): each run keeps states at some evaluation
+levels and cools each down (``<run>/cooldown-<share>/annealed.jsonl``), ``laws.json`` carries
+each shape's law of its annealed curves, ``cooldown_plan.json`` is the plan to the target after
+the anneal and ``plan.json`` its stable phase; ``summary.json`` adds ``anneal``.
+
 Compute to the target is read off every measured curve alike: a straight line in log-log
 through its evaluations around the crossing (``measured.crossing``); the first evaluation at or
 below the target is reported beside it. Seed k's runs share their initial weights and data
@@ -43,25 +49,33 @@ from laws.io.lock import claim
 from laws.lawset import LawSet
 from laws.search.planfile import Plan, read_plan, write_plan
 from sim.policies import Policy, Static, planned
+from validate.annealing import (
+    annealed_runs,
+    compare_annealed,
+    cool_run,
+    finished,
+    fit_annealed,
+    plan_to_anneal,
+    stable_phase,
+)
 from validate.config import LoopConfig
 from validate.controller import CURVE
 from validate.measured import (
     OVERFIT_RISE,
     SPAN,
+    compare_runs,
     default_target,
     intervals_overlap,
     mean_curve,
     measured_switches,
-    paired_savings,
-    reach,
-    to_target,
 )
+from validate.preflight import check_loop_budgets
 from validate.slurm import Run, SlurmConfig, SlurmRuns
 from validate.tasks import Axes, make_task
 from validate.train import RESULT, train
 
 STAGES = ("static", "fit", "plan", "adaptive", "report")
-MIN_EVALS = 4  # evaluations after the warm-up that a static curve needs: the fit and its hold-out
+COOLDOWN_PLAN = "cooldown_plan.json"  # with --schedule wsd: the plan to the target after the anneal
 
 
 def shape_names(candidates: list[Axes]) -> list[str]:
@@ -96,7 +110,11 @@ class Loop:
             raise InputError("--shapes: give at least two candidate shapes")
         if config.seeds < 1:
             raise InputError(f"--seeds {config.seeds}: must be at least 1")
+        if config.train.schedule == "cosine":  # a cosine curve is no law of compute
+            raise InputError("--schedule cosine: a loop's runs train at a constant rate, or "
+                             "anneal by cool-down branches of them (wsd)")
         self.config, self.out, self.progress = config, Path(out_dir), progress
+        self.anneal = config.train.schedule == "wsd"  # runs cool down at the end (annealing.py)
         self.task = make_task(config.task, **config.train.task_options)
         # The candidate shapes' complete axes, and their names in the laws and the plan.
         self.candidates = [self.task.complete({**config.common, **axes})
@@ -110,35 +128,13 @@ class Loop:
                     self.task.check_change(old, new)
                 except InputError:
                     self.task.check_change(new, old)
-        self._check_budgets()
+        check_loop_budgets(self.task, config, dict(zip(self.names, self.candidates,
+                                                       strict=True)))
         claim(self.out)  # one loop per folder (laws.io.lock); its workers and jobs share it
         self._check_folder()
         self.slurm = None  # with a SlurmConfig, Slurm jobs train the runs (validate/slurm.py)
         if slurm is not None:
             self.slurm = SlurmRuns(slurm, config, self.out, self.log, _train_in_job)
-
-    def _check_budgets(self) -> None:
-        """Refuse, before any training, budgets too small for the loop: every static run must
-        evaluate at least ``MIN_EVALS`` times after its warm-up, and the adaptive budget must
-        buy a step at the cheapest shape (``preflight.check_budget``)."""
-        from validate.preflight import check_budget
-
-        config = self.config
-        for axes in self.candidates:
-            check_budget(self.task, axes, config.budget)
-        if config.adaptive_budget is not None:
-            cheapest = min(self.candidates, key=self.task.analytic_flops)
-            check_budget(self.task, cheapest, config.adaptive_budget, "--adaptive-budget")
-        levels = config.train.eval_levels(config.budget)
-        warmup = max(1, config.train.warmup_steps)
-        for name, axes in zip(self.names, self.candidates, strict=True):
-            warm = warmup * self.task.analytic_flops(axes)
-            after = sum(level >= warm for level in levels)
-            if after < MIN_EVALS:
-                raise InputError(
-                    f"--budget {config.budget:g}: {name} ends its {warmup}-step warm-up at "
-                    f"{warm:.3g} FLOPs, with {after} of its {len(levels)} evaluations left; "
-                    f"the fit needs {MIN_EVALS}: raise --budget or lower --warmup-steps")
 
     def _check_folder(self) -> None:
         saved_path = self.out / "loop.json"
@@ -163,14 +159,16 @@ class Loop:
         candidates are its shapes, by their names in the laws and the plan."""
         if self.slurm is not None:  # a job trains it (none when it finished) while this waits
             self.slurm.train([Run((run_dir, axes, budget, policy, seed))])
+        config = dataclasses.replace(self.config.train, seed=self.config.train.seed + seed)
         if not (run_dir / RESULT).is_file():
             resume = (run_dir / "checkpoint.pt").is_file() or (run_dir / CURVE).is_file()
             self.log(f"{'resuming' if resume else 'training'} {run_dir.relative_to(self.out)}")
-            config = dataclasses.replace(self.config.train, seed=self.config.train.seed + seed)
             policy = policy or Static(self.names[self.candidates.index(axes)])
-            train(self.task, axes, budget, policy, config,
+            train(self.task, axes, budget, policy,
+                  stable_phase(config, budget) if config.schedule == "wsd" else config,
                   shapes=dict(zip(self.names, self.candidates, strict=True)), run_dir=run_dir,
                   resume=resume, progress=self.progress)
+        cool_run(run_dir, config, self.progress)
         return [json.loads(line) for line in (run_dir / CURVE).read_text().splitlines()]
 
     # --- 1. static runs ---
@@ -178,7 +176,7 @@ class Loop:
         """The records of each run (a ``Run``: ``_train``'s arguments), in order, after
         training the runs not finished yet: as one array of Slurm jobs, or in ``workers``
         processes side by side (each with one torch thread)."""
-        pending = [run for run in runs if not (run.run_dir / RESULT).is_file()]
+        pending = [run for run in runs if not finished(run.run_dir, self.config.train)]
         if self.slurm is not None:  # the runs below are then finished
             self.slurm.train(pending)
         elif workers > 1 and len(pending) > 1:
@@ -230,7 +228,12 @@ class Loop:
                    "rising_tail_left_out": left_out}
         shapes = tuple(dataclasses.replace(shape, throughput=self._speed(shape.name))
                        for shape in fitted.laws.shapes)
-        laws = dataclasses.replace(fitted.laws, shapes=shapes, provenance={
+        laws = dataclasses.replace(fitted.laws, shapes=shapes)
+        if self.anneal:
+            laws = fit_annealed(laws, self._annealed("static", self.names), self.candidates,
+                                choice.form, choice.share, self.config.train.cooldown,
+                                str(self.out / "static"))
+        laws = dataclasses.replace(laws, provenance={
             "source": f"shapeshift validate run {self.config.task}",
             "task": self.config.task, "device": self.config.train.device,
             "budget": self.config.budget, "seeds": self.config.seeds,
@@ -261,8 +264,9 @@ class Loop:
         if path.is_file():
             return read_plan(path)
         target = self.config.target
+        if self.anneal:
+            return self._plan_to_anneal(laws, target)
         if target is None:  # not the end of one curve by construction (measured.TARGET_AT)
-
             target = default_target(static, self.config.budget)
         result = self._search(laws, float(target))
         write_plan(result, path)
@@ -271,15 +275,40 @@ class Loop:
                  f"{100 * result.saving_vs_static:.1f}%")
         return result
 
-    def _search(self, laws: LawSet, target: float, switch_flops: float | None = None) -> Plan:
-        """The optimal schedule to ``target``; ``switch_flops`` overrides the switch cost."""
-        from laws.search import PlanRequest, plan
+    def _request(self, laws: LawSet, target: float, switch_flops: float | None = None):
+        """The loop's ``PlanRequest`` to ``target``; ``switch_flops`` overrides the switch
+        cost."""
+        from laws.search import PlanRequest
 
         only_grow = sorted(getattr(self.task, "grow_only", ()))
-        request = PlanRequest.for_laws(
+        return PlanRequest.for_laws(
             laws, target, levels=self.config.levels, switch_flops=switch_flops,
             only_grow=tuple(a for a in only_grow if a in laws.shapes[0].axes))
-        return plan(laws, request)
+
+    def _search(self, laws: LawSet, target: float, switch_flops: float | None = None) -> Plan:
+        """The optimal schedule to ``target``; ``switch_flops`` overrides the switch cost."""
+        from laws.search import plan
+
+        return plan(laws, self._request(laws, target, switch_flops))
+
+    def _plan_to_anneal(self, laws: LawSet, target: float | None) -> Plan:
+        """The plan to ``target`` after the anneal (default: ``default_target`` of the static
+        runs' annealed curves) in ``cooldown_plan.json``; returns its stable phase, the plan
+        the adaptive runs follow."""
+        if target is None:
+            annealed = self._annealed("static", self.names)
+            target = default_target(annealed, max(run[-1]["flops"] for runs in annealed.values()
+                                                  for run in runs))
+        stable, cooldown = plan_to_anneal(laws, self._request(laws, float(target)),
+                                          self.out / COOLDOWN_PLAN)
+        write_plan(stable, self.out / "plan.json")
+        steps = " -> ".join(f"{shape} (to {loss:.4f})" for shape, loss in stable.optimal.steps())
+        self.log(f"plan to {target:.4f} after the anneal: {steps}, then the cool-down; "
+                 f"predicted saving {100 * cooldown.saving_vs_static:.1f}%")
+        return stable
+
+    def _annealed(self, kind: str, names: list[str]) -> dict[str, list[list[dict]]]:
+        return annealed_runs(self.out, kind, names, self.config.seeds, self.config.train.cooldown)
 
     # --- 4. adaptive runs ---
     def adaptive(self, plan: Plan, laws: LawSet, workers: int = 1) -> list[list[dict]]:
@@ -301,33 +330,30 @@ class Loop:
         mean of those paired savings, with a Student-t interval over the seeds, set beside the
         predicted interval. Rows: the seeds' means of those crossings."""
         target = plan.target_loss
-        rows = {name: to_target(runs, target) | {"predicted_flops": plan.static[name]}
-                for name, runs in static.items()}
-        rows["adaptive"] = to_target([_evals(run) for run in adaptive], target) | {
-            "predicted_flops": plan.optimal.compute}
-        planned_static = plan.static_best.shape
-        paired = paired_savings(static, adaptive, target, planned_static)
-        first = paired_savings(static, adaptive, target, planned_static, reach)
-        measured = paired["saving"]
         fit = plan.uncertainty  # a plan on laws with bootstrap samples has one
         switches = measured_switches(plan, adaptive, laws)
+        compared = compare_runs(static, [_evals(run) for run in adaptive], target,
+                                plan.static_best.shape,
+                                {**plan.static, "adaptive": plan.optimal.compute})
+        measured = compared["measured_interval"]
         return {
-            "task": self.config.task, "target_loss": target, "rows": rows,
-            "best_static": paired["best_static"], "predicted_best_static": planned_static,
-            "predicted_saving": plan.saving_vs_static, "measured_saving": measured["mean"],
-            "measured_interval": measured,
-            "measured_saving_vs_planned": paired["saving_vs_planned"],
-            "seeds": paired["seeds"], "estimator": {"name": "crossing", "span": SPAN},
-            "first_crossing": {"best_static": first["best_static"],
-                               "measured_interval": first["saving"],
-                               "savings": [seed["saving"] for seed in first["seeds"]]},
+            "task": self.config.task, "target_loss": target, **compared,
+            "predicted_saving": plan.saving_vs_static,
+            "estimator": {"name": "crossing", "span": SPAN},
             "predicted_interval": None if fit is None else dataclasses.asdict(fit.saving),
             "predicted_plan_interval": None if fit is None else dataclasses.asdict(fit.plan_saving),
             "intervals_overlap": intervals_overlap(measured, None if fit is None else fit.saving),
             "switches": switches, "replanned": self._replan(laws, target, switches),
             "config": self.config.to_dict(),
             "shape_axes": dict(zip(self.names, self.candidates, strict=True)),
+            "anneal": self._compare_annealed() if self.anneal else None,
         }
+
+    def _compare_annealed(self) -> dict:
+        """Static and adaptive runs after their anneal (``annealing.compare_annealed``)."""
+        cooldown = json.loads((self.out / COOLDOWN_PLAN).read_text())
+        return compare_annealed(self._annealed("static", self.names),
+                                self._annealed("adaptive", ["adaptive"])["adaptive"], cooldown)
 
     def _replan(self, laws: LawSet, target: float, switches: list[dict]) -> dict | None:
         """The plan again, with each switch costing the mean compute lag the adaptive run

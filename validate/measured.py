@@ -177,6 +177,27 @@ def paired_savings(static: dict[str, list[list[dict]]], adaptive: list[list[dict
             "saving_vs_planned": mean_interval([seed["saving_vs_planned"] for seed in seeds])}
 
 
+def compare_runs(static: dict[str, list[list[dict]]], adaptive: list[list[dict]],
+                 target: float, planned: str, predicted: dict[str, float | None]) -> dict:
+    """Static and adaptive runs to ``target``, every run read alike: ``rows`` per shape and
+    ``adaptive`` (``to_target``, with the ``predicted`` FLOPs of the same key beside), the
+    paired savings over the one best static shape (``paired_savings``: ``best_static``,
+    ``measured_interval`` and its mean, ``measured_saving_vs_planned`` over the ``planned``
+    static shape, ``seeds``), and the same read by the first crossing (``first_crossing``)."""
+    rows = {name: to_target(runs, target) | {"predicted_flops": predicted[name]}
+            for name, runs in static.items()}
+    rows["adaptive"] = to_target(adaptive, target) | {"predicted_flops": predicted["adaptive"]}
+    paired = paired_savings(static, adaptive, target, planned)
+    first = paired_savings(static, adaptive, target, planned, reach)
+    return {"rows": rows, "best_static": paired["best_static"],
+            "predicted_best_static": planned, "measured_saving": paired["saving"]["mean"],
+            "measured_interval": paired["saving"],
+            "measured_saving_vs_planned": paired["saving_vs_planned"], "seeds": paired["seeds"],
+            "first_crossing": {"best_static": first["best_static"],
+                               "measured_interval": first["saving"],
+                               "savings": [seed["saving"] for seed in first["seeds"]]}}
+
+
 def intervals_overlap(measured: dict, predicted: Percentiles | None) -> bool | None:
     """Whether the measured saving's interval (``low``/``high``) and the predicted one
     (``p5``/``p95``) share a point; None when either is missing.

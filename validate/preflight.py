@@ -11,9 +11,11 @@ import torch
 
 from laws.errors import InputError
 from sim.policies import Policy, Scheduled, Static
+from validate.config import LoopConfig
 from validate.tasks import Axes, Task, shape_name
 
 MAX_STEPS = 1e9  # a budget of more steps than this never ends on any machine this runs on
+MIN_EVALS = 4  # evaluations after the warm-up that a loop's static curve needs: fit, hold-out
 
 
 def check_budget(task: Task, start: Axes, budget_flops: float, option: str = "--budget"
@@ -70,3 +72,31 @@ def check_route(task: Task, shapes: dict[str, Axes], first: str, policy: Policy)
             raise InputError(f"the policy names the shape {name!r}; known: {', '.join(shapes)}")
     for old, new in zip(route, route[1:], strict=False):
         task.check_change(shapes[old], shapes[new])
+
+
+def check_loop_budgets(task: Task, config: LoopConfig, candidates: Mapping[str, Axes]) -> None:
+    """Refuse, before any training, budgets too small for a loop over ``candidates`` (name ->
+    axes): every static run must evaluate at least ``MIN_EVALS`` times after its warm-up, the
+    adaptive budget must buy a step at the cheapest shape (``check_budget``), and a loop that
+    anneals must keep enough states to branch from (``annealing.check_branches``)."""
+    from validate.annealing import check_branches
+
+    for axes in candidates.values():
+        check_budget(task, axes, config.budget)
+    if config.adaptive_budget is not None:
+        cheapest = min(candidates.values(), key=task.analytic_flops)
+        check_budget(task, cheapest, config.adaptive_budget, "--adaptive-budget")
+    if config.train.schedule == "wsd":
+        check_branches(config.train, config.budget)
+        if config.adaptive_budget is not None:
+            check_branches(config.train, config.adaptive_budget, "--adaptive-budget")
+    levels = config.train.eval_levels(config.budget)
+    warmup = max(1, config.train.warmup_steps)
+    for name, axes in candidates.items():
+        warm = warmup * task.analytic_flops(axes)
+        after = sum(level >= warm for level in levels)
+        if after < MIN_EVALS:
+            raise InputError(
+                f"--budget {config.budget:g}: {name} ends its {warmup}-step warm-up at "
+                f"{warm:.3g} FLOPs, with {after} of its {len(levels)} evaluations left; "
+                f"the fit needs {MIN_EVALS}: raise --budget or lower --warmup-steps")

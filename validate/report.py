@@ -102,6 +102,7 @@ def report_blocks(summary: dict, plan: Plan, laws: LawSet) -> list[Block]:
                   f"{summary['predicted_best_static']}."),
         *_per_seed(summary),
         Paragraph(_savings(summary, gap)),
+        *_after_the_anneal(summary.get("anneal")),
         Heading("Switches", 2),
         switches_table(summary["switches"]),
         Paragraph(SWITCH_COLUMNS),
@@ -128,6 +129,33 @@ def _lead(summary: dict, plan: Plan, fit: dict) -> str:
             f"{config.train.device}), fitted laws (`laws.json`, form {fit.get('form')}), the "
             f"plan to loss {summary['target_loss']:.4f} (`plan.json`: {schedule}) and the "
             "adaptive run that followed it.")
+
+
+def _after_the_anneal(anneal: dict | None) -> list[Block]:
+    """A loop whose runs cool down (``validate/annealing.py``): the comparison after the anneal,
+    laid out as the one above."""
+    if anneal is None:
+        return []
+    plan = anneal["plan"]
+    gap = (None if anneal["measured_saving"] is None
+           else 100 * (anneal["measured_saving"] - anneal["predicted_saving"]))
+    return [
+        Heading("After the anneal", 2),
+        Paragraph(
+            "Every run trained at the constant rate and kept its state at some of its "
+            "evaluation levels; each kept state cooled down over the last "
+            f"{_pct(anneal['share'])} of its budget (the wsd run of that budget, bit for bit). "
+            "A run's annealed curve is those branches' final losses against the FLOPs they "
+            f"trained, read as above at the target {anneal['target_loss']:.4f} after the "
+            f"anneal. The plan ends with the cool-down (`cooldown_plan.json`): "
+            f"{' -> '.join(plan['schedule'])}, then a cool-down on {plan['ending']} from loss "
+            f"{plan['stable_loss']:.4f}, the target of the constant-rate comparison above "
+            "(its stable phase, `plan.json`); its predicted saving comes from the laws of the "
+            "static shapes' annealed curves (`laws.json`, `annealed`)."),
+        compute_table(anneal["rows"]),
+        *_per_seed(anneal),
+        Paragraph(_savings(anneal, gap)),
+    ]
 
 
 def _interval(low: float | None, high: float | None) -> str:
@@ -316,6 +344,15 @@ def format_summary(summary: dict) -> str:
         text += f"; predicted 5th-95th percentile {_interval(interval['p5'], interval['p95'])}"
     if summary.get("intervals_overlap") is not None:
         text += f"; intervals {'overlap' if summary['intervals_overlap'] else 'do not overlap'}"
+    anneal = summary.get("anneal")
+    if anneal:
+        interval = anneal["measured_interval"]
+        text += (f"\nafter the anneal (target {anneal['target_loss']:.4f}, best static "
+                 f"{anneal['best_static']}): predicted {_pct(anneal['predicted_saving'])}, "
+                 f"measured {_pct(anneal['measured_saving'])}")
+        if interval["low"] is not None:
+            text += (f" ({100 * interval['level']:g}% interval "
+                     f"{_interval(interval['low'], interval['high'])})")
     replanned = summary.get("replanned")
     if replanned and replanned["switch_flops"] > 0:
         text += (f"\nplanned again with the measured switch cost "

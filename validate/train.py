@@ -22,8 +22,8 @@ batch-size change rescales the learning rate) and writes ``curve.jsonl``.
 With ``run_dir`` the run writes ``curve.jsonl`` (one line per evaluation or switch),
 ``checkpoint.pt`` every ``checkpoint_every`` steps and at the end (atomically), and
 ``result.json`` at the end. ``resume=True`` continues from the checkpoint; on CPU the resumed
-run ends exactly where an uninterrupted one would. With ``config.keep_at`` a static run also
-evaluates and keeps its state at each keep point, for cool-down branches (cooldown.py). Under
+run ends exactly where an uninterrupted one would. With ``config.keep_at`` a run, switching or
+not, also evaluates and keeps its state at each keep point, for branches (cooldown.py). Under
 ``torchrun`` (WORLD_SIZE > 1) the model is wrapped in DistributedDataParallel, each rank trains
 on its slice of the same global batch, and only rank 0 writes.
 """
@@ -109,7 +109,7 @@ def train(
     policy = policy or Static(first)
     check_route(task, named, first, policy)
     batch_lr_scale(1, 1, config.batch_lr_rule)  # rejects an unknown rule before any work
-    check_keep_points(config.keep_at, budget_flops, named, run_dir)
+    check_keep_points(config.keep_at, budget_flops, run_dir)
     recorded = {"task": task.name, "shape": start, "budget_flops": budget_flops,
                 "shapes": named, "policy": policy_record(policy), **config.recorded()}
     devices = Devices(config.device, config.compile)
@@ -348,7 +348,7 @@ class _Run:
             kept = [index for index, level in enumerate(config.keep_at)
                     if controller.trained_flops < level <= after]
             self.train_step(synchronize=due or bool(kept))
-            if due or kept:
+            if due or kept:  # once: a keep point at an evaluation level adds no evaluation
                 self.observe()
             for index in kept:
                 self.keep(index)

@@ -87,15 +87,18 @@ class CooldownPlan:
 
 def plan_with_cooldown(laws: LawSet, request: PlanRequest) -> CooldownPlan:
     """The plan of ``request`` whose run ends with a cool-down (module docstring):
-    ``request.target`` is the loss after it. Needs an annealed law on every shape, all with
-    one cool-down share (``InputError`` names those without); ``UnreachableTarget`` when no
-    shape's annealed law reaches the target."""
+    ``request.target`` is the loss after it. A shape without an annealed law may be trained on
+    the way but cannot end the run, and has no static budget after the anneal (None); the
+    annealed laws must share one cool-down share (``InputError`` otherwise, and when no shape
+    has one); ``UnreachableTarget`` when no annealed law reaches the target."""
     share = _common_cooldown(laws)
     target = request.target
-    budgets = {shape.name: float(shape.annealed.law.compute(target)) for shape in laws.shapes}
+    budgets = {shape.name: float(shape.annealed.law.compute(target))
+               if shape.annealed is not None else np.inf for shape in laws.shapes}
     reachable = [shape for shape in laws.shapes if np.isfinite(budgets[shape.name])]
     if not reachable:
-        floors = ", ".join(f"{s.name} > {s.annealed.law.floor:.6g}" for s in laws.shapes)
+        floors = ", ".join(f"{s.name} > {s.annealed.law.floor:.6g}" for s in laws.shapes
+                           if s.annealed is not None)
         raise UnreachableTarget(f"target loss {target:g} is at or below every shape's annealed "
                                 f"floor; lowest losses after a cool-down: {floors}")
     stable = {shape.name: float(shape.law.loss((1 - share) * budgets[shape.name]))
@@ -107,8 +110,7 @@ def plan_with_cooldown(laws: LawSet, request: PlanRequest) -> CooldownPlan:
     endings = tuple(_ending(laws, replace(request, target=stable[name], start_loss=start,
                                           end_on=name), share) for name in stable)
     best = min(endings, key=lambda ending: ending.cost)
-    scale = build_problem(laws, replace(request, target=best.stable_loss,
-                                        start_loss=start)).scale
+    scale = build_problem(laws, best.request).scale
     static_cost = {shape.name: budgets[shape.name] * float(scale[i])
                    for i, shape in enumerate(laws.shapes)}
     best_static = min(static_cost, key=static_cost.get)
@@ -122,12 +124,11 @@ def plan_with_cooldown(laws: LawSet, request: PlanRequest) -> CooldownPlan:
 
 
 def _common_cooldown(laws: LawSet) -> float:
-    """The one cool-down share of every shape's annealed law."""
-    missing = [shape.name for shape in laws.shapes if shape.annealed is None]
-    if missing:
-        raise InputError(f"planning to the loss after a cool-down needs an annealed law for "
-                         f"every shape; law set {laws.name!r} has none for: {', '.join(missing)}")
-    shares = {shape.annealed.cooldown for shape in laws.shapes}
+    """The one cool-down share of the shapes' annealed laws."""
+    shares = {shape.annealed.cooldown for shape in laws.shapes if shape.annealed is not None}
+    if not shares:
+        raise InputError(f"planning to the loss after a cool-down needs annealed laws; law set "
+                         f"{laws.name!r} has none (shapeshift laws anneal adds them)")
     if len(shares) > 1:
         raise InputError(f"law set {laws.name!r}: the annealed laws were measured with "
                          f"different cool-down shares ({', '.join(map(str, sorted(shares)))}); "

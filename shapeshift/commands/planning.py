@@ -67,33 +67,28 @@ def laws_show(laws, source, as_json: bool) -> None:
                    "losses were measured (0.2 for validate cooldown --share 0.2).")
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False),
               metavar="OUT.json", help="The law file to write.")
-@click.option("--annealed-only", is_flag=True,
-              help="Leave out the shapes ANNEALED.json has no law for (else refused).")
-@json_flag("Print what was written: the file, its shapes, those left out, the cool-down.")
+@json_flag("Print what was written: the file, the shapes with and without annealed laws.")
 def laws_anneal(laws, source, annealed_file: str, cooldown: float, output: str,
-                annealed_only: bool, as_json: bool) -> None:
+                as_json: bool) -> None:
     """Add to each shape of a law file its law after the anneal: the same-named shape's law in
-    ANNEALED.json, fitted to losses after a final cool-down (for search --anneal)."""
-    import dataclasses
-
+    ANNEALED.json, fitted to losses after a final cool-down (for search --anneal, where a shape
+    without one may be trained on the way but cannot end the run)."""
     from laws.io.atomic import check_not_input, check_writable
     from laws.io.lawfile import read_law_file, write_law_file
 
     check_writable(output)
     check_not_input(output, [source.path, annealed_file])
-    annealed = read_law_file(annealed_file)
-    left_out = [name for name in laws.names if name not in annealed.names]
-    if annealed_only and left_out:
-        laws = dataclasses.replace(laws, shapes=tuple(
-            shape for shape in laws.shapes if shape.name in annealed.names))
-    write_law_file(laws.with_annealed(annealed, cooldown), output)
+    annealed = laws.with_annealed(read_law_file(annealed_file), cooldown)
+    write_law_file(annealed, output)
+    without = [shape.name for shape in annealed.shapes if shape.annealed is None]
     if as_json:
-        echo_json({"output": output, "shapes": laws.names, "cooldown": cooldown,
-                   "left_out": left_out if annealed_only else []})
+        echo_json({"output": output, "cooldown": cooldown,
+                   "annealed": [name for name in annealed.names if name not in without],
+                   "without": without})
         return
-    click.echo(f"{output}: {len(laws.shapes)} shapes with their annealed laws "
-               f"(cool-down {cooldown:g} of the budget)"
-               + (f"; left out: {', '.join(left_out)}" if annealed_only and left_out else ""))
+    click.echo(f"{output}: {len(annealed.shapes) - len(without)} of {len(annealed.shapes)} "
+               f"shapes with their annealed laws (cool-down {cooldown:g} of the budget)"
+               + (f"; none for {', '.join(without)}" if without else ""))
 
 
 def _column_map(*, shape_col, shape_name, groups, compute_col, tokens_col, params_col,

@@ -65,19 +65,25 @@ LEARNING_RATE_OPTIONS = [
                       "its weight on the last 8% of the steps since the last switch), the "
                       "live model's loss beside it; 0: the live model."),
 ]
-TRAIN_OPTIONS = [
-    *DEVICE_OPTIONS,
-    click.option("--seed", type=click.IntRange(min=0, max=SEED_MAX), default=0,
-                 show_default=True),
-    *LEARNING_RATE_OPTIONS,
+SCHEDULE_OPTIONS = [
     click.option("--schedule", type=click.Choice(SCHEDULES), default="constant",
                  show_default=True,
                  help="The rate, times the warm-up's ramp. constant: --lr; wsd: --lr, then "
                       "linear to 0 over the last --cooldown of the budget; cosine: half a "
                       "cosine from --lr to 0 over the whole budget. Progress is the share of "
-                      "the FLOP budget spent: the rate runs on smoothly across a shape switch."),
+                      "the FLOP budget spent: the rate runs on smoothly across a shape switch. "
+                      "A loop (validate run) takes constant or wsd: with wsd its runs train at "
+                      "--lr, keep states and cool each down (their loss after a wsd anneal at "
+                      "several budgets), and are compared after the anneal."),
     click.option("--cooldown", type=float, default=0.2, show_default=True, metavar="SHARE",
                  help="wsd: the share of the FLOP budget over which the rate decays to 0."),
+]
+TRAIN_OPTIONS = [
+    *DEVICE_OPTIONS,
+    click.option("--seed", type=click.IntRange(min=0, max=SEED_MAX), default=0,
+                 show_default=True),
+    *LEARNING_RATE_OPTIONS,
+    *SCHEDULE_OPTIONS,
     click.option("--weight-decay", type=float, default=0.0, show_default=True),
     click.option("--batch-lr-rule", type=click.Choice(["sqrt", "linear", "none"]),
                  default="sqrt", show_default=True,
@@ -112,6 +118,7 @@ LOOP_OPTIONS = [
     # The training options of the loop's runs (the rest take TrainConfig's defaults).
     *DEVICE_OPTIONS,
     *LEARNING_RATE_OPTIONS,
+    *SCHEDULE_OPTIONS,
     click.option("--evals", type=click.IntRange(min=4), default=30, show_default=True,
                  help="Evaluations per run, spaced geometrically from 1% of its budget."),
     *TASK_OPTIONS,
@@ -173,7 +180,7 @@ def validate_group() -> None:
               help="Run folder: curve.jsonl, checkpoint.pt, result.json.")
 @click.option("--resume", is_flag=True, help="Continue the run saved in the run folder.")
 @click.option("--keep-at", "keep_text", metavar="F1,F2,...|auto:K",
-              help="A static constant-rate run evaluates and keeps its whole state "
+              help="A constant-rate run (static or switching) evaluates and keeps its whole state "
                    "(branch-<index>.pt) at the first step at or past each FLOP level (auto:K: "
                    "K levels spaced geometrically from the first evaluation, below the "
                    "budget), for `validate cooldown`.")
@@ -239,7 +246,7 @@ def validate_cooldown(run_dir: str, share: float, out_dir: str | None, device: s
     if as_json:
         echo_json(rows)
         return
-    keys = ["branch", "step", "flops", "budget", "constant_loss", "annealed_loss"]
+    keys = ["branch", "step", "flops", "budget", "constant_loss", "annealed_loss", "shape"]
     click.echo(format_table(keys, [[row[key] for key in keys] for row in rows]))
 
 

@@ -141,11 +141,23 @@ def test_a_request_without_end_on_reads_and_writes_as_before():
     assert PlanRequest.from_dict(ending.to_dict()) == ending
 
 
+def test_a_shape_without_an_annealed_law_is_trained_but_never_ends_the_run():
+    """q has no annealed law: the run must end on p, and q has no static budget after the
+    anneal (it may still be trained on the way)."""
+    laws = make_laws()
+    partial = LawSet("toy", (laws.shapes[0], Shape("q", {"size": 1}, HOT["q"])))
+    result = plan_with_cooldown(partial, PlanRequest.for_laws(partial, 2.1, start_loss=START))
+    assert [ending.shape for ending in result.endings] == ["p"]
+    assert result.static == {"p": pytest.approx(power_compute(ANNEALED["p"], 2.1)), "q": None}
+    assert result.static_best.shape == "p"
+    assert result.ending.route.schedule[-1].shape == "p"
+
+
 def test_refusals():
     laws = make_laws()
-    missing = LawSet("toy", (laws.shapes[0], Shape("q", {"size": 1}, HOT["q"])))
-    with pytest.raises(InputError, match="none for: q"):
-        plan_with_cooldown(missing, PlanRequest.for_laws(missing, 2.0, start_loss=START))
+    bare = LawSet("toy", tuple(Shape(s.name, s.axes, s.law) for s in laws.shapes))
+    with pytest.raises(InputError, match="needs annealed laws; law set 'toy' has none"):
+        plan_with_cooldown(bare, PlanRequest.for_laws(bare, 2.0, start_loss=START))
     mixed = LawSet("toy", (laws.shapes[0], Shape("q", {"size": 1}, HOT["q"],
                                                  annealed=Annealed(ANNEALED["q"], 0.1))))
     with pytest.raises(InputError, match=r"different cool-down shares \(0.1, 0.2\)"):

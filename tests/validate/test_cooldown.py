@@ -151,18 +151,7 @@ def test_killed_in_a_branch_the_rerun_ends_exactly_like_an_uninterrupted_one(con
                                                                              tmp_path):
     whole = cool_down(constant, 0.5, tmp_path / "whole", progress=False)
     out = tmp_path / "killed"
-    process = subprocess.Popen(
-        [sys.executable, "-m", "cli", "validate", "cooldown", str(constant), "--share", "0.5",
-         "--checkpoint-every", "10", "-o", str(out)], cwd=REPO, env=ENV,
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    checkpoint, deadline = out / "branch-0" / CHECKPOINT, time.monotonic() + 60
-    # Killed once the first branch has saved a step of its own (its start is step 134).
-    while time.monotonic() < deadline and not (
-            checkpoint.exists()
-            and torch.load(checkpoint, weights_only=False)["controller"]["steps"] > 134):
-        time.sleep(0.005)
-    process.send_signal(signal.SIGKILL)
-    assert process.wait() == -signal.SIGKILL and not (out / ANNEALED).exists()
+    kill_in_branch(constant, 0.5, out / "branch-0", 134)  # its start is step 134
     assert cool_down(constant, 0.5, out, progress=False) == whole
     for branch in ("branch-0", "branch-1"):
         _assert_same_tensors(torch.load(out / branch / CHECKPOINT, weights_only=False),
@@ -172,11 +161,27 @@ def test_killed_in_a_branch_the_rerun_ends_exactly_like_an_uninterrupted_one(con
     assert resumed > 134  # continued from its own checkpoint, not from the kept state
 
 
+def kill_in_branch(run_dir, share, branch_dir, start_step):
+    """Start ``validate cooldown run_dir --share share -o branch_dir.parent`` (a checkpoint
+    every 10 steps) in a subprocess and kill -9 it once the branch in ``branch_dir``, which
+    starts at ``start_step``, has saved a step of its own; checks that it died before the
+    end."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "cli", "validate", "cooldown", str(run_dir), "--share",
+         str(share), "--checkpoint-every", "10", "-o", str(branch_dir.parent)], cwd=REPO,
+        env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    checkpoint, deadline = branch_dir / CHECKPOINT, time.monotonic() + 60
+    while time.monotonic() < deadline and not (
+            checkpoint.exists()
+            and torch.load(checkpoint, weights_only=False)["controller"]["steps"] > start_step):
+        time.sleep(0.005)
+    process.send_signal(signal.SIGKILL)
+    assert process.wait() == -signal.SIGKILL and not (branch_dir.parent / ANNEALED).exists()
+
+
 @pytest.mark.parametrize(("args", "message"), [
     (["--schedule", "wsd", "--keep-at", "1e6"],
      "--keep-at: only a constant-rate run keeps states to branch from"),
-    (["--shape", "width=8", "--switch-at", "0.5:width=12", "--keep-at", "1e6"],
-     "--keep-at: only a static run keeps states to branch from, not one that switches shape"),
     (["--keep-at", "6e6"], "--keep-at 6e+06: must lie below the budget 5e+06"),
     (["--keep-at", "2e6,1e6"], "--keep-at 2000000.0,1000000.0: must be positive, finite FLOP "
                                "levels in increasing order"),
