@@ -30,7 +30,7 @@ import numpy as np
 from laws.errors import InputError
 from laws.io.atomic import write_text_atomic
 from laws.lawset import LawSet
-from validate.config import TrainConfig
+from validate.config import LoopConfig, TrainConfig
 from validate.cooldown import ANNEALED, cool_down
 from validate.train import RESULT
 
@@ -73,21 +73,23 @@ def keep_levels(config: TrainConfig, budget: float) -> tuple[float, ...]:
     return tuple(levels[i] for i in picked)
 
 
-def check_branches(config: TrainConfig, budget: float, option: str = "--budget") -> None:
-    """Refuse, before any training, a run of ``budget`` that keeps too few states to fit an
-    annealed law to (``MIN_BRANCHES``).
+def check_branches(config: LoopConfig) -> None:
+    """Refuse, before any training, a loop whose runs keep too few states to fit an annealed
+    law to (``MIN_BRANCHES``), for the static and the adaptive budget.
 
-    >>> check_branches(TrainConfig(evals=12), 1e9)  # doctest: +ELLIPSIS
+    >>> check_branches(LoopConfig("t", ({"a": 1},), 1e9, train=TrainConfig(evals=12)))
     Traceback (most recent call last):
     ...
     laws.errors.InputError: --schedule wsd: ... --evals 12 leaves 2 of them for --budget 1e+09; ...
     """
-    kept = len(keep_levels(config, budget))
-    if kept < MIN_BRANCHES:
-        raise InputError(f"--schedule wsd: a loop cools its runs down from their evaluation "
-                         f"levels past {KEEP_FROM:g} of the budget, and --evals {config.evals} "
-                         f"leaves {kept} of them for {option} {budget:g}; the annealed laws "
-                         f"need {MIN_BRANCHES}: raise --evals")
+    for budget, option in ((config.budget, "--budget"),
+                           (config.adaptive_budget, "--adaptive-budget")):
+        kept = 0 if budget is None else len(keep_levels(config.train, budget))
+        if budget is not None and kept < MIN_BRANCHES:
+            raise InputError(f"--schedule wsd: a loop cools its runs down from their evaluation "
+                             f"levels past {KEEP_FROM:g} of the budget, and --evals "
+                             f"{config.train.evals} leaves {kept} of them for {option} "
+                             f"{budget:g}; the annealed laws need {MIN_BRANCHES}: raise --evals")
 
 
 def stable_phase(config: TrainConfig, budget: float) -> TrainConfig:

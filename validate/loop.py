@@ -51,6 +51,7 @@ from laws.search.planfile import Plan, read_plan, write_plan
 from sim.policies import Policy, Static, planned
 from validate.annealing import (
     annealed_runs,
+    check_branches,
     compare_annealed,
     cool_run,
     finished,
@@ -58,6 +59,7 @@ from validate.annealing import (
     plan_to_anneal,
     stable_phase,
 )
+from validate.candidates import shape_names
 from validate.config import LoopConfig
 from validate.controller import CURVE
 from validate.measured import (
@@ -76,29 +78,6 @@ from validate.train import RESULT, train
 
 STAGES = ("static", "fit", "plan", "adaptive", "report")
 COOLDOWN_PLAN = "cooldown_plan.json"  # with --schedule wsd: the plan to the target after the anneal
-
-
-def shape_names(candidates: list[Axes]) -> list[str]:
-    """Short shape names from the axes that differ between the candidates.
-
-    >>> shape_names([{"patch": 14, "dim": 64}, {"patch": 7, "dim": 64}])
-    ['patch14', 'patch7']
-    """
-    varying = [axis for axis in candidates[0] if len({c[axis] for c in candidates}) > 1]
-    return ["-".join(f"{axis}{c[axis]}" for axis in varying) or "only" for c in candidates]
-
-
-def parse_candidates(texts: tuple[str, ...] | list[str]) -> tuple[Axes, ...]:
-    """The ``--shapes`` option: candidates separated by ';' (or given as several texts), each
-    ``AXIS=N,...``.
-
-    >>> parse_candidates(["patch=14;patch=7", "patch=4"])
-    ({'patch': 14}, {'patch': 7}, {'patch': 4})
-    """
-    from validate.tasks import parse_axes
-
-    return tuple(parse_axes(part, "--shapes") for text in texts
-                 for part in text.split(";") if part.strip())
 
 
 class Loop:
@@ -130,6 +109,8 @@ class Loop:
                     self.task.check_change(new, old)
         check_loop_budgets(self.task, config, dict(zip(self.names, self.candidates,
                                                        strict=True)))
+        if self.anneal:
+            check_branches(config)
         claim(self.out)  # one loop per folder (laws.io.lock); its workers and jobs share it
         self._check_folder()
         self.slurm = None  # with a SlurmConfig, Slurm jobs train the runs (validate/slurm.py)

@@ -76,20 +76,13 @@ def check_route(task: Task, shapes: dict[str, Axes], first: str, policy: Policy)
 
 def check_loop_budgets(task: Task, config: LoopConfig, candidates: Mapping[str, Axes]) -> None:
     """Refuse, before any training, budgets too small for a loop over ``candidates`` (name ->
-    axes): every static run must evaluate at least ``MIN_EVALS`` times after its warm-up, the
-    adaptive budget must buy a step at the cheapest shape (``check_budget``), and a loop that
-    anneals must keep enough states to branch from (``annealing.check_branches``)."""
-    from validate.annealing import check_branches
-
+    axes): every static run must evaluate at least ``MIN_EVALS`` times after its warm-up, and
+    the adaptive budget must buy a step at the cheapest shape (``check_budget``)."""
     for axes in candidates.values():
         check_budget(task, axes, config.budget)
     if config.adaptive_budget is not None:
         cheapest = min(candidates.values(), key=task.analytic_flops)
         check_budget(task, cheapest, config.adaptive_budget, "--adaptive-budget")
-    if config.train.schedule == "wsd":
-        check_branches(config.train, config.budget)
-        if config.adaptive_budget is not None:
-            check_branches(config.train, config.adaptive_budget, "--adaptive-budget")
     levels = config.train.eval_levels(config.budget)
     warmup = max(1, config.train.warmup_steps)
     for name, axes in candidates.items():

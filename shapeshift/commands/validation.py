@@ -138,7 +138,7 @@ def _loop_config(task_name: str, shape_texts: tuple[str, ...], common_text: str,
                  target: float | None, seeds: int, adaptive_budget: float | None, levels: int,
                  bootstrap: int, **training) -> LoopConfig:
     """The loop's options as one ``LoopConfig`` (with the ``TrainConfig`` of its runs)."""
-    from validate.loop import parse_candidates
+    from validate.candidates import parse_candidates
     from validate.tasks import parse_axes
 
     common = parse_axes(common_text, "--common") if common_text else {}
