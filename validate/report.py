@@ -128,7 +128,15 @@ def _lead(summary: dict, plan: Plan, fit: dict) -> str:
             f"{format_number(config.budget)} FLOPs each ({config.seeds} seed(s), device "
             f"{config.train.device}), fitted laws (`laws.json`, form {fit.get('form')}), the "
             f"plan to loss {summary['target_loss']:.4f} (`plan.json`: {schedule}) and the "
-            "adaptive run that followed it.")
+            "adaptive run that followed it." + _anneal_lead(summary.get("anneal")))
+
+
+def _anneal_lead(anneal: dict | None) -> str:
+    return "" if anneal is None else (
+        f" Every run also cooled down over the last {_pct(anneal['share'])} of its budget from "
+        f"kept states: measured after the anneal, to loss {anneal['target_loss']:.4f}, the "
+        f"adaptive run saves {_pct(anneal['measured_saving'])} against "
+        f"{_pct(anneal['predicted_saving'])} predicted (section \"After the anneal\").")
 
 
 def _after_the_anneal(anneal: dict | None) -> list[Block]:
@@ -136,9 +144,8 @@ def _after_the_anneal(anneal: dict | None) -> list[Block]:
     laid out as the one above."""
     if anneal is None:
         return []
-    plan = anneal["plan"]
-    gap = (None if anneal["measured_saving"] is None
-           else 100 * (anneal["measured_saving"] - anneal["predicted_saving"]))
+    plan, measured = anneal["plan"], anneal["measured_saving"]
+    gap = None if measured is None else 100 * (measured - anneal["predicted_saving"])
     return [
         Heading("After the anneal", 2),
         Paragraph(
@@ -344,15 +351,14 @@ def format_summary(summary: dict) -> str:
         text += f"; predicted 5th-95th percentile {_interval(interval['p5'], interval['p95'])}"
     if summary.get("intervals_overlap") is not None:
         text += f"; intervals {'overlap' if summary['intervals_overlap'] else 'do not overlap'}"
-    anneal = summary.get("anneal")
-    if anneal:
-        interval = anneal["measured_interval"]
+    if anneal := summary.get("anneal"):
+        spread = anneal["measured_interval"]
         text += (f"\nafter the anneal (target {anneal['target_loss']:.4f}, best static "
                  f"{anneal['best_static']}): predicted {_pct(anneal['predicted_saving'])}, "
                  f"measured {_pct(anneal['measured_saving'])}")
-        if interval["low"] is not None:
-            text += (f" ({100 * interval['level']:g}% interval "
-                     f"{_interval(interval['low'], interval['high'])})")
+        if spread["low"] is not None:
+            text += (f" ({100 * spread['level']:g}% interval "
+                     f"{_interval(spread['low'], spread['high'])})")
     replanned = summary.get("replanned")
     if replanned and replanned["switch_flops"] > 0:
         text += (f"\nplanned again with the measured switch cost "

@@ -19,6 +19,7 @@ from tests.crossings import first_crossing, line_crossing
 from validate.annealing import KEEP_FROM, MIN_BRANCHES
 from validate.config import LoopConfig, TrainConfig
 from validate.loop import run_loop
+from validate.report import format_summary
 
 SHARE = 0.2
 # A target every run's annealed curve crosses inside its branches, so that each seed pairs.
@@ -132,10 +133,19 @@ def test_the_report_shows_the_comparison_after_the_anneal(loop):
     out, summary = loop
     report = (out / "report.md").read_text()
     anneal = summary["anneal"]
+    lead = report[:report.index("## Compute to the target")]
+    assert (f"measured after the anneal, to loss {TARGET:.4f}, the adaptive run saves "
+            f"{100 * anneal['measured_saving']:.1f}% against "
+            f"{100 * anneal['predicted_saving']:.1f}% predicted") in lead
     section = report[report.index("## After the anneal"):]
     assert f"target {TARGET:.4f} after the anneal" in section
     assert f"**{100 * anneal['measured_saving']:.1f}%**" in section
     assert f"**{100 * anneal['predicted_saving']:.1f}%**" in section
+    interval = anneal["measured_interval"]
+    assert (f"after the anneal (target {TARGET:.4f}, best static {anneal['best_static']}): "
+            f"predicted {100 * anneal['predicted_saving']:.1f}%, measured "
+            f"{100 * anneal['measured_saving']:.1f}% (90% interval {100 * interval['low']:.1f}% "
+            f"to {100 * interval['high']:.1f}%)") in format_summary(summary)
 
 
 def test_an_annealed_curve_that_rises_gets_no_law():
