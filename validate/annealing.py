@@ -28,7 +28,6 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from laws.errors import InputError
-from laws.io.atomic import write_text_atomic
 from laws.lawset import LawSet
 from validate.config import LoopConfig, TrainConfig
 from validate.cooldown import ANNEALED, cool_down
@@ -170,11 +169,10 @@ def plan_to_anneal(laws: LawSet, request: PlanRequest, path: Path) -> tuple[Plan
     """The plan of ``request`` to the loss after the anneal (``laws.search.cooldown``), written
     to ``path``, and the ``Plan`` of its stable phase: the route the adaptive runs follow."""
     from laws.search import plan
-    from laws.search.cooldown import plan_with_cooldown
+    from laws.search.cooldown import plan_with_cooldown, write_cooldown_plan
 
     cooldown = plan_with_cooldown(laws, request)
-    write_text_atomic(path, json.dumps(dataclasses.asdict(cooldown), indent=2,
-                                       allow_nan=False) + "\n")
+    write_cooldown_plan(cooldown, path)
     return plan(laws, cooldown.ending.request), cooldown
 
 

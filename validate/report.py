@@ -1,13 +1,12 @@
-"""The loop's report: ``report.md`` with its tables and ``curves.png`` (matplotlib, lazily).
+"""The loop's report: ``report.md`` with its tables, and ``curves.png`` (``curves_figure``).
 
 The report is a list of the comparison report's document blocks (``sim/report/document.py``),
-built from the loop's summary, plan and laws alone. The figure puts every measured curve
-(static shapes and the adaptive run) on one loss-versus-FLOPs plot, with the fitted laws dashed,
-the target and the planned switch points. The tables give the measured and predicted FLOPs to
-the target, the saving, each switch, and the fit's quality; when measured and predicted saving
-differ by more than ``EXPLAIN_GAP`` percentage points, a section lists the numbers behind the
-gap; the last section turns the fit's residuals into the uncertainty they put on a measured
-compute to the target, which is what a gap between predicted and measured saving is judged by.
+built from the loop's summary, plan and laws alone. The tables give the measured and predicted
+FLOPs to the target, the saving, each switch, and the fit's quality; when measured and
+predicted saving differ by more than ``EXPLAIN_GAP`` percentage points, a section lists the
+numbers behind the gap; the last section turns the fit's residuals into the uncertainty they
+put on a measured compute to the target, which is what a gap between predicted and measured
+saving is judged by.
 """
 
 from __future__ import annotations
@@ -22,6 +21,7 @@ from laws.search.planfile import Plan
 from laws.tables import format_number, format_percent
 from sim.report.document import Block, Figure, Heading, Paragraph, Table, to_markdown
 from validate.config import LoopConfig
+from validate.curves_figure import curves_png
 
 EXPLAIN_GAP = 10.0  # percentage points between measured and predicted saving worth explaining
 CURVES = ("Eval loss against training FLOPs: every measured curve (static shapes, and the "
@@ -58,7 +58,7 @@ def noise_share(laws: LawSet, name: str, target: float, rmse: float) -> float:
 def write_report(out: Path, summary: dict, static: dict, plan: Plan, adaptive: list[list[dict]],
                  laws: LawSet) -> None:
     """Write ``report.md`` and ``curves.png`` into ``out``."""
-    write_bytes_atomic(out / "curves.png", _figure(summary, static, plan, adaptive, laws))
+    write_bytes_atomic(out / "curves.png", curves_png(summary, static, plan, adaptive, laws))
     write_text_atomic(out / "report.md", format_report(summary, plan, laws))
 
 
@@ -365,39 +365,3 @@ def format_summary(summary: dict) -> str:
                  f"({format_number(replanned['switch_flops'])} FLOPs): predicted "
                  f"{_pct(replanned['saving'])}")
     return text
-
-
-def _figure(summary: dict, static: dict, plan: Plan, adaptive: list[list[dict]],
-            laws: LawSet) -> bytes:
-    from sim.report.figures import plt, png_bytes, shape_colors
-
-    colors = shape_colors(laws, plan)
-    figure, axes = plt.subplots(figsize=(7.5, 4.8))
-    budget = max(p["flops"] for runs in static.values() for run in runs for p in run)
-    for name, runs in static.items():
-        for seed, run in enumerate(runs):
-            points = [p for p in run if p["flops"] > 0]
-            axes.plot([p["flops"] for p in points], [p["eval_loss"] for p in points], "o-",
-                      ms=2.5, lw=1, alpha=0.8, color=colors[name],
-                      label=f"static {name}" if seed == 0 else None)
-        first = min(p["flops"] for p in runs[0] if p["flops"] > 0)
-        grid = np.geomspace(first, budget, 200)
-        axes.plot(grid, laws.shape(name).law.loss(grid), "--", lw=1, color=colors[name])
-    for seed, run in enumerate(adaptive):
-        points = [p for p in run if p.get("event") == "eval" and p["flops"] > 0]
-        axes.plot([p["flops"] for p in points], [p["eval_loss"] for p in points], "s-", ms=3,
-                  lw=1.8, color="black", label="adaptive (measured)" if seed == 0 else None)
-    for i, switch in enumerate(summary["switches"]):
-        axes.plot(switch["predicted_flops"], switch["loss_level"], "v", ms=9, mfc="none",
-                  color=colors[switch["to"]], label="planned switch" if i == 0 else None)
-    axes.axhline(summary["target_loss"], color="grey", lw=0.8, ls=":", label="target")
-    axes.set_xscale("log")
-    axes.set_xlabel("training FLOPs")
-    axes.set_ylabel("eval loss")
-    losses = [p["eval_loss"] for runs in static.values() for run in runs for p in run]
-    lowest = min(losses + [p["eval_loss"] for run in adaptive for p in run
-                           if p.get("event") == "eval"])
-    axes.set_ylim(lowest * 0.95, float(np.percentile(losses, 95)))
-    axes.set_title(f"{summary['task']}: measured curves (fitted laws dashed)")
-    axes.legend(fontsize=8)
-    return png_bytes(figure)

@@ -32,11 +32,14 @@ run trained before (bench: the WSD confirmation loop).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+import json
+import os
+from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 
 from laws.errors import InputError, UnreachableTarget
+from laws.io.atomic import write_text_atomic
 from laws.lawset import LawSet
 from laws.search.charges import settle_charges
 from laws.search.grid import default_start_loss
@@ -83,6 +86,15 @@ class CooldownPlan:
     def stable_loss(self) -> float:
         """The constant-rate loss at which the plan's run starts its cool-down."""
         return self.ending.stable_loss
+
+    def to_dict(self) -> dict:
+        """The JSON object of ``search --anneal --json`` and ``cooldown_plan.json``."""
+        return asdict(self)
+
+
+def write_cooldown_plan(result: CooldownPlan, path: str | os.PathLike) -> None:
+    """Write ``result.to_dict()`` to ``path`` atomically."""
+    write_text_atomic(path, json.dumps(result.to_dict(), indent=2, allow_nan=False) + "\n")
 
 
 def plan_with_cooldown(laws: LawSet, request: PlanRequest) -> CooldownPlan:

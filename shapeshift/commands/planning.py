@@ -295,11 +295,12 @@ def search(laws, source, request, as_json: bool, graphml: str | None,
 def _search_to_anneal(laws, source, request, as_json: bool, output: str | None,
                       other: object) -> None:
     """``search --anneal``: the plan that ends with a cool-down (``laws.search.cooldown``)."""
-    import dataclasses
-    import json
-
-    from laws.io.atomic import check_not_input, check_writable, write_text_atomic
-    from laws.search.cooldown import format_cooldown_plan, plan_with_cooldown
+    from laws.io.atomic import check_not_input, check_writable
+    from laws.search.cooldown import (
+        format_cooldown_plan,
+        plan_with_cooldown,
+        write_cooldown_plan,
+    )
 
     if other:
         raise InputError("--anneal plans with the annealed laws: --graphml and --strict apply "
@@ -308,10 +309,9 @@ def _search_to_anneal(laws, source, request, as_json: bool, output: str | None,
         check_writable(output)
         check_not_input(output, [source.path])
     result = plan_with_cooldown(laws, request)
-    data = dataclasses.asdict(result)
     if output:
-        write_text_atomic(output, json.dumps(data, indent=2, allow_nan=False) + "\n")
+        write_cooldown_plan(result, output)
     if as_json:
-        echo_json(data)
+        echo_json(result.to_dict())
     else:
         click.echo(format_cooldown_plan(result))
