@@ -44,8 +44,8 @@ def check_budget(task: Task, start: Axes, budget_flops: float, option: str = "--
 
 def check_memory(task: Task, shapes: Mapping[str, Axes], device: str) -> None:
     """Refuse a shape whose weights, gradients and AdamW's two moments alone (float32, counted
-    on torch's meta device, which allocates nothing) exceed the device's whole memory:
-    building it would fail deep in an allocator."""
+    on torch's meta device, which allocates nothing) exceed the device's whole memory, or
+    whose sizes torch cannot even count: building it would fail deep in an allocator."""
     if device == "cuda":
         if not torch.cuda.is_available():
             return  # Devices says so, in one line
@@ -53,8 +53,14 @@ def check_memory(task: Task, shapes: Mapping[str, Axes], device: str) -> None:
     else:
         memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
     for name, axes in shapes.items():
-        with torch.device("meta"):
-            model = task.build(axes)
+        try:
+            with torch.device("meta"):
+                model = task.build(axes)
+        except (RuntimeError, TypeError) as err:  # torch says "overflow" in either
+            if "overflow" not in str(err).lower():
+                raise
+            raise InputError(f"shape {name}: its tensors' sizes do not fit in 64 bits, far "
+                             "beyond any device's memory") from None
         needed = 4 * 4 * sum(p.numel() for p in model.parameters())
         if needed > memory:
             raise InputError(f"shape {name}: its weights, gradients and optimizer state need "

@@ -33,6 +33,9 @@ def test_help():
         (["vit-patch", "--switch-at", "patch=4"], "expected FRACTION:SHAPE"),
         (["vit-patch", "--switch-at", "1.5:patch=4"], "fraction of the budget must be below 1"),
         (["vit-patch", "--shape", "patch:7"], "is not AXIS=WHOLE_NUMBER"),
+        # Past 64 bits: one size (10^30), or a weight's element count (2^62 x 16).
+        (["mlp-width", "--shape", "width=" + "9" * 30], "sizes do not fit in 64 bits"),
+        (["mlp-width", "--shape", f"width={2**62}"], "sizes do not fit in 64 bits"),
         (["mlp-width", "--corpus", "x.txt"], "task mlp-width takes no --corpus"),
     ],
 )
