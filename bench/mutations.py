@@ -200,6 +200,10 @@ MUTATIONS = [
     Mutation("transition-joint-fit-not-started-from-its-parts", "laws/fit/transitions.py",
              "starts = [[delta, log_tau, 0.0], [0.0, 0.0, factor], [delta, log_tau, factor]]",
              "starts = [[0.0, 0.0, 0.0]]", TRANSITIONS),
+    Mutation("transition-tie-keeps-the-model-with-more-parameters", "laws/fit/transitions.py",
+             "return min(tied, key=lambda name: (len(PARAMETERS[name]), FITTED.index(name)))",
+             "return max(tied, key=lambda name: (len(PARAMETERS[name]), FITTED.index(name)))",
+             ("tests/laws/test_transitions.py",)),
     # -- laws/search/cooldown.py: plans that end with a cool-down --
     Mutation("cooldown-stable-loss-at-the-whole-budget", "laws/search/cooldown.py",
              "float(shape.law.loss((1 - share) * budgets[shape.name]))",

@@ -5,8 +5,10 @@ segment early (and, for ``online``, a re-plan from the level above would undo th
 The run's level is the median of its evaluations over the last ``GROWTH`` share of its trained
 FLOPs: a window that grows with the run keeps the median's noise below the ever smaller fall of
 the loss between switch levels (a fixed number of evaluations does not), and its share of the
-compute bounds how far the level lags the loss. A real run's evaluations, spaced geometrically,
-lie further apart than that share: its level is its last evaluation.
+compute bounds how far the level lags the loss. A real run's evaluations are spaced
+geometrically from 1% of its budget: with up to 44 of them (the default 30) they lie further
+apart than that share and its level is its last evaluation; with more it is the median of the
+last two or three (the vit-patch loops' 96 lie 5% apart).
 
 A real run reads it from its history (``current_level``); the simulator keeps its evaluations
 in arrays (``EvaluationLog``), staged a look-ahead at a time (``sim.lookahead``), and, as it

@@ -125,7 +125,8 @@ class ShapeController:
     @property
     def level(self) -> float:
         """The loss the run is at (``sim.level.current_level``), where a schedule's segments
-        end: on evaluations further apart than a tenth of the FLOPs, the last one."""
+        end: on evaluations further apart than a tenth of the FLOPs (up to 44 of them), the
+        last one."""
         return current_level(self.history)
 
     def note(self, event: str, fields: Mapping[str, float | str]) -> None:

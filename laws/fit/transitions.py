@@ -45,6 +45,8 @@ FITTED = tuple(model for model in MODELS if PARAMETERS[model])
 # it predicted the loss after the switch best out of sample, or as well as the others
 # (docs/DESIGN.md, "What a switch costs, modelled from curves").
 KEPT = "transient-penalty"
+# Out-of-sample RMSEs within this share of each other are one fit: the simpler model is kept.
+TIE = 1e-4
 # A jump of more than five times the loss where a switch happened would be a broken run, not a
 # transition; the bound keeps the fit away from the flat direction delta -> inf, tau -> 0.
 _MAX_DELTA = 5.0
@@ -328,15 +330,22 @@ def as_measured(fitted: Sequence[PairTransition],
 
 
 def best_model(rmse: dict[str, float]) -> str:
-    """Of the models with parameters, the one of least out-of-sample RMSE; ``KEPT`` when the
-    pair was not scored.
+    """Of the models with parameters, the one of least out-of-sample RMSE, and of those within
+    ``TIE`` of it the one with fewest parameters (a model that adds a parameter fitted to
+    nothing scores the same up to rounding); ``KEPT`` when the pair was not scored.
 
     >>> best_model({"free": 0.09, "constant-flops": 0.05, "transient-penalty": 0.04,
     ...             "slowdown": 0.03}), best_model({})
     ('slowdown', 'transient-penalty')
+    >>> best_model({"transient-penalty": 0.0522361773, "penalty-slowdown": 0.0522361361})
+    'transient-penalty'
     """
     scored = {name: error for name, error in rmse.items() if name in FITTED}
-    return min(scored, key=scored.get) if scored else KEPT
+    if not scored:
+        return KEPT
+    least = min(scored.values())
+    tied = [name for name, error in scored.items() if error <= least * (1.0 + TIE)]
+    return min(tied, key=lambda name: (len(PARAMETERS[name]), FITTED.index(name)))
 
 
 def with_measured_transitions(laws: LawSet, switches: Sequence[Switch], resamples: int = 0,

@@ -300,10 +300,13 @@ def test_fit_keeps_the_transitions_of_switching_runs_and_search_uses_them(tmp_pa
     assert (measured.source, measured.destination, measured.switches) == ("patch14", "patch7", 8)
     assert set(measured.rmse) == {"free", "constant-flops", "transient-penalty", "slowdown",
                                   "penalty-slowdown"}
-    # The model kept is the one with parameters that scored best there (the simpler of two
-    # that tie: penalty-slowdown adds no slowdown on these switches).
-    assert measured.model == min(("constant-flops", "transient-penalty", "slowdown",
-                                  "penalty-slowdown"), key=measured.rmse.get)
+    # The model kept scores within 0.01% of the best there with the fewest parameters:
+    # penalty-slowdown adds a slowdown fitted to nothing on these switches (a factor near
+    # 1e-15) and scores the same as transient-penalty up to rounding.
+    best = min(("constant-flops", "transient-penalty", "slowdown", "penalty-slowdown"),
+               key=measured.rmse.get)
+    assert measured.model == "transient-penalty"
+    assert measured.rmse["transient-penalty"] <= measured.rmse[best] * (1 + 1e-4)
     searched = CliRunner().invoke(main, ["search", str(out), "--target", "0.4", "--json",
                                          "--allowed", "patch14:patch7", "--strict"])
     assert searched.exit_code == 0, searched.output

@@ -14,9 +14,11 @@ from laws.forms import PowerLaw
 from laws.lawset import LawSet, Shape
 from laws.search import plan
 from laws.search.request import PlanRequest
+from sim.level import window_size
 from sim.policies import Scheduled, Static, planned
 from tests.components import require
 from validate import data
+from validate.config import TrainConfig
 from validate.controller import ShapeController
 from validate.flops import dense_train_flops, transformer_train_flops
 from validate.operators import BatchSize, MlpWidth, VitPatch
@@ -230,3 +232,14 @@ def test_a_loss_level_ends_where_the_runs_level_reaches_it_not_at_one_low_evalua
     (switch,) = [r for r in controller.records if r["event"] == "switch"]
     assert (switch["flops"], switch["eval_loss"]) == (21.0, 0.98)
     assert controller.level == 0.98  # at 22 FLOPs the window is 20 to 22: 1.05, 0.98, 0.9
+
+
+@pytest.mark.parametrize(("evals", "widest"), [(30, 1), (44, 1), (45, 2), (96, 3)])
+def test_how_many_evaluations_a_real_runs_level_reads(evals, widest):
+    """A run's evaluations lie at 1% of its budget times r^k, r = 100^(1 / (evals - 1)); the
+    level reads those from 0.9 of the last one's FLOPs on: 1 + floor(ln(1 / 0.9) / ln r) of
+    them, once the run has that many. So up to 44 evaluations (r > 1 / 0.9) it reads the last
+    one alone, with 96 (r = 1.0497) the last three."""
+    assert widest == 1 + math.floor(math.log(1 / 0.9) / math.log(100 ** (1 / (evals - 1))))
+    history = [("a", flops, 1.0) for flops in TrainConfig(evals=evals).eval_levels(1e12)]
+    assert max(window_size(history[:k]) for k in range(1, len(history) + 1)) == widest
