@@ -43,6 +43,7 @@ from sim.online import Online
 from sim.policies import PlanningContext, planned
 from sim.posterior import Prior, sure_of, widened
 from sim.setup import make_setup
+from sim.truth import TruthDraw
 
 PRESETS = {"vit-patch-fmnist": 0.368752708271967, "gemstones-lm": 2.9}
 NOISE, SEED, MOVE, BOOT = 0.03, 0, 0.30, 2000
@@ -156,7 +157,8 @@ def scenario(name, laws, request, draw, runs, workers) -> None:
           f", online {shown(interval(saving, [o, s]))}")
     print(f"    online - planned: "
           f"{shown(interval(lambda a, b, z: saving(a, z) - saving(b, z), [o, p, s]))}")
-    if draw.startswith("widened"):
+    truth_draw = TruthDraw.parse(draw)
+    if truth_draw.kind == "widened":
         best = oracle(laws, request, config, setup, both)
         # Each run's true laws as its prior: what re-planning from the first update can gain
         # where the posterior is right. The generator itself (the law file's samples widened
@@ -164,8 +166,7 @@ def scenario(name, laws, request, draw, runs, workers) -> None:
         # could honestly hold, so what no posterior of its own evaluations can beat by much.
         sure = online_with_prior(laws, request, setup, both,
                                  lambda truth: Prior(sure_of(laws, truth)))
-        factor = float(draw.partition(":")[2])
-        generator = Prior(widened(laws, factor))
+        generator = Prior(widened(laws, truth_draw.factor))
         exact = online_with_prior(laws, request, setup, both, lambda truth: generator)
         kept = [i for i, r in enumerate(both) if r in best and r in sure and r in exact]
         b, t, g = (np.array([runs[both[i]] for i in kept]) for runs in (best, sure, exact))
@@ -180,7 +181,7 @@ def scenario(name, laws, request, draw, runs, workers) -> None:
               f"{shown(interval(recovered, [p, o, b]), unit='%')} of it")
         print(f"    the same policy with each run's true laws as its prior recovers "
               f"{shown(interval(recovered, [p, t, b]), unit='%')}; with the truths' generator "
-              f"(samples widened {factor:g}-fold) as its prior "
+              f"(samples widened {truth_draw.factor:g}-fold) as its prior "
               f"{shown(interval(recovered, [p, g, b]), unit='%')}")
 
 

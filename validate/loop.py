@@ -146,7 +146,7 @@ class Loop:
             self.log(f"{'resuming' if resume else 'training'} {run_dir.relative_to(self.out)}")
             policy = policy or Static(self.names[self.candidates.index(axes)])
             train(self.task, axes, budget, policy,
-                  stable_phase(config, budget) if config.schedule == "wsd" else config,
+                  stable_phase(config, budget) if self.anneal else config,
                   shapes=dict(zip(self.names, self.candidates, strict=True)), run_dir=run_dir,
                   resume=resume, progress=self.progress)
         cool_run(run_dir, config, self.progress)
