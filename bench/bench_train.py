@@ -17,10 +17,14 @@ its evaluations (at least 2, so tiny shares over-weight evaluations).
 FLOPs per step are the project's exact counts (the controller's ``FlopCounterMode`` count, equal
 to ``Task.analytic_flops``), never estimated from time. Each shape is measured ``--repeats``
 times (medians printed): the machine is shared, so the product is measured beside every run and
-only ratios from the same moment are compared.
+only ratios from the same moment are compared. With ``--compile`` every run is compiled
+(``TrainConfig.compile``), after one run of the shape that compiles it and is not timed: the
+figures are those of a compiled run whose shape is compiled already (a loop's runs after its
+first of each shape); the first run of a shape in a process also spends its compilation.
 
     OMP_NUM_THREADS=1 .venv/bin/python bench/bench_train.py            # 4 to 8 minutes
     OMP_NUM_THREADS=1 .venv/bin/python bench/bench_train.py --tasks lm-context --share 0.02
+    OMP_NUM_THREADS=1 .venv/bin/python bench/bench_train.py --tasks vit-patch,lm-context --compile
 
 Expect the product at 50 to 150 GFLOP/s on one thread of this project's machine (it depends on
 the other jobs), patch 7 and context 32 at about half of it, and the tiny shapes (patch 28,
@@ -74,11 +78,12 @@ def loop_steps(task: Task, axes: dict, loop: dict) -> float:
     return loop["budget"] / task.analytic_flops(axes)
 
 
-def run_once(task: Task, axes: dict, loop: dict, share: float) -> tuple[float, float, float]:
+def run_once(task: Task, axes: dict, loop: dict, share: float,
+             compile: bool = False) -> tuple[float, float, float]:
     """A run of ``share`` of the loop run's budget, with about as many evaluations per step as
     that run: (trained FLOPs, step seconds, wall seconds)."""
     evals = max(2, round(loop["config"].evals * share))
-    config = TrainConfig(**{**loop["config"].to_dict(), "evals": evals,
+    config = TrainConfig(**{**loop["config"].to_dict(), "evals": evals, "compile": compile,
                             "task_options": loop["options"]})
     budget = share * loop["budget"]
     started = time.perf_counter()
@@ -93,10 +98,13 @@ def main() -> None:
     parser.add_argument("--tasks", default=",".join(LOOPS), help="comma-separated tasks")
     parser.add_argument("--share", type=float, default=0.1,
                         help="each bench run trains this share of the loop run's budget")
+    parser.add_argument("--compile", action="store_true",
+                        help="torch.compile every run, each shape compiled before it is timed")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} thread(s), {args.repeats} "
-          f"repeats (medians), runs of {args.share:g} x the loop run's budget")
+          f"repeats (medians), runs of {args.share:g} x the loop run's budget"
+          + (", compiled" if args.compile else ", eager"))
     header = (f"{'task':<11} {'shape':<44} {'steps':>5} {'GFLOP/step':>10} {'steps GF/s':>10} "
               f"{'run GF/s':>9} {'matmul GF/s':>11} {'steps/mm':>8} {'run/mm':>7}")
     print(header)
@@ -108,9 +116,11 @@ def main() -> None:
             axes = task.complete({**loop["common"], **shape})
             steps = round(args.share * loop_steps(task, axes, loop))
             rows = []
+            if args.compile:
+                run_once(task, axes, loop, args.share, compile=True)
             for _ in range(args.repeats):
                 before = matmul_flops_per_second()
-                flops, seconds, wall = run_once(task, axes, loop, args.share)
+                flops, seconds, wall = run_once(task, axes, loop, args.share, args.compile)
                 matmul = (before + matmul_flops_per_second()) / 2
                 rows.append((flops / seconds, flops / wall, matmul))
             step_rate, run_rate, matmul = (statistics.median(column)

@@ -228,6 +228,9 @@ MUTATIONS = [
     Mutation("measured-interval-ends-swapped", "validate/measured.py",
              'return {**empty, "mean": mean, "low": low, "high": high}',
              'return {**empty, "mean": mean, "low": high, "high": low}', MEASURED),
+    Mutation("devices-compile-ignored", "validate/devices.py",
+             "return torch.compile(model) if self.compile else model", "return model",
+             ("tests/validate/test_train.py::test_a_compiled_run_counts_and_switches_as_the_eager_run_does",)),
 ]
 
 REPO = Path(__file__).resolve().parents[1]

@@ -56,7 +56,7 @@ class TrainConfig:
     ema: float = 0.0
     checkpoint_every: int = 500  # steps between checkpoints (with a run folder)
     device: str = "cpu"  # cpu or cuda (bf16 autocast on cuda)
-    compile: bool = False  # torch.compile, cuda only
+    compile: bool = False  # torch.compile (validate/devices.py)
     task_options: dict[str, Any] = field(default_factory=dict)  # given to make_task
 
     def __post_init__(self) -> None:

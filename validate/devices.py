@@ -1,5 +1,9 @@
 """Where a training run executes: the device, bf16 autocast on CUDA, torch.compile, and the
-DistributedDataParallel process group under ``torchrun`` (gloo on CPU, nccl on CUDA)."""
+DistributedDataParallel process group under ``torchrun`` (gloo on CPU, nccl on CUDA).
+
+torch.compile runs on either device; on CPU, Inductor writes C++ kernels, which need a C++
+compiler (g++), and compiles each shape a run takes once (per process: its on-disk cache
+serves later runs of the same shape)."""
 
 from __future__ import annotations
 
@@ -25,8 +29,6 @@ class Devices:
             raise InputError(f"--device {device!r}: use cpu or cuda")
         if device == "cuda" and not torch.cuda.is_available():
             raise InputError("--device cuda: no CUDA device is available")
-        if compile and device != "cuda":
-            raise InputError("--compile needs --device cuda")
         self.compile = compile
         self.device = torch.device(device)
         if device == "cuda":

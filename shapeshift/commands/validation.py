@@ -52,7 +52,9 @@ TASK_OPTIONS = [
 DEVICE_OPTIONS = [
     click.option("--device", type=click.Choice(["cpu", "cuda"]), default="cpu",
                  show_default=True),
-    click.option("--compile", "compile", is_flag=True, help="torch.compile (CUDA only)."),
+    click.option("--compile", "compile", is_flag=True,
+                 help="torch.compile (on CPU it needs g++); each shape a run takes is "
+                      "compiled once per process."),
 ]
 LEARNING_RATE_OPTIONS = [
     click.option("--lr", type=float, default=1e-3, show_default=True,

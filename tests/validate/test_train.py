@@ -1,4 +1,4 @@
-"""The training loop: switches, kill -9 and resume, DDP on two CPU processes."""
+"""The training loop: switches, kill -9 and resume, compiled on CPU, DDP on two CPU processes."""
 
 import contextlib
 import json
@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from torch._dynamo.utils import counters
 
 from sim.policies import Static
 from validate.config import TrainConfig
@@ -81,28 +82,54 @@ def kill_at_first_checkpoint(args: list[str], run_dir: Path) -> None:
     assert not (run_dir / RESULT).exists()
 
 
-def _api_run(run_dir, resume=False, ema=0.0):
-    config = TrainConfig(evals=6, checkpoint_every=25, ema=ema, task_options={"noise": 0.05})
+def _api_run(run_dir, resume=False, ema=0.0, compile=False):
+    config = TrainConfig(evals=6, checkpoint_every=25, ema=ema, compile=compile,
+                         task_options={"noise": 0.05})
     return _switching_run({"width": 8, "batch": 32}, 3e7, SWITCHES, config, run_dir=run_dir,
                           resume=resume)
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("ema", [0.0, 7.0])  # with the weights' average, it resumes too
-def test_kill_and_resume_ends_exactly_like_an_uninterrupted_run(tmp_path, ema):
-    whole = _api_run(tmp_path / "whole", ema=ema)
+@pytest.mark.parametrize("ema, compile", [
+    (0.0, False),
+    (7.0, False),  # with the weights' average, it resumes too
+    (0.0, True),  # compiled on CPU (Inductor), in the killed process and the resumed one
+])
+def test_kill_and_resume_ends_exactly_like_an_uninterrupted_run(tmp_path, ema, compile):
+    whole = _api_run(tmp_path / "whole", ema=ema, compile=compile)
     assert [s["to"]["width"] for s in whole.switches] == [12, 20]
 
     killed_dir = tmp_path / "killed"
-    kill_at_first_checkpoint([*ARGS, "--ema", str(ema)], killed_dir)
+    kill_at_first_checkpoint([*ARGS, "--ema", str(ema), *["--compile"] * compile], killed_dir)
     saved_step = torch.load(killed_dir / CHECKPOINT, weights_only=False)["controller"]["steps"]
-    resumed = _api_run(killed_dir, resume=True, ema=ema)
+    resumed = _api_run(killed_dir, resume=True, ema=ema, compile=compile)
     assert resumed.resumed_from_step == saved_step >= 25  # continued, did not start afresh
     assert resumed.final["step"] > saved_step
     assert _metrics(resumed.curve) == _metrics(whole.curve)
     assert resumed.switches == whole.switches
     logged = [json.loads(line) for line in (killed_dir / "curve.jsonl").read_text().splitlines()]
     assert _metrics([r for r in logged if r["event"] == "eval"]) == _metrics(whole.curve)
+
+
+@pytest.mark.slow
+def test_a_compiled_run_counts_and_switches_as_the_eager_run_does(tmp_path):
+    """torch.compile changes how a step computes (fused kernels, sums in another order), not
+    what it counts: the same steps, FLOPs (counted on an eager copy) and switches, and eval
+    losses that differ by float32 rounding only."""
+    eager = _api_run(tmp_path / "eager")
+    torch._dynamo.reset()  # an earlier test's compiled code would serve this run
+    counters.clear()
+    compiled = _api_run(tmp_path / "compiled", compile=True)
+    assert counters["stats"]["unique_graphs"] >= 2  # compiled for real, again after a switch
+    counted = ("step", "flops", "samples", "shape_name")
+    assert ([[r[k] for k in counted] for r in compiled.curve]
+            == [[r[k] for k in counted] for r in eager.curve])
+    assert ([(s["step"], s["flops"], s["to"]) for s in compiled.switches]
+            == [(s["step"], s["flops"], s["to"]) for s in eager.switches])
+    # About 750 steps in float32 (epsilon 1.2e-7): rounding differences may grow, but stay far
+    # below the run's own progress between evaluations (a few percent of the loss).
+    losses = [r["eval_loss"] for r in eager.curve]
+    assert [r["eval_loss"] for r in compiled.curve] == pytest.approx(losses, rel=1e-4)
 
 
 class _Noting(Static):
@@ -179,13 +206,14 @@ def _run_or_kill(command: list[str], timeout: float) -> subprocess.CompletedProc
 
 
 @pytest.mark.slow
-def test_ddp_on_two_cpu_processes_follows_the_one_process_curve(tmp_path):
+@pytest.mark.parametrize("compile", [False, True])  # torch.compile around the DDP wrapper
+def test_ddp_on_two_cpu_processes_follows_the_one_process_curve(tmp_path, compile):
     single = _switching_run({"width": 8, "batch": 64}, 1e7, [Switch({"width": 16}, 5e6)],
                             TrainConfig(evals=5))
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node",
                "2", "-m", "cli", "validate", "train", "mlp-width", "--shape", "width=8,batch=64",
                "--budget", "1e7", "--evals", "5", "--switch-at", "flops=5e6:width=16",
-               "-o", str(tmp_path / "ddp")]
+               *["--compile"] * compile, "-o", str(tmp_path / "ddp")]
     finished = _run_or_kill(command, timeout=120)
     assert finished.returncode == 0, finished.stderr[-2000:]
     result = json.loads((tmp_path / "ddp" / RESULT).read_text())
