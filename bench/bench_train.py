@@ -46,12 +46,13 @@ from validate.train import train
 
 MATMUL_SIZE = 2048
 # The loops' settings: task options, the axes every shape shares, the shapes, the budget of a
-# loop run and its evaluations (docs/examples/validate-vit-patch/merge-6e12-2seeds,
-# validate-lm-context/ctx-2e12-2seeds, validate-mlp-width).
+# loop run and its evaluations (docs/examples/validate-vit-patch/merge-6e12-2seeds, whose
+# patch 28 the later loops leave out, with the 96 evaluations of merge-6e12-8seeds and -16seeds;
+# validate-lm-context/ctx-2e12-8seeds, validate-mlp-width).
 LOOPS = {
     "vit-patch": dict(options={"patch_resize": "merge", "eval_size": 3000}, common={},
                       shapes=[{"patch": 28}, {"patch": 14}, {"patch": 7}], budget=6e12,
-                      config=TrainConfig(lr=1e-3, warmup_steps=50, evals=24)),
+                      config=TrainConfig(lr=1e-3, warmup_steps=50, evals=96)),
     "lm-context": dict(options={}, common={"batch": 16},
                        shapes=[{"context": 8}, {"context": 16}, {"context": 32}], budget=2e12,
                        config=TrainConfig(lr=2e-3, warmup_steps=50, evals=16)),
