@@ -17,10 +17,10 @@ its evaluations (at least 2, so tiny shares over-weight evaluations).
 FLOPs per step are the project's exact counts (the controller's ``FlopCounterMode`` count, equal
 to ``Task.analytic_flops``), never estimated from time. Each shape is measured ``--repeats``
 times (medians printed): the machine is shared, so the product is measured beside every run and
-only ratios from the same moment are compared. With ``--compile`` every run is compiled
-(``TrainConfig.compile``), after one run of the shape that compiles it and is not timed: the
-figures are those of a compiled run whose shape is compiled already (a loop's runs after its
-first of each shape); the first run of a shape in a process also spends its compilation.
+only ratios from the same moment are compared. With ``--compile`` each shape also runs compiled
+(``TrainConfig.compile``), its eager and compiled runs taking turns, a row for each; one run
+that compiles the shape comes first and is not timed, so the compiled row is that of a run
+whose shape is compiled already (a loop's runs after its first of each shape).
 
     OMP_NUM_THREADS=1 .venv/bin/python bench/bench_train.py            # 4 to 8 minutes
     OMP_NUM_THREADS=1 .venv/bin/python bench/bench_train.py --tasks lm-context --share 0.02
@@ -100,14 +100,15 @@ def main() -> None:
     parser.add_argument("--share", type=float, default=0.1,
                         help="each bench run trains this share of the loop run's budget")
     parser.add_argument("--compile", action="store_true",
-                        help="torch.compile every run, each shape compiled before it is timed")
+                        help="also run each shape compiled, in turn with its eager runs")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
+    modes = ("eager", "compiled") if args.compile else ("eager",)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} thread(s), {args.repeats} "
-          f"repeats (medians), runs of {args.share:g} x the loop run's budget"
-          + (", compiled" if args.compile else ", eager"))
-    header = (f"{'task':<11} {'shape':<44} {'steps':>5} {'GFLOP/step':>10} {'steps GF/s':>10} "
-              f"{'run GF/s':>9} {'matmul GF/s':>11} {'steps/mm':>8} {'run/mm':>7}")
+          f"repeats (medians), runs of {args.share:g} x the loop run's budget")
+    header = (f"{'task':<11} {'shape':<44} {'mode':<8} {'steps':>5} {'GFLOP/step':>10} "
+              f"{'steps GF/s':>10} {'run GF/s':>9} {'matmul GF/s':>11} {'steps/mm':>8} "
+              f"{'run/mm':>7}")
     print(header)
     for name in args.tasks.split(","):
         loop = LOOPS[name]
@@ -116,21 +117,25 @@ def main() -> None:
         for shape in loop["shapes"]:
             axes = task.complete({**loop["common"], **shape})
             steps = round(args.share * loop_steps(task, axes, loop))
-            rows = []
             if args.compile:
                 run_once(task, axes, loop, args.share, compile=True)
+            rows = {mode: [] for mode in modes}
             for _ in range(args.repeats):
-                before = matmul_flops_per_second()
-                flops, seconds, wall = run_once(task, axes, loop, args.share, args.compile)
-                matmul = (before + matmul_flops_per_second()) / 2
-                rows.append((flops / seconds, flops / wall, matmul))
-            step_rate, run_rate, matmul = (statistics.median(column)
-                                           for column in zip(*rows, strict=True))
-            ratios = [statistics.median(row[i] / row[2] for row in rows) for i in (0, 1)]
-            print(f"{name:<11} {shape_name(axes):<44} {steps:>5} "
-                  f"{task.analytic_flops(axes) / 1e9:>10.4f} {step_rate / 1e9:>10.2f} "
-                  f"{run_rate / 1e9:>9.2f} {matmul / 1e9:>11.1f} {ratios[0]:>8.3f} "
-                  f"{ratios[1]:>7.3f}", flush=True)
+                for mode in modes:
+                    before = matmul_flops_per_second()
+                    flops, seconds, wall = run_once(task, axes, loop, args.share,
+                                                    compile=mode == "compiled")
+                    matmul = (before + matmul_flops_per_second()) / 2
+                    rows[mode].append((flops / seconds, flops / wall, matmul))
+            for mode in modes:
+                step_rate, run_rate, matmul = (statistics.median(column)
+                                               for column in zip(*rows[mode], strict=True))
+                ratios = [statistics.median(row[i] / row[2] for row in rows[mode])
+                          for i in (0, 1)]
+                print(f"{name:<11} {shape_name(axes):<44} {mode:<8} {steps:>5} "
+                      f"{task.analytic_flops(axes) / 1e9:>10.4f} {step_rate / 1e9:>10.2f} "
+                      f"{run_rate / 1e9:>9.2f} {matmul / 1e9:>11.1f} {ratios[0]:>8.3f} "
+                      f"{ratios[1]:>7.3f}", flush=True)
 
 
 if __name__ == "__main__":

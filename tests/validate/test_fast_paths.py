@@ -1,9 +1,9 @@
 """The faster ways the models compute what they computed before (bench/bench_train.py).
 
 The patch embedding is a matrix product over the image's patches instead of a strided
-convolution, an MLP whose fan-out divisors are all 1 skips dividing by them, and the training
-loop clips the gradients' norm over their concatenation: each must give what the plain
-computation gives.
+convolution, an MLP whose fan-out divisors are all 1 skips dividing by them, the training loop
+clips the gradients' norm over their concatenation, and an evaluation runs in chunks: each
+must give what the plain computation gives.
 """
 
 import pytest
@@ -12,6 +12,7 @@ import torch.nn.functional as F
 
 from validate.models.mlp import Mlp
 from validate.models.vit import FlexiViT, merge_resize, pi_resize
+from validate.tasks import EVAL_IMAGES, make_task
 from validate.train import clip_gradient_norm
 
 
@@ -60,3 +61,19 @@ def test_gradient_clipping_matches_torch(scale):
     torch.testing.assert_close(norm, torch.nn.utils.clip_grad_norm_(theirs, 1.0))
     for mine, reference in zip(ours, theirs, strict=True):
         torch.testing.assert_close(mine.grad, reference.grad, rtol=1e-6, atol=0)
+
+
+def test_an_evaluation_in_chunks_is_one_pass_over_every_image():
+    task = make_task("vit-patch", patch_resize="merge", eval_size=1010)  # a partial last chunk
+    axes = task.complete({"patch": 7})
+    torch.manual_seed(0)
+    model = task.build(axes)
+    chunks = task.eval_batches(axes, 0, 1)
+    assert [len(images) for images, _ in chunks] == [EVAL_IMAGES] * 4 + [10]
+    halves = [task.eval_batches(axes, rank, 2) for rank in (0, 1)]  # two DDP ranks
+    assert sum(len(images) for half in halves for images, _ in half) == 1010
+    with torch.no_grad():
+        chunked = sum(float(task.loss_sum(model, chunk, axes)[0]) for chunk in chunks)
+        whole = task.images.test_images[:1010], task.images.test_labels[:1010]
+        once = float(task.loss_sum(model, whole, axes)[0])
+    assert chunked == pytest.approx(once, rel=1e-6)  # float32 sums in another order
